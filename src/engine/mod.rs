@@ -1,0 +1,136 @@
+//! Running a planned model over a caller-provided arena, without touching the heap.
+//!
+//! `Model::run` dispatches on the model's dtype: the integer engine (int8.rs)
+//! or the f32 engine (float.rs). Both read each node's inputs from, and write
+//! its output to, the byte ranges the planner assigned.
+
+mod float;
+mod int8;
+
+use core::ops::Range;
+
+use crate::error::{Error, Result};
+use crate::kernels::float::softmax;
+use crate::model::graph::Dtype;
+use crate::model::Model;
+
+/// Most inputs an op can have (limits::OP_INPUTS); input slices live in a fixed array.
+pub(crate) const MAX_INPUTS: usize = crate::model::limits::OP_INPUTS;
+
+/// Receives every activation as it is computed: value id (0 = input, i + 1 = node i)
+/// and its contents (int8: H×W×C; float: C×H×W).
+pub type Observer<'o, T> = &'o mut dyn FnMut(usize, &[T]);
+
+impl<B: AsRef<[u8]>> Model<B> {
+    /// Runs the network on `pixels` (C×H×W bytes) and writes the logits.
+    /// No heap allocation; `arena` must hold at least `arena_bytes()`.
+    pub fn run(&self, arena: &mut [u8], pixels: &[u8], logits: &mut [f32]) -> Result<()> {
+        match self.dtype() {
+            Dtype::Int8 => int8::run(self, arena, pixels, logits, None),
+            Dtype::Float => float::run(self, arena, pixels, logits, None),
+        }
+    }
+
+    /// Like `run`, then softmax: class probabilities.
+    pub fn predict(&self, arena: &mut [u8], pixels: &[u8], probabilities: &mut [f32]) -> Result<()> {
+        self.run(arena, pixels, probabilities)?;
+        softmax_in_place(probabilities);
+        Ok(())
+    }
+
+    /// `run` on an int8 model, showing every int8 activation to `observer`.
+    pub fn run_int8_observed(
+        &self,
+        arena: &mut [u8],
+        pixels: &[u8],
+        logits: &mut [f32],
+        observer: Observer<'_, i8>,
+    ) -> Result<()> {
+        if self.dtype() != Dtype::Int8 {
+            return Err(Error::WrongDtype { expected: "int8" });
+        }
+        int8::run(self, arena, pixels, logits, Some(observer))
+    }
+
+    /// `run` on a float model, showing every f32 activation to `observer` (calibration).
+    pub fn run_float_observed(
+        &self,
+        arena: &mut [u8],
+        pixels: &[u8],
+        logits: &mut [f32],
+        observer: Observer<'_, f32>,
+    ) -> Result<()> {
+        if self.dtype() != Dtype::Float {
+            return Err(Error::WrongDtype { expected: "float" });
+        }
+        float::run(self, arena, pixels, logits, Some(observer))
+    }
+
+    pub(crate) fn check_io(&self, arena_len: usize, pixels: usize, logits: usize) -> Result<()> {
+        if pixels != self.input_len() {
+            return Err(Error::InputLength { expected: self.input_len(), found: pixels });
+        }
+        if logits != self.output_len() {
+            return Err(Error::OutputLength { expected: self.output_len(), found: logits });
+        }
+        if arena_len < self.arena_bytes() {
+            return Err(Error::ArenaTooSmall { needed: self.arena_bytes(), found: arena_len });
+        }
+        Ok(())
+    }
+}
+
+/// Softmax over a slice, in place (f32).
+pub fn softmax_in_place(values: &mut [f32]) {
+    let mut buf = [0f32; 64];
+    if values.len() <= buf.len() {
+        let buf = &mut buf[..values.len()];
+        softmax(values, buf);
+        values.copy_from_slice(buf);
+    } else {
+        // Rare wide outputs: the two-pass in-place form.
+        let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for v in values.iter_mut() {
+            *v = libm::expf(*v - max);
+            sum += *v;
+        }
+        for v in values.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+
+/// The arena split around one node's output: its inputs are elsewhere (the
+/// planner guarantees it), so they can be borrowed while the output is written.
+pub(crate) struct ArenaSplit<'a, T> {
+    before: &'a [T],
+    after: &'a [T],
+    after_start: usize,
+}
+
+impl<'a, T> ArenaSplit<'a, T> {
+    pub(crate) fn new(arena: &'a mut [T], output: Range<usize>) -> Option<(ArenaSplit<'a, T>, &'a mut [T])> {
+        if output.end > arena.len() || output.start > output.end {
+            return None;
+        }
+        let (before, rest) = arena.split_at_mut(output.start);
+        let (out, after) = rest.split_at_mut(output.end - output.start);
+        Some((ArenaSplit { before, after, after_start: output.end }, out))
+    }
+
+    pub(crate) fn get(&self, range: Range<usize>) -> Option<&'a [T]> {
+        if range.end <= self.before.len() {
+            self.before.get(range)
+        } else if range.start >= self.after_start {
+            self.after.get(range.start - self.after_start..range.end - self.after_start)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reported if the plan were ever inconsistent; the loader's planner rules it out.
+pub(crate) fn plan_error() -> Error {
+    Error::Internal("an activation buffer overlaps the node's output")
+}

@@ -1,0 +1,73 @@
+//! int8 ops that combine or rescale whole tensors: add, concat, relu.
+
+use crate::quant::fixed_point::{Multiplier, OutputRange};
+
+/// Fixed-point parameters of an `add`, as TFLite's reference ADD computes them:
+/// inputs are shifted left by `LEFT_SHIFT`, each scaled by s_i/(2·max s), summed,
+/// and the sum scaled by 2·max s/(2^LEFT_SHIFT·s_out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AddInput {
+    pub zero_point: i32,
+    pub multiplier: Multiplier,
+}
+
+pub const ADD_LEFT_SHIFT: u32 = 20;
+
+/// out[i] = clamp(zp_out + M_out·Σ_k M_k·((x_k[i] − zp_k) << 20)).
+pub fn add_reference(
+    inputs: &[&[i8]],
+    params: &[AddInput],
+    output_multiplier: Multiplier,
+    output_range: OutputRange,
+    output: &mut [i8],
+) {
+    for (i, out) in output.iter_mut().enumerate() {
+        let mut sum = 0i32;
+        for (x, p) in inputs.iter().zip(params) {
+            let shifted = (i32::from(x[i]) - p.zero_point) << ADD_LEFT_SHIFT;
+            sum = sum.saturating_add(p.multiplier.apply(shifted));
+        }
+        let value = output_multiplier.apply(sum).saturating_add(output_range.zero_point);
+        *out = value.clamp(output_range.min, output_range.max) as i8;
+    }
+}
+
+/// How one concat input maps onto the output's quantisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConcatInput {
+    pub channels: usize,
+    pub zero_point: i32,
+    /// None when the input already has the output's scale and zero point (a copy).
+    pub rescale: Option<Multiplier>,
+}
+
+/// Channel concatenation of H×W×C_k inputs into H×W×ΣC_k.
+pub fn concat_reference(inputs: &[&[i8]], params: &[ConcatInput], output_zero_point: i32, output: &mut [i8]) {
+    let out_c: usize = params.iter().map(|p| p.channels).sum();
+    let pixels = output.len() / out_c.max(1);
+    for px in 0..pixels {
+        let mut offset = px * out_c;
+        for (x, p) in inputs.iter().zip(params) {
+            let src = &x[px * p.channels..][..p.channels];
+            let dst = &mut output[offset..][..p.channels];
+            match p.rescale {
+                None => dst.copy_from_slice(src),
+                Some(m) => {
+                    for (d, &s) in dst.iter_mut().zip(src) {
+                        let v = m.apply(i32::from(s) - p.zero_point).saturating_add(output_zero_point);
+                        *d = v.clamp(-128, 127) as i8;
+                    }
+                }
+            }
+            offset += p.channels;
+        }
+    }
+}
+
+/// ReLU on int8: real 0 is the zero point.
+pub fn relu_reference(input: &[i8], zero_point: i32, output: &mut [i8]) {
+    let floor = zero_point.clamp(-128, 127) as i8;
+    for (o, &x) in output.iter_mut().zip(input) {
+        *o = x.max(floor);
+    }
+}

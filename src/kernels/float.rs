@@ -1,0 +1,129 @@
+//! f32 kernels on C×H×W activations, written to mirror PyTorch's definitions.
+//! They serve accuracy comparisons and calibration, not speed.
+
+use super::Conv2dGeometry;
+
+/// Weights O×I×KH×KW (PyTorch's layout), bias O.
+pub fn conv2d(geometry: &Conv2dGeometry, input: &[f32], weights: &[f32], bias: &[f32], relu: bool, output: &mut [f32]) {
+    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
+    let in_plane = in_shape.h * in_shape.w;
+    for (o, &b) in bias.iter().enumerate().take(out_shape.c) {
+        for oy in 0..out_shape.h {
+            let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+            for ox in 0..out_shape.w {
+                let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+                let mut acc = b;
+                for ic in 0..in_shape.c {
+                    let plane = &input[ic * in_plane..][..in_plane];
+                    let w = &weights[(o * in_shape.c + ic) * kernel_h * kernel_w..][..kernel_h * kernel_w];
+                    for ky in ky0..ky1 {
+                        let iy = geometry.source(oy, ky);
+                        for kx in kx0..kx1 {
+                            acc += w[ky * kernel_w + kx] * plane[iy * in_shape.w + geometry.source(ox, kx)];
+                        }
+                    }
+                }
+                output[(o * out_shape.h + oy) * out_shape.w + ox] = if relu { acc.max(0.0) } else { acc };
+            }
+        }
+    }
+}
+
+/// Weights O×I, bias O.
+pub fn dense(input: &[f32], weights: &[f32], bias: &[f32], relu: bool, output: &mut [f32]) {
+    for ((o, &b), out) in bias.iter().enumerate().zip(output.iter_mut()) {
+        let w = &weights[o * input.len()..][..input.len()];
+        let acc = b + input.iter().zip(w).map(|(x, w)| x * w).sum::<f32>();
+        *out = if relu { acc.max(0.0) } else { acc };
+    }
+}
+
+pub fn maxpool2d(geometry: &Conv2dGeometry, input: &[f32], output: &mut [f32]) {
+    pool(geometry, input, output, f32::NEG_INFINITY, f32::max, |m, _| m);
+}
+
+/// count_include_pad=True: the divisor is the whole window.
+pub fn avgpool2d(geometry: &Conv2dGeometry, input: &[f32], output: &mut [f32]) {
+    let window = (geometry.kernel_h * geometry.kernel_w) as f32;
+    pool(geometry, input, output, 0.0, |a, b| a + b, |s, _| s / window);
+}
+
+fn pool(
+    geometry: &Conv2dGeometry,
+    input: &[f32],
+    output: &mut [f32],
+    init: f32,
+    combine: impl Fn(f32, f32) -> f32,
+    finish: impl Fn(f32, usize) -> f32,
+) {
+    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
+    for c in 0..in_shape.c {
+        let plane = &input[c * in_shape.h * in_shape.w..][..in_shape.h * in_shape.w];
+        for oy in 0..out_shape.h {
+            let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+            for ox in 0..out_shape.w {
+                let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+                let mut acc = init;
+                for ky in ky0..ky1 {
+                    for kx in kx0..kx1 {
+                        acc = combine(acc, plane[geometry.source(oy, ky) * in_shape.w + geometry.source(ox, kx)]);
+                    }
+                }
+                output[(c * out_shape.h + oy) * out_shape.w + ox] = finish(acc, (ky1 - ky0) * (kx1 - kx0));
+            }
+        }
+    }
+}
+
+pub fn global_avgpool(input: &[f32], channels: usize, output: &mut [f32]) {
+    let plane = input.len() / channels.max(1);
+    for (c, out) in output.iter_mut().enumerate().take(channels) {
+        *out = input[c * plane..][..plane].iter().sum::<f32>() / plane as f32;
+    }
+}
+
+/// Inference batchnorm as PyTorch's CPU kernel computes it: x·α + β with
+/// α = γ/√(var + ε), β = bias − mean·α, precomputed per channel by the loader.
+pub fn batchnorm(input: &[f32], alpha: &[f32], beta: &[f32], output: &mut [f32]) {
+    let plane = input.len() / alpha.len().max(1);
+    for (c, (a, b)) in alpha.iter().zip(beta).enumerate() {
+        for (o, x) in output[c * plane..][..plane].iter_mut().zip(&input[c * plane..][..plane]) {
+            *o = x * a + b;
+        }
+    }
+}
+
+pub fn add(inputs: &[&[f32]], relu: bool, output: &mut [f32]) {
+    for (i, out) in output.iter_mut().enumerate() {
+        let sum: f32 = inputs.iter().map(|x| x[i]).sum();
+        *out = if relu { sum.max(0.0) } else { sum };
+    }
+}
+
+/// Channel concatenation: in C×H×W the inputs are contiguous blocks.
+pub fn concat(inputs: &[&[f32]], output: &mut [f32]) {
+    let mut offset = 0;
+    for x in inputs {
+        output[offset..offset + x.len()].copy_from_slice(x);
+        offset += x.len();
+    }
+}
+
+pub fn relu(input: &[f32], output: &mut [f32]) {
+    for (o, &x) in output.iter_mut().zip(input) {
+        *o = x.max(0.0);
+    }
+}
+
+/// Numerically stable softmax in f32.
+pub fn softmax(logits: &[f32], probabilities: &mut [f32]) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for (p, &l) in probabilities.iter_mut().zip(logits) {
+        *p = libm::expf(l - max);
+        sum += *p;
+    }
+    for p in probabilities.iter_mut() {
+        *p /= sum;
+    }
+}

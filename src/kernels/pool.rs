@@ -1,0 +1,69 @@
+//! int8 pooling on H×W×C activations; input and output share one quantisation.
+
+use super::Conv2dGeometry;
+use crate::quant::fixed_point::rounding_divide;
+
+/// Max over the window's taps inside the input (padding is −∞, as in PyTorch).
+pub fn maxpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], output: &mut [i8]) {
+    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
+    let c = in_shape.c;
+    for oy in 0..out_shape.h {
+        let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+        for ox in 0..out_shape.w {
+            let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+            let out = &mut output[(oy * out_shape.w + ox) * c..][..c];
+            out.fill(i8::MIN);
+            for ky in ky0..ky1 {
+                let iy = geometry.source(oy, ky);
+                for kx in kx0..kx1 {
+                    let ix = geometry.source(ox, kx);
+                    let x = &input[(iy * in_shape.w + ix) * c..][..c];
+                    for (o, &v) in out.iter_mut().zip(x) {
+                        *o = (*o).max(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Mean over the full window, padded taps counting as real zero (PyTorch's
+/// `count_include_pad=True`): zero_point + round(Σ(x − zero_point) / (kh·kw)).
+pub fn avgpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], zero_point: i32, output: &mut [i8]) {
+    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
+    let c = in_shape.c;
+    let window = (kernel_h * kernel_w) as i32;
+    for oy in 0..out_shape.h {
+        let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+        for ox in 0..out_shape.w {
+            let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+            for ch in 0..c {
+                let mut sum = 0i32;
+                for ky in ky0..ky1 {
+                    let iy = geometry.source(oy, ky);
+                    for kx in kx0..kx1 {
+                        let ix = geometry.source(ox, kx);
+                        sum += i32::from(input[(iy * in_shape.w + ix) * c + ch]) - zero_point;
+                    }
+                }
+                let value = zero_point + rounding_divide(sum, window);
+                output[(oy * out_shape.w + ox) * c + ch] = value.clamp(-128, 127) as i8;
+            }
+        }
+    }
+}
+
+/// Mean over all H×W positions of each channel.
+pub fn global_avgpool_reference(input: &[i8], channels: usize, zero_point: i32, output: &mut [i8]) {
+    let pixels = input.len() / channels.max(1);
+    for (ch, out) in output.iter_mut().enumerate().take(channels) {
+        let sum: i32 = (0..pixels).map(|p| i32::from(input[p * channels + ch]) - zero_point).sum();
+        *out = (zero_point + rounding_divide(sum, pixels as i32)).clamp(-128, 127) as i8;
+    }
+}
+
+/// The fastest variant this build and CPU offer; bit-identical to the reference.
+#[inline]
+pub fn maxpool2d(geometry: &Conv2dGeometry, input: &[i8], output: &mut [i8]) {
+    maxpool2d_reference(geometry, input, output)
+}

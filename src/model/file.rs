@@ -1,0 +1,150 @@
+//! Reading the safetensors container: header checks before anything is
+//! allocated, then typed access to tensors.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use safetensors::{Dtype as StDtype, SafeTensors};
+
+use super::graph::METADATA_KEY;
+use super::limits;
+use crate::error::{Error, Result};
+
+/// A parsed safetensors file borrowing its bytes.
+pub struct TensorFile<'a> {
+    bytes: &'a [u8],
+    tensors: SafeTensors<'a>,
+    graph_json: String,
+}
+
+/// One tensor: dtype, shape and the byte range of its data within the file.
+pub struct TensorRef<'a> {
+    pub name: String,
+    pub dtype: StDtype,
+    pub shape: Vec<usize>,
+    pub data: &'a [u8],
+    pub range: Range<usize>,
+}
+
+/// Checks the 8-byte length prefix against the file and the header limit.
+fn check_header(bytes: &[u8]) -> Result<()> {
+    let Some(prefix) = bytes.get(..8) else {
+        return Err(Error::NotSafetensors(format!("{} bytes, shorter than the 8-byte header length", bytes.len())));
+    };
+    let mut len = [0u8; 8];
+    len.copy_from_slice(prefix);
+    let header = u64::from_le_bytes(len);
+    if header > limits::HEADER_BYTES as u64 {
+        return Err(Error::LimitExceeded { what: "safetensors header bytes", value: header, limit: limits::HEADER_BYTES as u64 });
+    }
+    if header + 8 > bytes.len() as u64 {
+        return Err(Error::NotSafetensors(format!(
+            "header length {header} runs past the end of the {}-byte file",
+            bytes.len()
+        )));
+    }
+    Ok(())
+}
+
+impl<'a> TensorFile<'a> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
+        check_header(bytes)?;
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
+        if metadata.tensors().len() > limits::TENSORS {
+            return Err(Error::LimitExceeded {
+                what: "tensors",
+                value: metadata.tensors().len() as u64,
+                limit: limits::TENSORS as u64,
+            });
+        }
+        let graph_json = metadata
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(METADATA_KEY))
+            .cloned()
+            .ok_or(Error::MissingGraph)?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
+        Ok(TensorFile { bytes, tensors, graph_json })
+    }
+
+    pub fn graph_json(&self) -> &str {
+        &self.graph_json
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.tensors.names()
+    }
+
+    pub fn get(&self, name: &str) -> Option<TensorRef<'_>> {
+        let view = self.tensors.tensor(name).ok()?;
+        let data = view.data();
+        // The data is a subslice of `bytes`; its offset is the pointer difference.
+        let start = data.as_ptr() as usize - self.bytes.as_ptr() as usize;
+        Some(TensorRef { name: name.to_string(), dtype: view.dtype(), shape: view.shape().to_vec(), data, range: start..start + data.len() })
+    }
+}
+
+impl TensorRef<'_> {
+    fn expect_shape(&self, expected: &[usize]) -> Result<()> {
+        if self.shape != expected {
+            return Err(Error::TensorShape { tensor: self.name.to_string(), expected: expected.to_vec(), found: self.shape.clone() });
+        }
+        Ok(())
+    }
+
+    fn dtype_error(&self, expected: &'static str) -> Error {
+        Error::TensorDtype { tensor: self.name.to_string(), expected, found: format!("{:?}", self.dtype) }
+    }
+
+    /// Float weights of the given shape, converted to f32 (F32, F16 or BF16 in the file).
+    pub fn to_f32(&self, expected: &[usize]) -> Result<Vec<f32>> {
+        let values = self.decode_float(expected)?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::TensorValue { tensor: self.name.to_string(), reason: format!("element {i} is NaN or infinite") });
+        }
+        Ok(values)
+    }
+
+    fn decode_float(&self, expected: &[usize]) -> Result<Vec<f32>> {
+        self.expect_shape(expected)?;
+        Ok(match self.dtype {
+            StDtype::F32 => self.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+            StDtype::F16 => self.data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            StDtype::BF16 => self.data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            _ => return Err(self.dtype_error("F32, F16 or BF16")),
+        })
+    }
+
+    /// An I8 tensor of the given shape, borrowed: its byte range in the file.
+    pub fn i8_range(&self, expected: &[usize]) -> Result<Range<usize>> {
+        if self.dtype != StDtype::I8 {
+            return Err(self.dtype_error("I8"));
+        }
+        self.expect_shape(expected)?;
+        if let Some(i) = self.data.iter().position(|&b| b as i8 == i8::MIN) {
+            return Err(Error::TensorValue {
+                tensor: self.name.to_string(),
+                reason: format!("element {i} is -128; int8 weights are symmetric in [-127, 127]"),
+            });
+        }
+        Ok(self.range.clone())
+    }
+
+    pub fn to_i32(&self, expected: &[usize]) -> Result<Vec<i32>> {
+        if self.dtype != StDtype::I32 {
+            return Err(self.dtype_error("I32"));
+        }
+        self.expect_shape(expected)?;
+        Ok(self.data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    }
+
+    /// An F32 tensor (scales), decoded as is: the caller judges the values.
+    pub fn to_f32_exact(&self, expected: &[usize]) -> Result<Vec<f32>> {
+        if self.dtype != StDtype::F32 {
+            return Err(self.dtype_error("F32"));
+        }
+        self.decode_float(expected)
+    }
+}

@@ -1,0 +1,101 @@
+//! Arena planning: every activation gets an offset in one buffer, chosen at
+//! load time so that buffers alive at the same step never overlap.
+//!
+//! The greedy strategy of TFLite Micro: place the largest buffers first, each at
+//! the lowest offset that does not collide with an already placed buffer whose
+//! lifetime intersects its own.
+
+use alloc::vec::Vec;
+use core::ops::Range;
+
+/// Offsets are multiples of this (SIMD loads, f32 alignment).
+pub const ALIGN: usize = 16;
+
+/// Lifetime of a value in execution steps: produced at `first`, last read at `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub first: usize,
+    pub last: usize,
+}
+
+impl Lifetime {
+    fn overlaps(&self, other: &Lifetime) -> bool {
+        self.first <= other.last && other.first <= self.last
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// Byte range of each value in the arena.
+    pub buffers: Vec<Range<usize>>,
+    /// Bytes the arena needs.
+    pub arena_bytes: usize,
+}
+
+fn align_up(x: usize) -> usize {
+    x.div_ceil(ALIGN) * ALIGN
+}
+
+/// `sizes[v]` bytes live during `lifetimes[v]`.
+pub fn plan(sizes: &[usize], lifetimes: &[Lifetime]) -> Plan {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(lifetimes[a].first.cmp(&lifetimes[b].first)));
+
+    let mut buffers: Vec<Range<usize>> = alloc::vec![0..0; sizes.len()];
+    let mut placed: Vec<usize> = Vec::with_capacity(sizes.len());
+    let mut arena_bytes = 0;
+    for &v in &order {
+        let size = sizes[v];
+        // Candidate offsets: 0 and the aligned end of every conflicting buffer.
+        let conflicts: Vec<&Range<usize>> =
+            placed.iter().filter(|&&p| lifetimes[p].overlaps(&lifetimes[v])).map(|&p| &buffers[p]).collect();
+        let fits = |start: usize| conflicts.iter().all(|r| start + size <= r.start || r.end <= start);
+        let offset = core::iter::once(0)
+            .chain(conflicts.iter().map(|r| align_up(r.end)))
+            .filter(|&start| fits(start))
+            .min()
+            .unwrap_or(0);
+        buffers[v] = offset..offset + size;
+        arena_bytes = arena_bytes.max(offset + size);
+        placed.push(v);
+    }
+    Plan { buffers, arena_bytes: align_up(arena_bytes) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_reuses_memory() {
+        // a → b → c: a and c may share bytes, b sits beside them.
+        let sizes = [100, 50, 100];
+        let lifetimes = [Lifetime { first: 0, last: 1 }, Lifetime { first: 1, last: 2 }, Lifetime { first: 2, last: 3 }];
+        let p = plan(&sizes, &lifetimes);
+        assert_eq!(p.buffers[0].start, p.buffers[2].start);
+        assert!(p.arena_bytes <= 160);
+    }
+
+    #[test]
+    fn live_buffers_never_overlap() {
+        let sizes = [64, 32, 48, 16, 80, 8];
+        let lifetimes = [
+            Lifetime { first: 0, last: 2 },
+            Lifetime { first: 1, last: 3 },
+            Lifetime { first: 2, last: 5 },
+            Lifetime { first: 3, last: 4 },
+            Lifetime { first: 4, last: 5 },
+            Lifetime { first: 5, last: 6 },
+        ];
+        let p = plan(&sizes, &lifetimes);
+        for a in 0..sizes.len() {
+            for b in a + 1..sizes.len() {
+                if lifetimes[a].overlaps(&lifetimes[b]) {
+                    let (ra, rb) = (&p.buffers[a], &p.buffers[b]);
+                    assert!(ra.end <= rb.start || rb.end <= ra.start, "{a} and {b} overlap");
+                }
+            }
+            assert!(p.buffers[a].end <= p.arena_bytes);
+        }
+    }
+}
