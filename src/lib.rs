@@ -21,12 +21,21 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod engine;
 pub mod ensemble;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod kernels;
+#[cfg(feature = "std")]
+pub mod mnist;
 pub mod model;
+pub mod preprocess;
 pub mod quant;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use ensemble::Ensemble;
 pub use error::{Error, Result};

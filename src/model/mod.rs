@@ -7,6 +7,7 @@ pub mod limits;
 pub mod params;
 pub mod plan;
 pub mod writer;
+pub mod zoo;
 
 use alloc::format;
 use alloc::string::{String, ToString};

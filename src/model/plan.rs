@@ -73,7 +73,7 @@ mod tests {
         let lifetimes = [Lifetime { first: 0, last: 1 }, Lifetime { first: 1, last: 2 }, Lifetime { first: 2, last: 3 }];
         let p = plan(&sizes, &lifetimes);
         assert_eq!(p.buffers[0].start, p.buffers[2].start);
-        assert!(p.arena_bytes <= 160);
+        assert_eq!(p.arena_bytes, 176); // b sits at the 16-aligned 112
     }
 
     #[test]

@@ -71,8 +71,8 @@ fn saturating_left_shift(x: i32, shift: u32) -> i32 {
     wide.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
-/// gemmlowp's SaturatingRoundingDoublingHighMul: round(a·b / 2^31), ties away from zero,
-/// saturating the single overflow case a = b = i32::MIN.
+/// gemmlowp's SaturatingRoundingDoublingHighMul: a·b / 2^31 rounded to nearest, ties
+/// toward +∞ (gemmlowp's nudge), saturating the single overflow case a = b = i32::MIN.
 #[inline]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
@@ -80,7 +80,7 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     }
     let ab = a as i64 * b as i64;
     let nudge = if ab >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
-    // Division truncates toward zero, which with the nudge rounds half away from zero.
+    // Truncating division after the nudge: nearest, ties toward +∞ (as gemmlowp/TFLite).
     ((ab + nudge) / (1i64 << 31)) as i32
 }
 
@@ -158,7 +158,7 @@ mod tests {
         let m = Multiplier::from_real(0.5).unwrap();
         assert_eq!(m, Multiplier { mantissa: 1 << 30, shift: 0 });
         assert_eq!(m.apply(7), 4); // 3.5 → 4
-        assert_eq!(m.apply(-7), -4);
+        assert_eq!(m.apply(-7), -3); // −3.5 → −3: the high multiply breaks ties toward +∞, like TFLite
         assert_eq!(Multiplier::from_real(1e-12).unwrap(), Multiplier { mantissa: 0, shift: 0 });
         assert!(Multiplier::from_real(0.0).is_err());
         assert!(Multiplier::from_real(f64::NAN).is_err());

@@ -1,0 +1,118 @@
+//! `tinycnn bench MODEL`: latency of one inference (batch 1, one thread):
+//! median, 90th percentile, mean and minimum over `--iters` timed runs.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+use std::vec;
+use std::string::String;
+use std::vec::Vec;
+
+use super::{load_model, micros, CliResult, SplitMix64};
+use crate::mnist::load_test;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Model file.
+    #[arg(value_name = "MODEL")]
+    model: PathBuf,
+    /// Timed runs.
+    #[arg(long, value_name = "N", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    iters: u32,
+    /// Untimed runs first (caches, branch predictors, CPU frequency).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    warmup: u32,
+    /// MNIST directory: inputs are its first test digits when the model takes
+    /// 1x28x28; otherwise (or without the files) fixed pseudo-random pixels.
+    #[arg(long, value_name = "DIR", default_value = "data/mnist")]
+    data: PathBuf,
+}
+
+/// Distinct inputs cycled through.
+const INPUTS: usize = 64;
+
+pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
+    let model = load_model(&args.model)?;
+    let len = model.input_len();
+    let input = model.input_shape();
+    let digits = if (input.c, input.h, input.w) == (1, 28, 28) { load_test(&args.data).ok() } else { None };
+    let (inputs, source): (Vec<u8>, &str) = match digits {
+        Some(d) if d.len() >= INPUTS && d.image_len() == len => (d.images[..INPUTS * len].to_vec(), "MNIST test digits"),
+        _ => (pseudo_random_pixels(INPUTS * len), "pseudo-random pixels"),
+    };
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut logits = vec![0f32; model.output_len()];
+    let image = |i: usize| &inputs[(i % INPUTS) * len..][..len];
+
+    for i in 0..args.warmup as usize {
+        model.run(&mut arena, image(i), &mut logits)?;
+    }
+    let iters = args.iters as usize;
+    let mut nanos: Vec<u64> = Vec::with_capacity(iters);
+    for i in 0..iters {
+        let pixels = image(i);
+        let start = Instant::now();
+        model.run(black_box(&mut arena), black_box(pixels), black_box(&mut logits))?;
+        let elapsed = start.elapsed();
+        black_box(&logits);
+        nanos.push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+    }
+    nanos.sort_unstable();
+    let stats = Stats::of(&nanos);
+
+    writeln!(out, "model: {}", args.model.display())?;
+    writeln!(out, "dtype: {}", model.dtype().as_str())?;
+    writeln!(out, "input: {source}")?;
+    writeln!(out, "threads: 1")?;
+    writeln!(out, "iters: {iters}")?;
+    writeln!(out, "median_us: {}", micros(stats.median))?;
+    writeln!(out, "p90_us: {}", micros(stats.p90))?;
+    writeln!(out, "mean_us: {}", micros(stats.mean))?;
+    writeln!(out, "min_us: {}", micros(stats.min))?;
+    writeln!(out, "max_us: {}", micros(stats.max))?;
+    Ok(())
+}
+
+/// Order statistics of sorted samples (nanoseconds).
+struct Stats {
+    median: f64,
+    p90: f64,
+    mean: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Stats {
+    fn of(sorted: &[u64]) -> Stats {
+        let n = sorted.len();
+        let at = |i: usize| sorted.get(i).copied().unwrap_or(0) as f64;
+        if n == 0 {
+            return Stats { median: 0.0, p90: 0.0, mean: 0.0, min: 0.0, max: 0.0 };
+        }
+        let median = if n % 2 == 1 { at(n / 2) } else { (at(n / 2 - 1) + at(n / 2)) / 2.0 };
+        // Nearest rank: the smallest sample with at least 90 % of samples at or below it.
+        let p90 = at((n * 9).div_ceil(10).saturating_sub(1));
+        let mean = sorted.iter().map(|&x| x as f64).sum::<f64>() / n as f64;
+        Stats { median, p90, mean, min: at(0), max: at(n - 1) }
+    }
+}
+
+/// Fixed pseudo-random bytes, the same on every run.
+fn pseudo_random_pixels(len: usize) -> Vec<u8> {
+    let mut rng = SplitMix64(0);
+    (0..len).map(|_| rng.next_u64() as u8).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_statistics() {
+        let s = Stats::of(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!((s.median, s.p90, s.mean, s.min, s.max), (5.5, 9.0, 5.5, 1.0, 10.0));
+        let s = Stats::of(&[7]);
+        assert_eq!((s.median, s.p90), (7.0, 7.0));
+    }
+}

@@ -1,0 +1,155 @@
+//! Every int8 op of the integer engine against a float simulation of the same
+//! quantised op: dequantise the int8 inputs (and weights), compute in f32 with
+//! the float kernels, quantise the result. The two may differ by rounding only:
+//! at most one step of the output scale.
+//!
+//! The model is the PyTorch fixture (every op) quantised by tinycnn; the
+//! activations are those the integer engine produced on the fixture's images.
+
+mod common;
+
+use common::{fixture, Fixture};
+use safetensors::SafeTensors;
+use tinycnn::kernels::{float as fk, Conv2dGeometry, Shape};
+use tinycnn::model::graph::Op;
+use tinycnn::quant::quantize::quantize;
+use tinycnn::Model;
+
+fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
+    st.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+fn i32s(st: &SafeTensors, name: &str) -> Vec<i32> {
+    st.tensor(name).unwrap().data().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// H×W×C int8 → C×H×W real values.
+fn dequantize(q: &[i8], shape: Shape, scale: f32, zero_point: i32) -> Vec<f32> {
+    let mut out = vec![0f32; q.len()];
+    for p in 0..shape.h * shape.w {
+        for c in 0..shape.c {
+            out[c * shape.h * shape.w + p] = (i32::from(q[p * shape.c + c]) - zero_point) as f32 * scale;
+        }
+    }
+    out
+}
+
+#[test]
+fn int8_ops_match_their_float_simulation() {
+    let fx = Fixture::load();
+    let float = Model::load(fixture("tiny-float.safetensors")).unwrap();
+    let images: Vec<&[u8]> = (0..fx.count).map(|i| fx.image(i)).collect();
+    let bytes = quantize(&float, images.iter().copied()).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let model = Model::load(&bytes[..]).unwrap();
+    let graph = model.graph();
+
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut logits = vec![0f32; model.output_len()];
+    let mut checked = std::collections::BTreeMap::<&str, usize>::new();
+    for image in &images {
+        let mut acts: Vec<Vec<i8>> = vec![Vec::new(); graph.nodes.len() + 1];
+        model.run_int8_observed(&mut arena, image, &mut logits, &mut |v, data| acts[v] = data.to_vec()).unwrap();
+
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if node.op == Op::Softmax {
+                continue;
+            }
+            let out_shape = model.shape(i + 1);
+            let q_out = model.quant(i + 1).unwrap();
+            let real_in: Vec<Vec<f32>> = node
+                .inputs
+                .iter()
+                .map(|&v| {
+                    let q = model.quant(v).unwrap();
+                    dequantize(&acts[v], model.shape(v), q.scale, q.zero_point)
+                })
+                .collect();
+            let in_shape = model.shape(node.inputs[0]);
+            let in_scale = model.quant(node.inputs[0]).unwrap().scale;
+            let mut expected = vec![0f32; out_shape.len()];
+            let name = |p: &str| format!("{}.{p}", node.name);
+            let weights_real = || -> (Vec<f32>, Vec<f32>) {
+                let w: Vec<i8> = st.tensor(&name("weight")).unwrap().data().iter().map(|&b| b as i8).collect();
+                let s = f32s(&st, &name("weight_scale"));
+                let b = i32s(&st, &name("bias"));
+                let row = w.len() / s.len();
+                let w = w.iter().enumerate().map(|(k, &q)| f32::from(q) * s[k / row]).collect();
+                let b = b.iter().zip(&s).map(|(&b, &s)| b as f32 * in_scale * s).collect();
+                (w, b)
+            };
+            match node.op {
+                Op::Conv2d { relu, .. } => {
+                    let g = model.geometry(i).unwrap();
+                    let (w, b) = weights_real();
+                    // OHWI → OIHW for the float kernel.
+                    let (o, kh, kw, ic) = (out_shape.c, g.kernel_h, g.kernel_w, in_shape.c);
+                    let mut oihw = vec![0f32; w.len()];
+                    for oc in 0..o {
+                        for y in 0..kh {
+                            for x in 0..kw {
+                                for c in 0..ic {
+                                    oihw[((oc * ic + c) * kh + y) * kw + x] = w[((oc * kh + y) * kw + x) * ic + c];
+                                }
+                            }
+                        }
+                    }
+                    fk::conv2d(&g, &real_in[0], &oihw, &b, relu, &mut expected);
+                }
+                Op::Dense { relu } => {
+                    let (w, b) = weights_real();
+                    fk::dense(&real_in[0], &w, &b, relu, &mut expected);
+                }
+                Op::MaxPool2d(_) => fk::maxpool2d(&model.geometry(i).unwrap(), &real_in[0], &mut expected),
+                Op::AvgPool2d(_) => fk::avgpool2d(&model.geometry(i).unwrap(), &real_in[0], &mut expected),
+                Op::GlobalAvgPool => fk::global_avgpool(&real_in[0], out_shape.c, &mut expected),
+                Op::Add { relu } => {
+                    let refs: Vec<&[f32]> = real_in.iter().map(Vec::as_slice).collect();
+                    fk::add(&refs, relu, &mut expected);
+                }
+                Op::Concat => {
+                    let refs: Vec<&[f32]> = real_in.iter().map(Vec::as_slice).collect();
+                    fk::concat(&refs, &mut expected);
+                }
+                Op::Relu => fk::relu(&real_in[0], &mut expected),
+                // Flatten copies the channels-last bytes: the int8 flat order is H-W-C
+                // (the quantiser permuted the next dense layer's columns to match).
+                Op::Flatten => {
+                    let q = model.quant(node.inputs[0]).unwrap();
+                    expected = dequantize(&acts[node.inputs[0]], out_shape, q.scale, q.zero_point);
+                }
+                Op::Dropout => expected.copy_from_slice(&real_in[0]),
+                Op::BatchNorm { .. } | Op::Softmax => unreachable!("not in int8 graphs"),
+            }
+            // Quantise the float result and compare with the engine (both C×H×W).
+            let got = dequantize(&acts[i + 1], out_shape, 1.0, 0);
+            for (k, (&e, &g)) in expected.iter().zip(&got).enumerate() {
+                let want = ((e / q_out.scale).round() as i32 + q_out.zero_point).clamp(-128, 127);
+                assert!(
+                    (want - g as i32).abs() <= 1,
+                    "node {} ({}): element {k}: engine {g}, float simulation {want}",
+                    node.name,
+                    node.op.name()
+                );
+            }
+            *checked.entry(node.op.name()).or_default() += 1;
+        }
+    }
+    for op in ["conv2d", "dense", "maxpool2d", "avgpool2d", "global_avgpool", "add", "concat", "flatten"] {
+        assert!(checked.contains_key(op), "{op} was not checked: {checked:?}");
+    }
+}
+
+#[test]
+fn geometry_type_is_public() {
+    // The kernels' geometry is part of the public API used by backends.
+    let g = Conv2dGeometry {
+        input: Shape::new(1, 4, 4),
+        output: Shape::new(1, 2, 2),
+        kernel_h: 2,
+        kernel_w: 2,
+        stride: 2,
+        padding: 0,
+    };
+    assert_eq!(g.taps(1, 2, 4), (0, 2));
+}

@@ -1,0 +1,210 @@
+//! Malformed model files are refused with the specific typed error, naming the
+//! node or tensor at fault — never a panic.
+
+mod common;
+
+use std::borrow::Cow;
+
+use common::{fixture, Fixture};
+use safetensors::SafeTensors;
+use tinycnn::model::writer::{write_model, TensorData, TensorDtype};
+use tinycnn::quant::quantize::quantize;
+use tinycnn::{Error, Model};
+
+/// A model file taken apart: graph JSON (as serde_json::Value) and tensors.
+struct Parts {
+    graph: serde_json::Value,
+    tensors: Vec<TensorData<'static>>,
+}
+
+impl Parts {
+    fn of(bytes: &[u8]) -> Parts {
+        let st = SafeTensors::deserialize(bytes).unwrap();
+        let json = tinycnn::model::read_graph_json(bytes).unwrap();
+        let tensors = st
+            .iter()
+            .map(|(name, t)| TensorData {
+                name: name.to_string(),
+                dtype: t.dtype(),
+                shape: t.shape().to_vec(),
+                data: Cow::Owned(t.data().to_vec()),
+            })
+            .collect();
+        Parts { graph: serde_json::from_str(&json).unwrap(), tensors }
+    }
+
+    fn float() -> Parts {
+        Parts::of(&fixture("tiny-float.safetensors"))
+    }
+
+    fn int8() -> Parts {
+        let fx = Fixture::load();
+        let model = Model::load(fixture("tiny-float.safetensors")).unwrap();
+        Parts::of(&quantize(&model, (0..fx.count).map(|i| fx.image(i))).unwrap())
+    }
+
+    fn node(&mut self, name: &str) -> &mut serde_json::Value {
+        let nodes = self.graph["nodes"].as_array_mut().unwrap();
+        nodes.iter_mut().find(|n| n["name"] == name).unwrap()
+    }
+
+    fn tensor(&mut self, name: &str) -> &mut TensorData<'static> {
+        self.tensors.iter_mut().find(|t| t.name == name).unwrap()
+    }
+
+    fn load(&self) -> Result<Model, Error> {
+        Model::load(write_model(&self.graph.to_string(), &self.tensors).unwrap())
+    }
+}
+
+fn err(result: Result<Model, Error>) -> Error {
+    match result {
+        Ok(_) => panic!("the malformed model loaded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn both_fixtures_load() {
+    Parts::float().load().unwrap();
+    Parts::int8().load().unwrap();
+}
+
+#[test]
+fn container_errors() {
+    assert!(matches!(err(Model::load(vec![1u8; 5])), Error::NotSafetensors(_)));
+    let mut past_end = 100u64.to_le_bytes().to_vec();
+    past_end.extend_from_slice(b"{}");
+    assert!(matches!(err(Model::load(past_end)), Error::NotSafetensors(_)));
+    let huge = u64::MAX.to_le_bytes().to_vec();
+    assert!(matches!(err(Model::load(huge)), Error::LimitExceeded { what: "safetensors header bytes", .. }));
+    let mut truncated = fixture("tiny-float.safetensors");
+    truncated.truncate(truncated.len() - 100);
+    assert!(matches!(err(Model::load(truncated)), Error::NotSafetensors(_)));
+    let no_graph = safetensors::serialize(Vec::<(&str, &TensorData)>::new(), None).unwrap();
+    assert_eq!(err(Model::load(no_graph)), Error::MissingGraph);
+}
+
+#[test]
+fn graph_errors_name_the_node() {
+    let mut p = Parts::float();
+    p.graph = serde_json::json!("not a graph");
+    assert!(matches!(err(p.load()), Error::GraphJson(_)));
+
+    let mut p = Parts::float();
+    p.node("c2")["op"] = "conv3d".into();
+    assert_eq!(err(p.load()), Error::UnknownOp { node: "c2".into(), op: "conv3d".into() });
+
+    let mut p = Parts::float();
+    p.node("c2")["stride"] = 0.into();
+    assert!(matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "stride"));
+
+    let mut p = Parts::float();
+    p.node("mp1")["dilation"] = 2.into();
+    assert!(matches!(err(p.load()), Error::GraphJson(m) if m.contains("dilation")));
+
+    let mut p = Parts::float();
+    p.node("c2")["inputs"] = serde_json::json!(["nowhere"]);
+    assert_eq!(err(p.load()), Error::DanglingInput { node: "c2".into(), input: "nowhere".into() });
+
+    let mut p = Parts::float();
+    p.node("c1")["inputs"] = serde_json::json!(["c3"]);
+    assert!(matches!(err(p.load()), Error::Cycle(_)));
+
+    let mut p = Parts::float();
+    p.node("c3")["name"] = "c2".into();
+    assert_eq!(err(p.load()), Error::DuplicateNode("c2".into()));
+
+    let mut p = Parts::float();
+    p.node("fc1")["inputs"] = serde_json::json!(["ap2"]);
+    assert!(matches!(err(p.load()), Error::ShapeMismatch { node, .. } if node == "fc1"));
+
+    let mut p = Parts::float();
+    p.node("add1")["inputs"] = serde_json::json!(["c3", "input"]);
+    assert!(matches!(err(p.load()), Error::ShapeMismatch { node, .. } if node == "add1"));
+
+    let mut p = Parts::float();
+    p.graph["format"] = 7.into();
+    assert_eq!(err(p.load()), Error::UnsupportedFormat(7));
+}
+
+#[test]
+fn tensor_errors_name_the_tensor() {
+    let mut p = Parts::float();
+    p.tensors.retain(|t| t.name != "c2.weight");
+    assert_eq!(err(p.load()), Error::MissingTensor("c2.weight".into()));
+
+    let mut p = Parts::float();
+    p.tensors.push(TensorData::f32("stray.weight".into(), vec![1], &[1.0]));
+    assert_eq!(err(p.load()), Error::UnexpectedTensor("stray.weight".into()));
+
+    let mut p = Parts::float();
+    p.tensor("c2.bias").dtype = TensorDtype::I32;
+    assert!(matches!(err(p.load()), Error::TensorDtype { tensor, .. } if tensor == "c2.bias"));
+
+    let mut p = Parts::float();
+    let t = p.tensor("c2.weight");
+    t.shape = vec![8, 4, 3, 6]; // same byte count, wrong channel count
+    assert!(matches!(err(p.load()), Error::ShapeMismatch { node, .. } if node == "c2"));
+
+    let mut p = Parts::float();
+    let t = p.tensor("fc2.weight");
+    let mut data = t.data.to_vec();
+    data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    t.data = Cow::Owned(data);
+    assert!(matches!(err(p.load()), Error::TensorValue { tensor, .. } if tensor == "fc2.weight"));
+}
+
+#[test]
+fn bad_scales_are_refused() {
+    for (value, label) in [(f32::NAN, "NaN"), (0.0, "zero"), (-0.5, "negative"), (f32::INFINITY, "infinite")] {
+        let mut p = Parts::int8();
+        let t = p.tensor("c2.weight_scale");
+        let mut data = t.data.to_vec();
+        data[..4].copy_from_slice(&value.to_le_bytes());
+        t.data = Cow::Owned(data);
+        assert!(
+            matches!(err(p.load()), Error::BadQuantization { what, .. } if what.contains("c2.weight_scale")),
+            "{label} weight scale"
+        );
+    }
+    for value in [0.0, -1.0] {
+        let mut p = Parts::int8();
+        p.node("c3")["scale"] = value.into();
+        assert!(matches!(err(p.load()), Error::BadQuantization { what, .. } if what.contains("c3")));
+    }
+    let mut p = Parts::int8();
+    p.node("c3")["zero_point"] = 300.into();
+    assert!(matches!(err(p.load()), Error::BadQuantization { .. }));
+    // int8 weights are symmetric: −128 is not allowed.
+    let mut p = Parts::int8();
+    let t = p.tensor("c3.weight");
+    let mut data = t.data.to_vec();
+    data[0] = 0x80;
+    t.data = Cow::Owned(data);
+    assert!(matches!(err(p.load()), Error::TensorValue { tensor, .. } if tensor == "c3.weight"));
+}
+
+#[test]
+fn absurd_sizes_hit_limits_before_allocating() {
+    let mut p = Parts::float();
+    p.graph["input"]["height"] = 4000.into();
+    p.graph["input"]["width"] = 4000.into();
+    assert!(matches!(err(p.load()), Error::LimitExceeded { .. } | Error::ShapeMismatch { .. }));
+
+    let mut p = Parts::float();
+    p.graph["input"]["height"] = 1_000_000.into();
+    assert!(matches!(err(p.load()), Error::BadAttribute { .. }));
+}
+
+#[test]
+fn run_time_misuse_is_an_error() {
+    let model = Parts::int8().load().unwrap();
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut out = vec![0f32; model.output_len()];
+    let pixels = vec![0u8; model.input_len()];
+    assert_eq!(model.run(&mut arena, &pixels[1..], &mut out), Err(Error::InputLength { expected: 784, found: 783 }));
+    assert!(matches!(model.run(&mut arena, &pixels, &mut out[1..]), Err(Error::OutputLength { .. })));
+    assert!(matches!(model.run(&mut arena[1..], &pixels, &mut out), Err(Error::ArenaTooSmall { .. })));
+    model.run(&mut arena, &pixels, &mut out).unwrap();
+}

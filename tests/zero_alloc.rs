@@ -1,0 +1,83 @@
+//! `run` and `Ensemble::predict` never touch the heap: a counting global
+//! allocator watches 1000+ inferences of an int8 model, a float model and an ensemble.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::{fixture, Fixture};
+use tinycnn::quant::quantize::quantize;
+use tinycnn::{Ensemble, Model};
+
+struct Counting;
+
+thread_local! {
+    // Only this thread's allocations count: the test harness has threads of its own.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn inference_makes_no_heap_allocation() {
+    let fx = Fixture::load();
+    let float = Model::load(fixture("tiny-float.safetensors")).unwrap();
+    let images: Vec<&[u8]> = (0..fx.count).map(|i| fx.image(i)).collect();
+    let int8 = Model::load(quantize(&float, images.iter().copied()).unwrap()).unwrap();
+    let ensemble = Ensemble::new(vec![int8.clone(), int8.clone()]).unwrap();
+
+    let mut arena = vec![0u8; ensemble.arena_bytes().max(float.arena_bytes())];
+    let mut out = vec![0f32; int8.output_len()];
+
+    let before = allocations();
+    for i in 0..1000 {
+        int8.run(&mut arena, fx.image(i % fx.count), &mut out).unwrap();
+    }
+    assert_eq!(allocations() - before, 0, "int8 run allocated");
+
+    let before = allocations();
+    for i in 0..1000 {
+        float.predict(&mut arena, fx.image(i % fx.count), &mut out).unwrap();
+    }
+    assert_eq!(allocations() - before, 0, "float predict allocated");
+
+    let before = allocations();
+    for i in 0..1000 {
+        ensemble.predict(&mut arena, fx.image(i % fx.count), &mut out).unwrap();
+    }
+    assert_eq!(allocations() - before, 0, "ensemble predict allocated");
+
+    // Errors are allocation-free too.
+    let before = allocations();
+    for _ in 0..100 {
+        assert!(int8.run(&mut arena, &[0u8; 3], &mut out).is_err());
+        assert!(int8.run(&mut arena[..1], fx.image(0), &mut out).is_err());
+    }
+    assert_eq!(allocations() - before, 0, "error paths allocated");
+
+    // The counter does count: a Vec allocates.
+    let before = allocations();
+    let v: Vec<u8> = Vec::with_capacity(std::hint::black_box(64));
+    drop(v);
+    assert_eq!(allocations() - before, 1);
+}
