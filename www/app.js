@@ -141,6 +141,7 @@ function singleRunner(key, label, model, info) {
     key,
     label,
     info,
+    model,
     predict: (px) => model.predict(px),
     features: (px) => model.firstConvFeatures(px),
     featuresFrom: `${label} · ${firstConvName(info)}`,
@@ -160,33 +161,30 @@ async function makeShippedRunner(key) {
 }
 
 async function makeEnsembleRunner() {
-  const all = await Promise.all(ENSEMBLE.map(fetchBytes));
-  // The Ensemble takes its members; the features come from a model of its own.
-  const members = all.map((b) => new wasm.Model(b));
-  const infos = members.map(checkDigitModel);
-  const ens = new wasm.Ensemble(members);
-  const first = new wasm.Model(all[0]);
+  // The Ensemble copies its members' weights; the members stay usable on their own.
+  const members = await Promise.all(ENSEMBLE.map(getRunner));
+  const ens = new wasm.Ensemble(members.map((m) => m.model));
+  const infos = members.map((m) => m.info);
   const dtypes = [...new Set(infos.map((i) => i.dtype))];
   const info = {
     input: infos[0].input,
     classes: infos[0].classes,
     params: infos.reduce((s, i) => s + i.params, 0),
     macs: infos.reduce((s, i) => s + Number(i.macs), 0),
-    arenaBytes: typeof ens.arenaBytes === 'number' ? ens.arenaBytes : Math.max(...infos.map((i) => i.arenaBytes)),
+    arenaBytes: Math.max(...infos.map((i) => i.arenaBytes)),
     dtype: dtypes.join('/'),
     nodes: infos[0].nodes,
   };
+  const first = members[0];
   return {
     key: 'ensemble',
     label: ENSEMBLE_LABEL,
     info,
+    model: null,
     predict: (px) => ens.predict(px),
-    features: (px) => first.firstConvFeatures(px),
-    featuresFrom: `${SHIPPED[ENSEMBLE[0]].label} (1st member) · ${firstConvName(infos[0])}`,
-    free: () => {
-      ens.free?.();
-      first.free();
-    },
+    features: first.features,
+    featuresFrom: `${first.label} (1st member) · ${firstConvName(first.info)}`,
+    free: () => ens.free(),
   };
 }
 

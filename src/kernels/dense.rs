@@ -1,5 +1,6 @@
 //! int8 fully connected layer: weights O×I, input I, output O.
 
+use super::dot::{self, PATCH_MAX};
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// The reference: out[o] = requantize(bias[o] + Σ w[o,i]·(x[i] − input_zero_point)).
@@ -22,8 +23,7 @@ pub fn dense_reference(
     }
 }
 
-/// The fastest variant this build and CPU offer; bit-identical to the reference.
-#[inline]
+/// The fast variant: the input as one i16 patch, then `dot::rows`. Bit-identical to the reference.
 pub fn dense(
     input: &[i8],
     input_zero_point: i32,
@@ -32,5 +32,13 @@ pub fn dense(
     output_range: OutputRange,
     output: &mut [i8],
 ) {
-    dense_reference(input, input_zero_point, weights, channels, output_range, output)
+    if input.len() > PATCH_MAX {
+        return dense_reference(input, input_zero_point, weights, channels, output_range, output);
+    }
+    let mut patch_buffer = [0i16; PATCH_MAX];
+    let patch = &mut patch_buffer[..input.len()];
+    for (p, &x) in patch.iter_mut().zip(input) {
+        *p = (i32::from(x) - input_zero_point) as i16;
+    }
+    dot::rows(patch, weights, channels, output_range, output);
 }

@@ -6,6 +6,7 @@
 
 pub mod conv;
 pub mod dense;
+pub mod dot;
 pub mod eltwise;
 pub mod float;
 pub mod pool;

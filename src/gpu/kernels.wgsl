@@ -1,0 +1,450 @@
+// tinycnn int8 kernels for WebGPU: one entry point per op family, each
+// bit-identical to the scalar reference in src/kernels/ (docs/FORMAT.md's
+// integer spec, src/quant/fixed_point.rs's arithmetic).
+//
+// Layout. Every activation is H×W×C int8 with C padded to a multiple of 4
+// ("C4"), packed 4 per u32 little-endian (channel 4j+k is byte k of word j).
+// All activations of a batch of `batch.n` images live in one `arena` buffer:
+// value v occupies words [n·off_v, n·(off_v + words_v)), image i at
+// n·off_v + i·words_v. Each invocation computes one output word: 4 channels
+// of one pixel of one image. Padding channels hold don't-care bytes; the
+// weights of padding input channels are 0 and padding output channels are
+// requantised from 0, so they never reach a real output.
+//
+// The host prepends `fn dot4(a: u32, b: u32) -> i32`: WGSL's dot4I8Packed
+// when the adapter has the packed_4x8_integer_dot_product language feature,
+// plain i32 arithmetic otherwise.
+
+struct Node {
+    a: vec4<u32>, // out_off, out_words, in_off, in_words
+    b: vec4<u32>, // in_h, in_w, in_cw (words per input pixel), in_c
+    c: vec4<u32>, // out_h, out_w, out_cw, out_c
+    d: vec4<u32>, // kernel_h, kernel_w, stride, padding
+    q: vec4<i32>, // in_zero_point, out_zero_point, out_min, out_max
+    e: vec4<u32>, // weight word offset, channel offset, input count, window (pool divisor)
+    m: vec4<i32>, // add: output multiplier mantissa, shift
+    pad: vec4<u32>,
+    ins: array<vec4<u32>, 8>, // add/concat input k: off, words, cw, channels
+    inq: array<vec4<i32>, 8>, // input k: zero_point, mantissa, shift, rescale (concat: 0 = plain copy)
+    inx: array<vec4<u32>, 8>, // concat input k: first output channel
+}
+
+struct Batch {
+    n: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> node: Node;
+@group(0) @binding(1) var<storage, read_write> arena: array<u32>;
+@group(0) @binding(2) var<storage, read> weights: array<u32>;
+// Per output channel: (bias − in_zp·Σw, Q31 mantissa, shift, 0).
+@group(0) @binding(3) var<storage, read> chans: array<vec4<i32>>;
+@group(0) @binding(4) var<uniform> batch: Batch;
+
+const WG: u32 = 64u;
+const I32_MAX: i32 = 2147483647;
+const I32_MIN: i32 = -2147483647 - 1;
+
+// Signed byte k of a packed word.
+fn lane(x: u32, k: u32) -> i32 {
+    return bitcast<i32>(x << (24u - 8u * k)) >> 24u;
+}
+
+fn lanes(x: u32) -> vec4<i32> {
+    return vec4<i32>(lane(x, 0u), lane(x, 1u), lane(x, 2u), lane(x, 3u));
+}
+
+fn pack4(v: vec4<i32>) -> u32 {
+    let u = bitcast<vec4<u32>>(v) & vec4<u32>(0xffu);
+    return u.x | (u.y << 8u) | (u.z << 16u) | (u.w << 24u);
+}
+
+// ---------------------------------------------------------------------------
+// Fixed point (src/quant/fixed_point.rs). WGSL has no i64: the 32×32→64
+// product is built from 16-bit limbs.
+
+// Wrapping i32 addition that saturates instead (Rust's i32::saturating_add).
+fn sat_add(a: i32, b: i32) -> i32 {
+    let s = bitcast<i32>(bitcast<u32>(a) + bitcast<u32>(b));
+    if (a >= 0 && b >= 0 && s < 0) {
+        return I32_MAX;
+    }
+    if (a < 0 && b < 0 && s >= 0) {
+        return I32_MIN;
+    }
+    return s;
+}
+
+// x·2^left clamped to the i32 range. left ≥ 31 saturates every x but 0 and −1
+// exactly as left = 31 does, so it is clamped there.
+fn sat_left_shift(x: i32, left_in: u32) -> i32 {
+    let left = min(left_in, 31u);
+    if (x > (I32_MAX >> left)) {
+        return I32_MAX;
+    }
+    if (x < (I32_MIN >> left)) {
+        return I32_MIN;
+    }
+    return x << left;
+}
+
+// Full 64-bit product of two u32: (low word, high word).
+fn mul_wide(x: u32, y: u32) -> vec2<u32> {
+    let xl = x & 0xffffu;
+    let xh = x >> 16u;
+    let yl = y & 0xffffu;
+    let yh = y >> 16u;
+    let ll = xl * yl;
+    let lh = xl * yh;
+    let hl = xh * yl;
+    let hh = xh * yh;
+    let mid = lh + hl;
+    let mid_carry = select(0u, 0x10000u, mid < lh); // 2^32 of `mid` is 2^16 of the high word
+    let lo = ll + (mid << 16u);
+    let lo_carry = select(0u, 1u, lo < ll);
+    let hi = hh + (mid >> 16u) + mid_carry + lo_carry;
+    return vec2<u32>(lo, hi);
+}
+
+// gemmlowp's SaturatingRoundingDoublingHighMul: round(a·b / 2^31), ties away
+// from zero. On magnitudes p = |a|·|b|: a·b ≥ 0 gives (p + 2^30) >> 31,
+// a·b < 0 gives −((p + 2^30 − 1) >> 31) (Rust's (ab + nudge) / 2^31).
+fn srdhm(a: i32, b: i32) -> i32 {
+    if (a == I32_MIN && b == I32_MIN) {
+        return I32_MAX;
+    }
+    let negative = (a < 0) != (b < 0);
+    let ua = select(bitcast<u32>(a), 0u - bitcast<u32>(a), a < 0);
+    let ub = select(bitcast<u32>(b), 0u - bitcast<u32>(b), b < 0);
+    let p = mul_wide(ua, ub);
+    let nudge = select(0x40000000u, 0x3fffffffu, negative);
+    let lo = p.x + nudge;
+    let hi = p.y + select(0u, 1u, lo < p.x);
+    let q = (hi << 1u) | (lo >> 31u);
+    return select(bitcast<i32>(q), bitcast<i32>(0u - q), negative);
+}
+
+// gemmlowp's RoundingDivideByPOT: x / 2^exponent, ties away from zero.
+fn rdivpot(x: i32, exponent: u32) -> i32 {
+    let e = min(exponent, 31u);
+    let mask = (1u << e) - 1u;
+    let remainder = bitcast<u32>(x) & mask;
+    let threshold = (mask >> 1u) + select(0u, 1u, x < 0);
+    return (x >> e) + select(0, 1, remainder > threshold);
+}
+
+// Multiplier::apply: x · mantissa · 2^(shift − 31), rounded.
+fn apply(x: i32, mantissa: i32, shift: i32) -> i32 {
+    let left = u32(max(shift, 0));
+    let right = u32(max(-shift, 0));
+    return rdivpot(srdhm(sat_left_shift(x, left), mantissa), right);
+}
+
+// fixed_point::requantize: scale, add the zero point (saturating), clamp.
+fn requantize(acc: i32, ch: vec4<i32>) -> i32 {
+    return clamp(sat_add(apply(acc, ch.y, ch.z), node.q.y), node.q.z, node.q.w);
+}
+
+// fixed_point::rounding_divide: x / n rounded half away from zero, n > 0.
+fn rounding_divide(x: i32, n: u32) -> i32 {
+    let magnitude = select(bitcast<u32>(x), 0u - bitcast<u32>(x), x < 0);
+    let q = magnitude / n + select(0u, 1u, 2u * (magnitude % n) >= n);
+    return select(bitcast<i32>(q), bitcast<i32>(0u - q), x < 0);
+}
+
+// ---------------------------------------------------------------------------
+// Indexing
+
+// Flat invocation index over a (x, y) grid of workgroups.
+fn thread_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
+    return gid.x + gid.y * groups.x * WG;
+}
+
+fn in_base(img: u32) -> u32 {
+    return batch.n * node.a.z + img * node.a.w;
+}
+
+fn out_index(img: u32, w: u32) -> u32 {
+    return batch.n * node.a.x + img * node.a.y + w;
+}
+
+// ---------------------------------------------------------------------------
+// conv2d (and dense: a 1×1 convolution of a 1×1 image). Out-of-image taps
+// read the input zero point (real 0), whose products are cancelled by the
+// −in_zp·Σw folded into the channel constant: acc = bias + Σ w·(x − zp) over
+// the taps inside the image, as the reference computes it (mod 2^32).
+
+@compute @workgroup_size(64)
+fn conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let out_cw = node.c.z;
+    let pix = w / out_cw;
+    let o = (w % out_cw) * 4u;
+    let ox = pix % node.c.y;
+    let oy = pix / node.c.y;
+    let base = in_base(img);
+    let in_h = i32(node.b.x);
+    let in_w = i32(node.b.y);
+    let in_cw = node.b.z;
+    let kh = node.d.x;
+    let kw = node.d.y;
+    let stride = node.d.z;
+    let pad = i32(node.d.w);
+    let zero = (bitcast<u32>(node.q.x) & 0xffu) * 0x01010101u;
+    let row = kh * kw * in_cw;
+    let w0 = node.e.x + o * row;
+    let w1 = w0 + row;
+    let w2 = w1 + row;
+    let w3 = w2 + row;
+    let ch = node.e.y + o;
+    let c0 = chans[ch];
+    let c1 = chans[ch + 1u];
+    let c2 = chans[ch + 2u];
+    let c3 = chans[ch + 3u];
+    var acc = vec4<i32>(c0.x, c1.x, c2.x, c3.x);
+    for (var ky = 0u; ky < kh; ky++) {
+        let iy = i32(oy * stride + ky) - pad;
+        let row_inside = iy >= 0 && iy < in_h;
+        for (var kx = 0u; kx < kw; kx++) {
+            let ix = i32(ox * stride + kx) - pad;
+            let inside = row_inside && ix >= 0 && ix < in_w;
+            let src = base + u32(iy * in_w + ix) * in_cw;
+            let t = (ky * kw + kx) * in_cw;
+            for (var j = 0u; j < in_cw; j++) {
+                var x = zero;
+                if (inside) {
+                    x = arena[src + j];
+                }
+                acc += vec4<i32>(
+                    dot4(x, weights[w0 + t + j]),
+                    dot4(x, weights[w1 + t + j]),
+                    dot4(x, weights[w2 + t + j]),
+                    dot4(x, weights[w3 + t + j]),
+                );
+            }
+        }
+    }
+    let res = vec4<i32>(requantize(acc.x, c0), requantize(acc.y, c1), requantize(acc.z, c2), requantize(acc.w, c3));
+    arena[out_index(img, w)] = pack4(res);
+}
+
+// ---------------------------------------------------------------------------
+// Pools (input and output share C4, so word j of a pixel maps to word j).
+
+@compute @workgroup_size(64)
+fn maxpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let cw = node.c.z;
+    let pix = w / cw;
+    let j = w % cw;
+    let ox = pix % node.c.y;
+    let oy = pix / node.c.y;
+    let base = in_base(img);
+    let in_h = i32(node.b.x);
+    let in_w = i32(node.b.y);
+    let pad = i32(node.d.w);
+    var m = vec4<i32>(-128);
+    for (var ky = 0u; ky < node.d.x; ky++) {
+        let iy = i32(oy * node.d.z + ky) - pad;
+        for (var kx = 0u; kx < node.d.y; kx++) {
+            let ix = i32(ox * node.d.z + kx) - pad;
+            if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
+                m = max(m, lanes(arena[base + u32(iy * in_w + ix) * cw + j]));
+            }
+        }
+    }
+    arena[out_index(img, w)] = pack4(m);
+}
+
+// count_include_pad: Σ(x − zp) over the taps inside, divided by the whole window.
+@compute @workgroup_size(64)
+fn avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let cw = node.c.z;
+    let pix = w / cw;
+    let j = w % cw;
+    let ox = pix % node.c.y;
+    let oy = pix / node.c.y;
+    let base = in_base(img);
+    let in_h = i32(node.b.x);
+    let in_w = i32(node.b.y);
+    let pad = i32(node.d.w);
+    let zp = node.q.x;
+    var sum = vec4<i32>(0);
+    for (var ky = 0u; ky < node.d.x; ky++) {
+        let iy = i32(oy * node.d.z + ky) - pad;
+        for (var kx = 0u; kx < node.d.y; kx++) {
+            let ix = i32(ox * node.d.z + kx) - pad;
+            if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
+                sum += lanes(arena[base + u32(iy * in_w + ix) * cw + j]) - vec4<i32>(zp);
+            }
+        }
+    }
+    let window = node.e.w;
+    var res: vec4<i32>;
+    for (var k = 0u; k < 4u; k++) {
+        res[k] = clamp(zp + rounding_divide(sum[k], window), -128, 127);
+    }
+    arena[out_index(img, w)] = pack4(res);
+}
+
+@compute @workgroup_size(64)
+fn global_avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let cw = node.b.z;
+    let base = in_base(img);
+    let pixels = node.b.x * node.b.y;
+    let zp = node.q.x;
+    var sum = vec4<i32>(0);
+    for (var p = 0u; p < pixels; p++) {
+        sum += lanes(arena[base + p * cw + w]) - vec4<i32>(zp);
+    }
+    var res: vec4<i32>;
+    for (var k = 0u; k < 4u; k++) {
+        res[k] = clamp(zp + rounding_divide(sum[k], pixels), -128, 127);
+    }
+    arena[out_index(img, w)] = pack4(res);
+}
+
+// ---------------------------------------------------------------------------
+// Element-wise ops and data movement.
+
+@compute @workgroup_size(64)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let lowest = clamp(node.q.x, -128, 127);
+    arena[out_index(img, w)] = pack4(max(lanes(arena[in_base(img) + w]), vec4<i32>(lowest)));
+}
+
+// flatten of an H×W×C value whose C is a multiple of 4 (or H = W = 1), dropout.
+@compute @workgroup_size(64)
+fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    arena[out_index(img, w)] = arena[in_base(img) + w];
+}
+
+// flatten: drops the channel padding, H×W×C4 → (H·W·C) packed.
+@compute @workgroup_size(64)
+fn flatten(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let base = in_base(img);
+    let in_c = node.b.w;
+    let total = node.b.x * node.b.y * in_c;
+    var res = vec4<i32>(0);
+    for (var k = 0u; k < 4u; k++) {
+        let e = w * 4u + k;
+        if (e < total) {
+            let c = e % in_c;
+            res[k] = lane(arena[base + (e / in_c) * node.b.z + c / 4u], c % 4u);
+        }
+    }
+    arena[out_index(img, w)] = pack4(res);
+}
+
+// TFLite's reference ADD: out = clamp(zp + M_out·Σ_k M_k·((x_k − zp_k) << 20)).
+@compute @workgroup_size(64)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    var sum = vec4<i32>(0);
+    for (var i = 0u; i < node.e.z; i++) {
+        let src_in = node.ins[i];
+        let q = node.inq[i];
+        let x = lanes(arena[batch.n * src_in.x + img * src_in.y + w]);
+        for (var k = 0u; k < 4u; k++) {
+            let shifted = (x[k] - q.x) << 20u;
+            sum[k] = sat_add(sum[k], apply(shifted, q.y, q.z));
+        }
+    }
+    var res: vec4<i32>;
+    for (var k = 0u; k < 4u; k++) {
+        let value = sat_add(apply(sum[k], node.m.x, node.m.y), node.q.y);
+        res[k] = clamp(value, node.q.z, node.q.w);
+    }
+    arena[out_index(img, w)] = pack4(res);
+}
+
+// Channel concatenation; inputs with another scale or zero point are rescaled.
+@compute @workgroup_size(64)
+fn concat(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let out_cw = node.c.z;
+    let pix = w / out_cw;
+    let c_first = (w % out_cw) * 4u;
+    var res = vec4<i32>(0);
+    for (var k = 0u; k < 4u; k++) {
+        let c = c_first + k;
+        if (c >= node.c.w) {
+            continue;
+        }
+        for (var i = 0u; i < node.e.z; i++) {
+            let src_in = node.ins[i];
+            let start = node.inx[i].x;
+            if (c >= start && c < start + src_in.w) {
+                let ic = c - start;
+                var v = lane(arena[batch.n * src_in.x + img * src_in.y + pix * src_in.z + ic / 4u], ic % 4u);
+                let q = node.inq[i];
+                if (q.w != 0) {
+                    v = clamp(sat_add(apply(v - q.x, q.y, q.z), node.q.y), -128, 127);
+                }
+                res[k] = v;
+            }
+        }
+    }
+    arena[out_index(img, w)] = pack4(res);
+}

@@ -1,0 +1,193 @@
+// Shared machinery of the end-to-end tests: the server, the browser, a guard
+// that records console errors and every request, and a pen that replays
+// stroke fixtures as real pointer events. Not a test file itself.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const SCREENSHOTS = join(ROOT, 'screenshots');
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** Logical size of the drawing pad (the canvas's width/height attributes). */
+export const PAD = { width: 840, height: 280 };
+
+/**
+ * Starts `scripts/serve 0` (which builds pkg/ when missing or stale) and
+ * resolves with { url, origin, stop } once it prints its URL.
+ */
+export function startServer({ build = true, timeoutMs = 20 * 60_000 } = {}) {
+  const cmd = build ? join(ROOT, 'scripts', 'serve') : process.execPath;
+  const args = build ? ['0'] : [join(ROOT, 'scripts', 'serve.mjs'), '0', '--quiet'];
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { ...process.env, SERVE_QUIET: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`server did not start within ${timeoutMs} ms:\n${log}`));
+    }, timeoutMs);
+    const onData = (chunk) => {
+      log += chunk;
+      const m = /(http:\/\/127\.0\.0\.1:(\d+))\/www\//.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        child.stdout.resume();
+        const stop = () =>
+          new Promise((done) => {
+            if (child.exitCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          });
+        resolvePromise({ url: `${m[1]}/www/`, origin: m[1], port: Number(m[2]), stop, child });
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', (c) => {
+      log += c;
+      if (process.env.E2E_VERBOSE) process.stderr.write(c);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before it served:\n${log}`));
+    });
+  });
+}
+
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (tests/e2e/setup.sh)`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/**
+ * Records what a browser context does: console errors, page errors, failed
+ * requests (network failures and HTTP ≥ 400) and any request that leaves the
+ * server's origin.
+ */
+export function guard(context, origin) {
+  const g = { consoleErrors: [], pageErrors: [], failed: [], foreign: [], requests: [] };
+  const allowed = new URL(origin);
+  context.on('request', (req) => {
+    const url = req.url();
+    g.requests.push(url);
+    if (/^(data|blob|about):/.test(url)) return;
+    const u = new URL(url);
+    if (u.hostname !== '127.0.0.1' || u.port !== allowed.port) g.foreign.push(url);
+  });
+  context.on('requestfailed', (req) => g.failed.push(`${req.url()} (${req.failure()?.errorText})`));
+  context.on('response', (res) => {
+    if (res.status() >= 400) g.failed.push(`${res.url()} (HTTP ${res.status()})`);
+  });
+  g.watch = (page) => {
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') g.consoleErrors.push(msg.text());
+    });
+    page.on('pageerror', (err) => g.pageErrors.push(String(err)));
+    return page;
+  };
+  return g;
+}
+
+export function assertClean(assert, g) {
+  assert.deepEqual(g.consoleErrors, [], 'console errors');
+  assert.deepEqual(g.pageErrors, [], 'uncaught page errors');
+  assert.deepEqual(g.failed, [], 'failed requests');
+  assert.deepEqual(g.foreign, [], 'requests leaving 127.0.0.1');
+}
+
+export function loadStrokes(name) {
+  return JSON.parse(readFileSync(join(ROOT, 'tests', 'e2e', 'strokes', `${name}.json`), 'utf8'));
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Replays strokes ([[x, y, t], ...] per stroke, in pad coordinates) with real
+ * mouse events, keeping to the recorded timing (never faster than recorded).
+ * `offsetX` places a 280-wide single-digit drawing on the 840-wide pad.
+ */
+export async function drawStrokes(page, strokes, { offsetX = 0, offsetY = 0 } = {}) {
+  const box = await page.locator('#canvas').boundingBox();
+  const sx = box.width / PAD.width;
+  const sy = box.height / PAD.height;
+  const at = ([x, y]) => [box.x + (x + offsetX) * sx, box.y + (y + offsetY) * sy];
+  const start = Date.now();
+  const t0 = strokes[0]?.[0]?.[2] ?? 0;
+  const waitFor = async (t) => {
+    const ahead = t - t0 - (Date.now() - start);
+    if (ahead > 0) await sleep(ahead);
+  };
+  for (const stroke of strokes) {
+    const [x0, y0] = at(stroke[0]);
+    await page.mouse.move(x0, y0);
+    await waitFor(stroke[0][2]);
+    await page.mouse.down();
+    for (const p of stroke.slice(1)) {
+      await waitFor(p[2]);
+      const [x, y] = at(p);
+      await page.mouse.move(x, y, { steps: 2 });
+    }
+    await page.mouse.up();
+  }
+}
+
+/** Draws a single-digit fixture in the middle of the pad. */
+export function drawDigit(page, strokes) {
+  return drawStrokes(page, strokes, { offsetX: (PAD.width - 280) / 2 });
+}
+
+/** Waits for the page's result after the last stroke ended. */
+export async function settled(page, strokes) {
+  await page.waitForFunction(
+    (n) => {
+      const r = window.__tinycnn?.lastResult;
+      return r && r.final && r.strokes === n;
+    },
+    strokes,
+    { timeout: 10_000 },
+  );
+  return page.evaluate(() => window.__tinycnn.lastResult);
+}
+
+/** The number shown on the page (visible DOM text, whitespace dropped). */
+export async function shownReading(page) {
+  return ((await page.locator('#reading').textContent()) ?? '').replace(/\s+/g, '');
+}
+
+export function screenshotPath(name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  return join(SCREENSHOTS, name);
+}
+
+export async function openPage(browser, server, { query = '', viewport = { width: 1280, height: 900 }, colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme, deviceScaleFactor: 1 });
+  const g = guard(context, server.origin);
+  const page = g.watch(await context.newPage());
+  await page.goto(server.url + query);
+  await page.evaluate(() => window.tinycnnReady.then(() => true));
+  const timings = await page.evaluate(() => ({ ...window.__tinycnn.timings }));
+  return { context, page, guard: g, timings };
+}
+
+export { sleep };

@@ -1,0 +1,144 @@
+//! Every fast kernel against its scalar reference on random shapes and values:
+//! outputs must be bit-identical. Runs natively (AVX2 where the CPU has it) and
+//! under wasm32 (simd128 builds) with wasm-bindgen-test.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use tinycnn::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Shape};
+use tinycnn::quant::fixed_point::{ChannelRequant, Multiplier, OutputRange};
+
+/// xorshift64*: deterministic, no dependency, same sequence on every target.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn range(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i32
+    }
+    fn i8s(&mut self, n: usize, lo: i32, hi: i32) -> Vec<i8> {
+        (0..n).map(|_| self.range(lo, hi) as i8).collect()
+    }
+    fn channels(&mut self, n: usize) -> Vec<ChannelRequant> {
+        (0..n)
+            .map(|_| ChannelRequant {
+                bias: self.range(-50_000, 50_000),
+                multiplier: Multiplier::from_real(2f64.powf(-(self.range(4, 16) as f64) - self.below(1000) as f64 / 1000.0))
+                    .unwrap(),
+            })
+            .collect()
+    }
+}
+
+fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
+    loop {
+        let c = 1 + rng.below(40);
+        let (h, w) = (1 + rng.below(12), 1 + rng.below(12));
+        let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
+        let stride = 1 + rng.below(3);
+        let padding = rng.below(3);
+        let (Some(oh), Some(ow)) = (output_len(h, kh, stride, padding), output_len(w, kw, stride, padding)) else {
+            continue;
+        };
+        let o = 1 + rng.below(20);
+        return Conv2dGeometry {
+            input: Shape::new(c, h, w),
+            output: Shape::new(o, oh, ow),
+            kernel_h: kh,
+            kernel_w: kw,
+            stride,
+            padding,
+        };
+    }
+}
+
+#[test]
+fn conv2d_matches_reference() {
+    let mut rng = Rng(0x5eed_c0de);
+    for case in 0..300 {
+        let g = random_geometry(&mut rng);
+        let input = rng.i8s(g.input.len(), -128, 127);
+        let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
+        let channels = rng.channels(g.output.c);
+        let zp = rng.range(-128, 127);
+        let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
+        let mut want = vec![0i8; g.output.len()];
+        let mut got = vec![1i8; g.output.len()];
+        conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
+        conv::conv2d(&g, &input, zp, &weights, &channels, range, &mut got);
+        assert_eq!(got, want, "case {case}: {g:?}");
+    }
+}
+
+#[test]
+fn dense_and_dot_variants_match_reference() {
+    let mut rng = Rng(0xdead_beef);
+    for case in 0..300 {
+        let (i, o) = (1 + rng.below(1100), 1 + rng.below(70));
+        let input = rng.i8s(i, -128, 127);
+        let weights = rng.i8s(i * o, -127, 127);
+        let channels = rng.channels(o);
+        let zp = rng.range(-128, 127);
+        let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
+        let mut want = vec![0i8; o];
+        dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
+        let mut got = vec![1i8; o];
+        dense::dense(&input, zp, &weights, &channels, range, &mut got);
+        assert_eq!(got, want, "case {case}: dense {i}→{o}");
+        let patch: Vec<i16> = input.iter().map(|&x| (i32::from(x) - zp) as i16).collect();
+        let mut scalar = vec![1i8; o];
+        dot::rows_scalar(&patch, &weights, &channels, range, &mut scalar);
+        assert_eq!(scalar, want, "case {case}: rows_scalar");
+    }
+}
+
+#[test]
+fn extreme_values_do_not_overflow() {
+    // Largest products: x − zp = ±255 with |w| = 127 over many taps.
+    let g = Conv2dGeometry {
+        input: Shape::new(64, 5, 5),
+        output: Shape::new(8, 5, 5),
+        kernel_h: 5,
+        kernel_w: 5,
+        stride: 1,
+        padding: 2,
+    };
+    let input = vec![127i8; g.input.len()];
+    let weights = vec![127i8; 8 * 25 * 64];
+    let channels = vec![ChannelRequant { bias: 1 << 30, multiplier: Multiplier::from_real(1e-6).unwrap() }; 8];
+    let range = OutputRange::new(0, false);
+    let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
+    conv::conv2d_reference(&g, &input, -128, &weights, &channels, range, &mut want);
+    conv::conv2d(&g, &input, -128, &weights, &channels, range, &mut got);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn maxpool_matches_reference() {
+    let mut rng = Rng(42);
+    for case in 0..200 {
+        let mut g = random_geometry(&mut rng);
+        g.kernel_w = g.kernel_h;
+        g.padding = g.padding.min(g.kernel_h / 2);
+        let (Some(oh), Some(ow)) = (
+            output_len(g.input.h, g.kernel_h, g.stride, g.padding),
+            output_len(g.input.w, g.kernel_w, g.stride, g.padding),
+        ) else {
+            continue;
+        };
+        g.output = Shape::new(g.input.c, oh, ow);
+        let input = rng.i8s(g.input.len(), -128, 127);
+        let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
+        pool::maxpool2d_reference(&g, &input, &mut want);
+        pool::maxpool2d(&g, &input, &mut got);
+        assert_eq!(got, want, "case {case}");
+    }
+}
