@@ -92,8 +92,9 @@ fn describe(value: &JsValue) -> String {
     }
     if let Some(object) = value.dyn_ref::<Object>() {
         if let Some(name) = object.constructor().name().as_string() {
-            if !name.is_empty() {
-                return format!("a {name}");
+            if let Some(first) = name.chars().next() {
+                let article = if "AEIOUaeiou".contains(first) { "an" } else { "a" };
+                return format!("{article} {name}");
             }
         }
         return "an object".to_string();

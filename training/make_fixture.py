@@ -147,6 +147,7 @@ def main():
     print("max |f16-f32|", (tensors["logits_f16"] - l).abs().max().item(),
           "max |bf16-f32|", (tensors["logits_bf16"] - l).abs().max().item())
     for fn in sorted(os.listdir(OUT)):
+        os.chmod(os.path.join(OUT, fn), 0o644)  # safetensors writes 0600
         print(f"{fn:28s} {os.path.getsize(os.path.join(OUT, fn)):>8,d} bytes")
 
 

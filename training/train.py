@@ -136,6 +136,7 @@ def main():
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save_file(models.export_state_dict(net), args.out, metadata={"tinycnn": net.graph_json()})
+    os.chmod(args.out, 0o644)  # safetensors writes 0600
     side = {
         "arch": args.arch, "epochs": args.epochs, "best_epoch": best[1], "seed": args.seed,
         "threads": args.threads, "batch": args.batch, "max_lr": lr, "weight_decay": args.wd,

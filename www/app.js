@@ -345,12 +345,14 @@ function recognize(final) {
     final,
   };
   if (hook.timings.firstPrediction === undefined) hook.timings.firstPrediction = t2;
+  ui.reading.setAttribute('aria-busy', String(!final)); // announce settled readings only
   renderResult();
 }
 
 // ---------------------------------------------------------------- rendering
 
 const probRows = [];
+let featureCanvases = [];
 function buildProbs() {
   for (let c = 0; c < 10; c++) {
     const fill = el('span', { class: 'bar-fill' });
@@ -378,6 +380,7 @@ function renderEmpty() {
     row.li.classList.remove('top');
   }
   ui.features.replaceChildren();
+  featureCanvases = [];
 }
 
 function renderResult() {
@@ -430,7 +433,6 @@ function renderResult() {
   renderFeatures(d.pixels);
 }
 
-let featureCanvases = [];
 function renderFeatures(pixels) {
   let f;
   try {
@@ -522,6 +524,7 @@ async function start() {
     const mod = await import('../pkg/tinycnn.js');
     await mod.default();
     wasm = mod;
+    if (typeof mod.version === 'function') document.getElementById('version').textContent = `tinycnn ${mod.version()}.`;
   } catch (e) {
     throw new Error(`the WebAssembly package did not load (${errorText(e)}); build it with scripts/serve`);
   }

@@ -2,6 +2,9 @@
 // the canvas's logical coordinates, redrawn from that list (so Undo is just
 // "drop the last stroke and redraw").
 //
+// The logical size is 280 px high (the canvas's height attribute) and as wide
+// as the element's CSS aspect ratio makes it (data-logical-width), so strokes
+// keep the same thickness relative to a digit on every screen.
 // The visible canvas follows the page's colours and the screen's pixel ratio;
 // `renderInk()` draws the same strokes at logical size as white ink on black,
 // the MNIST convention that preprocess()/segment() expect.
@@ -12,7 +15,7 @@ export const STROKE_WIDTH = 22;
 
 export class StrokePad {
   /**
-   * @param {HTMLCanvasElement} canvas  its width/height attributes are the logical size
+   * @param {HTMLCanvasElement} canvas  its height attribute is the logical height
    * @param {{onChange?: (pad: StrokePad, phase: 'start'|'move'|'end'|'edit') => void}} opts
    */
   constructor(canvas, opts = {}) {
@@ -31,6 +34,8 @@ export class StrokePad {
     this.inkCanvas.height = this.height;
     this.inkCtx = this.inkCanvas.getContext('2d', { willReadFrequently: true });
     this.pending = false;
+    canvas.dataset.logicalWidth = String(this.width);
+    canvas.dataset.logicalHeight = String(this.height);
 
     canvas.addEventListener('pointerdown', (e) => this.#down(e));
     canvas.addEventListener('pointermove', (e) => this.#move(e));
@@ -124,6 +129,8 @@ export class StrokePad {
     this.pending = true;
     requestAnimationFrame(() => {
       this.pending = false;
+    canvas.dataset.logicalWidth = String(this.width);
+    canvas.dataset.logicalHeight = String(this.height);
       this.redraw();
     });
   }
@@ -139,8 +146,14 @@ export class StrokePad {
   }
 
   #resize() {
-    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
     const r = this.canvas.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0) {
+      // The logical height is fixed; the width follows the CSS aspect ratio
+      // (3:1 on a wide screen, 3:2 on a phone), so the ink width stays MNIST-like.
+      const width = Math.round((this.height * r.width) / r.height);
+      if (width !== this.width) this.#setLogicalWidth(width);
+    }
+    const dpr = Math.max(1, Math.min(3, window.devicePixelRatio || 1));
     const scale = r.width > 0 ? (r.width / this.width) * dpr : dpr;
     const w = Math.round(this.width * scale);
     const h = Math.round(this.height * scale);
@@ -149,6 +162,16 @@ export class StrokePad {
       this.canvas.height = h;
     }
     this.redraw();
+  }
+
+  #setLogicalWidth(width) {
+    // Keep what is drawn centred when the pad changes shape (a phone rotated).
+    const dx = (width - this.width) / 2;
+    for (const s of this.strokes) for (const p of s.points) p[0] += dx;
+    this.width = width;
+    this.inkCanvas.width = width;
+    this.canvas.dataset.logicalWidth = String(width);
+    this.canvas.dataset.logicalHeight = String(this.height);
   }
 
   /** Paints the visible canvas. */

@@ -190,7 +190,7 @@ pub(crate) fn progress_bar(len: usize, hidden: bool, message: &str) -> ProgressB
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len as u64);
-    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})") {
+    if let Ok(style) = ProgressStyle::with_template("[{bar:30}] {pos}/{len} eta {eta} {wide_msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(message.to_string());

@@ -448,3 +448,24 @@ fn concat(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
     arena[out_index(img, w)] = pack4(res);
 }
+
+// ---------------------------------------------------------------------------
+// Test hook (GpuEngine::check_fixed_point): the fixed-point primitives on
+// `batch.n` (x, y, s) triples at the start of the arena; 5 results each after them.
+@compute @workgroup_size(64)
+fn fixed_point_check(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let n = batch.n;
+    if (idx >= n) {
+        return;
+    }
+    let x = bitcast<i32>(arena[3u * idx]);
+    let y = bitcast<i32>(arena[3u * idx + 1u]);
+    let s = bitcast<i32>(arena[3u * idx + 2u]);
+    let o = 3u * n + 5u * idx;
+    arena[o] = bitcast<u32>(apply(x, y, s));
+    arena[o + 1u] = bitcast<u32>(srdhm(x, y));
+    arena[o + 2u] = bitcast<u32>(rdivpot(x, bitcast<u32>(s) & 31u));
+    arena[o + 3u] = bitcast<u32>(sat_add(x, y));
+    arena[o + 4u] = bitcast<u32>(rounding_divide(x, max(bitcast<u32>(y) & 0xffffffu, 1u)));
+}

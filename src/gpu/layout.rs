@@ -33,10 +33,12 @@ pub(crate) enum Kernel {
     Flatten,
     Add,
     Concat,
+    /// Test hook: the fixed-point primitives on raw triples.
+    FixedPointCheck,
 }
 
 impl Kernel {
-    pub(crate) const ALL: [Kernel; 9] = [
+    pub(crate) const ALL: [Kernel; 10] = [
         Kernel::Conv,
         Kernel::MaxPool,
         Kernel::AvgPool,
@@ -46,6 +48,7 @@ impl Kernel {
         Kernel::Flatten,
         Kernel::Add,
         Kernel::Concat,
+        Kernel::FixedPointCheck,
     ];
 
     pub(crate) fn entry_point(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Kernel {
             Kernel::Flatten => "flatten",
             Kernel::Add => "add",
             Kernel::Concat => "concat",
+            Kernel::FixedPointCheck => "fixed_point_check",
         }
     }
 
@@ -100,7 +104,6 @@ pub(crate) struct ArenaPlan {
 /// One dispatch: a node's kernel and its parameters (offsets filled per plan).
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
-    pub node: usize,
     pub kernel: Kernel,
     /// The values read (in order) and the value written.
     pub inputs: Vec<usize>,
@@ -319,7 +322,7 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
             }
             _ => return Err(Error::Internal("gpu: int8 node without int8 parameters")),
         };
-        steps.push(Step { node: i, kernel, inputs: node.inputs.clone(), output: out, params: p });
+        steps.push(Step { kernel, inputs: node.inputs.clone(), output: out, params: p });
     }
 
     // Arena plans, in bytes for the shared planner (offsets stay multiples of 4).
@@ -388,6 +391,7 @@ pub(crate) fn unpack_value(layout: &ValueLayout, bytes: &[u8], out: &mut Vec<i8>
 mod tests {
     use super::*;
     use crate::quant::fixed_point::Multiplier;
+    use std::vec;
 
     #[test]
     fn weights_are_padded_per_row_and_bias_absorbs_the_zero_point() {
@@ -418,6 +422,7 @@ mod tests {
         let mut q = Vec::new();
         unpack_value(&layout, &packed[..layout.words * 4], &mut q);
         // H×W×C of image 0: pixel p, channel c = pixels[c·4 + p] − 128.
+        let pixels = &pixels;
         let expected: Vec<i8> = (0..4).flat_map(|p| (0..3).map(move |c| (pixels[c * 4 + p] ^ 0x80) as i8)).collect();
         assert_eq!(q, expected);
     }

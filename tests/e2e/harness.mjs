@@ -12,8 +12,16 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const SCREENSHOTS = join(ROOT, 'screenshots');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** Logical size of the drawing pad (the canvas's width/height attributes). */
+/** Logical size of the drawing pad on a wide screen (on a phone it is 420 wide). */
 export const PAD = { width: 840, height: 280 };
+
+/** The pad's logical size as the page reports it. */
+export async function padSize(page) {
+  return page.locator('#canvas').evaluate((c) => ({
+    width: Number(c.dataset.logicalWidth),
+    height: Number(c.dataset.logicalHeight),
+  }));
+}
 
 /**
  * Starts `scripts/serve 0` (which builds pkg/ when missing or stale) and
@@ -63,7 +71,7 @@ export function startServer({ build = true, timeoutMs = 20 * 60_000 } = {}) {
 
 export async function launchBrowser() {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: install Debian's chromium (tests/e2e/setup.sh)`);
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (scripts/setup)`);
   }
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -129,8 +137,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  */
 export async function drawStrokes(page, strokes, { offsetX = 0, offsetY = 0 } = {}) {
   const box = await page.locator('#canvas').boundingBox();
-  const sx = box.width / PAD.width;
-  const sy = box.height / PAD.height;
+  const pad = await padSize(page);
+  const sx = box.width / pad.width;
+  const sy = box.height / pad.height;
   const at = ([x, y]) => [box.x + (x + offsetX) * sx, box.y + (y + offsetY) * sy];
   const start = Date.now();
   const t0 = strokes[0]?.[0]?.[2] ?? 0;
@@ -152,9 +161,10 @@ export async function drawStrokes(page, strokes, { offsetX = 0, offsetY = 0 } = 
   }
 }
 
-/** Draws a single-digit fixture in the middle of the pad. */
-export function drawDigit(page, strokes) {
-  return drawStrokes(page, strokes, { offsetX: (PAD.width - 280) / 2 });
+/** Draws a single-digit fixture (a 280×280 box) in the middle of the pad. */
+export async function drawDigit(page, strokes) {
+  const pad = await padSize(page);
+  return drawStrokes(page, strokes, { offsetX: (pad.width - 280) / 2 });
 }
 
 /** Waits for the page's result after the last stroke ended. */

@@ -5,7 +5,8 @@
 //   node --test tests/e2e/
 //
 // Starts its own server (scripts/serve on a free port, which builds pkg/ when
-// missing or stale) and Debian's /usr/bin/chromium (tests/e2e/setup.sh).
+// missing or stale) and Debian's /usr/bin/chromium (installed by scripts/setup,
+// like tests/e2e/node_modules).
 // Screenshots go to screenshots/ at the repository root.
 
 import { test, describe, before, after } from 'node:test';
@@ -230,6 +231,27 @@ describe('digit page', { skip: skipAll }, () => {
     assert.equal(result.model, 'deepconvnet');
     assert.equal(await shownReading(page), '3');
     assertClean(assert, main.guard); // a bad file is no console error
+  });
+
+  test('a file dropped on the pad is loaded (and refused if malformed)', async () => {
+    const { page } = main;
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])], 'dropped.safetensors'));
+      const canvas = document.getElementById('canvas');
+      for (const type of ['dragenter', 'dragover']) canvas.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    assert.ok(await page.locator('#drop-overlay').isVisible(), 'drop overlay shown while dragging');
+    await shot(page, 'drag-over.png');
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])], 'dropped.safetensors'));
+      document.getElementById('canvas').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => /dropped\.safetensors/.test(document.getElementById('model-error').textContent));
+    assert.match(await page.locator('#model-error').textContent(), /Could not load “dropped\.safetensors”: .+\. Still using DeepConvNet\./);
+    assert.ok(await page.locator('#drop-overlay').isHidden());
+    assert.equal(await page.evaluate(() => window.__tinycnn.model), 'deepconvnet');
   });
 
   test('a model for other inputs is refused with a readable reason', async () => {
