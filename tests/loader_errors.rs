@@ -77,7 +77,10 @@ fn container_errors() {
     past_end.extend_from_slice(b"{}");
     assert!(matches!(err(Model::load(past_end)), Error::NotSafetensors(_)));
     let huge = u64::MAX.to_le_bytes().to_vec();
-    assert!(matches!(err(Model::load(huge)), Error::LimitExceeded { what: "safetensors header bytes", .. }));
+    assert!(matches!(err(Model::load(huge)), Error::NotSafetensors(m) if m.contains("runs past the end")));
+    let mut oversized = (2u64 << 20).to_le_bytes().to_vec();
+    oversized.resize(3 << 20, b' ');
+    assert!(matches!(err(Model::load(oversized)), Error::LimitExceeded { what: "safetensors header bytes", .. }));
     let mut truncated = fixture("tiny-float.safetensors");
     truncated.truncate(truncated.len() - 100);
     assert!(matches!(err(Model::load(truncated)), Error::NotSafetensors(_)));

@@ -36,14 +36,14 @@ fn check_header(bytes: &[u8]) -> Result<()> {
     let mut len = [0u8; 8];
     len.copy_from_slice(prefix);
     let header = u64::from_le_bytes(len);
-    if header > limits::HEADER_BYTES as u64 {
-        return Err(Error::LimitExceeded { what: "safetensors header bytes", value: header, limit: limits::HEADER_BYTES as u64 });
-    }
-    if header + 8 > bytes.len() as u64 {
+    if header.saturating_add(8) > bytes.len() as u64 {
         return Err(Error::NotSafetensors(format!(
             "header length {header} runs past the end of the {}-byte file",
             bytes.len()
         )));
+    }
+    if header > limits::HEADER_BYTES as u64 {
+        return Err(Error::LimitExceeded { what: "safetensors header bytes", value: header, limit: limits::HEADER_BYTES as u64 });
     }
     Ok(())
 }

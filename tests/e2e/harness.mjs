@@ -155,7 +155,7 @@ export async function drawStrokes(page, strokes, { offsetX = 0, offsetY = 0 } = 
     for (const p of stroke.slice(1)) {
       await waitFor(p[2]);
       const [x, y] = at(p);
-      await page.mouse.move(x, y, { steps: 2 });
+      await page.mouse.move(x, y);
     }
     await page.mouse.up();
   }
@@ -198,6 +198,37 @@ export async function openPage(browser, server, { query = '', viewport = { width
   await page.evaluate(() => window.tinycnnReady.then(() => true));
   const timings = await page.evaluate(() => ({ ...window.__tinycnn.timings }));
   return { context, page, guard: g, timings };
+}
+
+/**
+ * A valid tinycnn float model file (docs/FORMAT.md): flatten → dense → softmax,
+ * for an input of channels×height×width. Small, deterministic weights.
+ */
+export function makeDenseModel({ channels = 1, height = 28, width = 28, classes = 10 } = {}) {
+  const inputs = channels * height * width;
+  const graph = {
+    format: 1,
+    dtype: 'float',
+    input: { channels, height, width },
+    nodes: [
+      { name: 'flatten', op: 'flatten', inputs: ['input'] },
+      { name: 'fc', op: 'dense', inputs: ['flatten'] },
+      { name: 'softmax', op: 'softmax', inputs: ['fc'] },
+    ],
+    output: 'softmax',
+  };
+  const weight = new Float32Array(classes * inputs).map((_, i) => Math.sin(i) * 0.01);
+  const bias = new Float32Array(classes);
+  const header = {
+    __metadata__: { tinycnn: JSON.stringify(graph) },
+    'fc.weight': { dtype: 'F32', shape: [classes, inputs], data_offsets: [0, weight.byteLength] },
+    'fc.bias': { dtype: 'F32', shape: [classes], data_offsets: [weight.byteLength, weight.byteLength + bias.byteLength] },
+  };
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([len, Buffer.from(json), Buffer.from(weight.buffer), Buffer.from(bias.buffer)]);
 }
 
 export { sleep };

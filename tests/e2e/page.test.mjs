@@ -20,6 +20,7 @@ import {
   drawStrokes,
   launchBrowser,
   loadStrokes,
+  makeDenseModel,
   openPage,
   screenshotPath,
   settled,
@@ -254,13 +255,35 @@ describe('digit page', { skip: skipAll }, () => {
     assert.equal(await page.evaluate(() => window.__tinycnn.model), 'deepconvnet');
   });
 
-  test('a model for other inputs is refused with a readable reason', async () => {
+  test('a valid model for other inputs is refused with a readable reason', async () => {
     const { page } = main;
-    const fixture = join(ROOT, 'tests', 'fixtures', 'tiny-float.safetensors');
-    await page.locator('#model-file').setInputFiles(fixture);
-    await page.waitForFunction(() => /tiny-float/.test(document.getElementById('model-error').textContent));
-    assert.match(await page.locator('#model-error').textContent(), /Could not load “tiny-float\.safetensors”: it expects \d+×\d+×\d+ inputs, but this page feeds 1×28×28 digit images\. Still using DeepConvNet\./);
+    const buffer = makeDenseModel({ channels: 3, height: 32, width: 32 });
+    await page.locator('#model-file').setInputFiles({ name: 'cifar.safetensors', mimeType: 'application/octet-stream', buffer });
+    await page.waitForFunction(() => /cifar/.test(document.getElementById('model-error').textContent));
+    assert.match(
+      await page.locator('#model-error').textContent(),
+      /Could not load “cifar\.safetensors”: it expects 3×32×32 inputs, but this page feeds 1×28×28 digit images\. Still using DeepConvNet\./,
+    );
     assert.equal(await page.evaluate(() => window.__tinycnn.model), 'deepconvnet');
+  });
+
+  test('your own model: a small valid file is loaded and used, then the shipped one again', async () => {
+    const { page } = main;
+    await page.locator('#model-file').setInputFiles(join(ROOT, 'tests', 'fixtures', 'tiny-float.safetensors'));
+    await page.waitForFunction(() => window.__tinycnn.model === 'custom');
+    assert.ok(await page.locator('#model-error').isHidden(), 'the earlier error is gone');
+    assert.match(await page.locator('#model option:checked').textContent(), /Yours: tiny-float\.safetensors/);
+    assert.match(await page.locator('#model-info').textContent(), /^tiny-float\.safetensors · float · /);
+    await clear(page);
+    const strokes = loadStrokes('digit-2');
+    await drawDigit(page, strokes);
+    const result = await settled(page, strokes.length);
+    assert.equal(result.model, 'custom');
+    assert.match(await shownReading(page), /^\d$/); // an untrained fixture: any digit
+    await page.locator('#model').selectOption('deepconvnet');
+    await page.waitForFunction(() => window.__tinycnn.model === 'deepconvnet');
+    assert.equal(await shownReading(page), '2');
+    assertClean(assert, main.guard);
   });
 
   test('your own model: a float model file loads and reads digits', {
