@@ -4,26 +4,45 @@
 use super::Conv2dGeometry;
 
 /// Weights O×I×KH×KW (PyTorch's layout), bias O.
+///
+/// Loops run tap by tap over whole output rows (contiguous for stride 1, so
+/// they vectorise); each output still sums bias, then input channels, then
+/// kernel rows and columns, in that order.
 pub fn conv2d(geometry: &Conv2dGeometry, input: &[f32], weights: &[f32], bias: &[f32], relu: bool, output: &mut [f32]) {
-    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
+    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, stride, padding } = *geometry;
     let in_plane = in_shape.h * in_shape.w;
+    let out_plane = out_shape.h * out_shape.w;
     for (o, &b) in bias.iter().enumerate().take(out_shape.c) {
-        for oy in 0..out_shape.h {
-            let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
-            for ox in 0..out_shape.w {
-                let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
-                let mut acc = b;
-                for ic in 0..in_shape.c {
-                    let plane = &input[ic * in_plane..][..in_plane];
-                    let w = &weights[(o * in_shape.c + ic) * kernel_h * kernel_w..][..kernel_h * kernel_w];
-                    for ky in ky0..ky1 {
-                        let iy = geometry.source(oy, ky);
-                        for kx in kx0..kx1 {
-                            acc += w[ky * kernel_w + kx] * plane[iy * in_shape.w + geometry.source(ox, kx)];
+        let out = &mut output[o * out_plane..][..out_plane];
+        out.fill(b);
+        for ic in 0..in_shape.c {
+            let plane = &input[ic * in_plane..][..in_plane];
+            let w = &weights[(o * in_shape.c + ic) * kernel_h * kernel_w..][..kernel_h * kernel_w];
+            for ky in 0..kernel_h {
+                for kx in 0..kernel_w {
+                    let tap = w[ky * kernel_w + kx];
+                    // Output columns whose tap kx lands inside the input row.
+                    let ox0 = padding.saturating_sub(kx).div_ceil(stride);
+                    let ox1 = match (in_shape.w + padding).checked_sub(kx + 1) {
+                        Some(last) => (last / stride + 1).min(out_shape.w),
+                        None => 0,
+                    };
+                    for oy in 0..out_shape.h {
+                        let Some(iy) = (oy * stride + ky).checked_sub(padding).filter(|&iy| iy < in_shape.h) else {
+                            continue;
+                        };
+                        let row = &plane[iy * in_shape.w..][..in_shape.w];
+                        let out_row = &mut out[oy * out_shape.w..][..out_shape.w];
+                        for ox in ox0..ox1.max(ox0) {
+                            out_row[ox] += tap * row[ox * stride + kx - padding];
                         }
                     }
                 }
-                output[(o * out_shape.h + oy) * out_shape.w + ox] = if relu { acc.max(0.0) } else { acc };
+            }
+        }
+        if relu {
+            for v in out.iter_mut() {
+                *v = v.max(0.0);
             }
         }
     }
