@@ -17,7 +17,8 @@ fn idx(path: &std::path::Path, magic: u32) -> Result<(Vec<usize>, Vec<u8>), Stri
         return Err(format!("{}: not an IDX file with magic {magic:#x}", path.display()));
     }
     let dims = (magic & 0xff) as usize;
-    let shape: Vec<usize> = (0..dims).map(|d| word(4 + 4 * d).map(|v| v as usize)).collect::<Option<_>>().ok_or("truncated IDX header")?;
+    let shape: Vec<usize> =
+        (0..dims).map(|d| word(4 + 4 * d).map(|v| v as usize)).collect::<Option<_>>().ok_or("truncated IDX header")?;
     let start = 4 + 4 * dims;
     let len: usize = shape.iter().product();
     let data = bytes.get(start..start + len).ok_or_else(|| format!("{}: truncated", path.display()))?;
@@ -29,7 +30,8 @@ fn run() -> Result<(), String> {
     let [model, data, count, out] = &args[..] else {
         return Err("usage: dump_logits MODEL DATA_DIR COUNT OUT".into());
     };
-    let model = tinycnn::Model::load(std::fs::read(model).map_err(|e| format!("{model}: {e}"))?).map_err(|e| e.to_string())?;
+    let model =
+        tinycnn::Model::load(std::fs::read(model).map_err(|e| format!("{model}: {e}"))?).map_err(|e| e.to_string())?;
     let data = std::path::Path::new(data);
     let (shape, images) = idx(&data.join("t10k-images-idx3-ubyte"), 0x0803)?;
     let image_len = model.input_len();

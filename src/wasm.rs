@@ -163,7 +163,9 @@ impl WasmModel {
     /// Loads a model from the bytes of a `.safetensors` file (`Uint8Array` or `ArrayBuffer`).
     /// Throws if the file is not a valid tinycnn model.
     #[wasm_bindgen(constructor)]
-    pub fn new(#[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer")] bytes: JsValue) -> Result<WasmModel, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | ArrayBuffer")] bytes: JsValue,
+    ) -> Result<WasmModel, JsValue> {
         const CONTEXT: &str = "new Model";
         let bytes = if let Some(buffer) = bytes.dyn_ref::<ArrayBuffer>() {
             Uint8Array::new(buffer).to_vec()
@@ -176,24 +178,36 @@ impl WasmModel {
 
     /// Class probabilities (softmax of the logits) of one image:
     /// `inputLength` pixel bytes, C-H-W, MNIST-style white ink (255) on black (0).
-    pub fn predict(&mut self, #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue) -> Result<Float32Array, JsValue> {
+    pub fn predict(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue,
+    ) -> Result<Float32Array, JsValue> {
         self.run_one("Model.predict", pixels, true)
     }
 
     /// The logits (the classifier's output before softmax) of one image.
-    pub fn logits(&mut self, #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue) -> Result<Float32Array, JsValue> {
+    pub fn logits(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue,
+    ) -> Result<Float32Array, JsValue> {
         self.run_one("Model.logits", pixels, false)
     }
 
     /// Class probabilities of n images: n × `inputLength` bytes in, n × `classes` values out.
     #[wasm_bindgen(js_name = predictBatch)]
-    pub fn predict_batch(&mut self, #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue) -> Result<Float32Array, JsValue> {
+    pub fn predict_batch(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue,
+    ) -> Result<Float32Array, JsValue> {
         self.run_batch("Model.predictBatch", pixels, true)
     }
 
     /// Logits of n images: n × `inputLength` bytes in, n × `classes` values out.
     #[wasm_bindgen(js_name = logitsBatch)]
-    pub fn logits_batch(&mut self, #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue) -> Result<Float32Array, JsValue> {
+    pub fn logits_batch(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue,
+    ) -> Result<Float32Array, JsValue> {
         self.run_batch("Model.logitsBatch", pixels, false)
     }
 
@@ -397,7 +411,10 @@ impl WasmEnsemble {
     }
 
     /// Mean class probabilities of the members for one image.
-    pub fn predict(&mut self, #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue) -> Result<Float32Array, JsValue> {
+    pub fn predict(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue,
+    ) -> Result<Float32Array, JsValue> {
         const CONTEXT: &str = "Ensemble.predict";
         let view = byte_view(CONTEXT, "the pixels", pixels)?;
         let len = view.length() as usize;
@@ -413,7 +430,10 @@ impl WasmEnsemble {
 
     /// Mean class probabilities of n images: n × `inputLength` bytes in, n × `classes` values out.
     #[wasm_bindgen(js_name = predictBatch)]
-    pub fn predict_batch(&mut self, #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue) -> Result<Float32Array, JsValue> {
+    pub fn predict_batch(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue,
+    ) -> Result<Float32Array, JsValue> {
         const CONTEXT: &str = "Ensemble.predictBatch";
         let view = byte_view(CONTEXT, "the pixels", pixels)?;
         let n = batch_count(CONTEXT, view.length() as usize, self.pixels.len())?;

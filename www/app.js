@@ -12,6 +12,7 @@ import { detectBackend } from './backend.js';
 import { el, formatBytes, formatCount, formatMs, paintGray, paintMap, percent } from './views.js';
 
 const PIXELS = 28 * 28;
+const EMPTY_READING = 'Nothing drawn yet';
 const LIVE_INTERVAL_MS = 50;
 
 /** The shipped models, relative to this page. */
@@ -63,7 +64,8 @@ const hook = {
   model: null,
   lastResult: null,
   predictions: 0,
-  timings: {},
+  // ms since navigation start (performance.now()), and durations (…Ms)
+  timings: { appStart: performance.now() },
   errors: [],
 };
 window.__tinycnn = hook;
@@ -128,7 +130,7 @@ function checkDigitModel(model) {
   if (c !== 1 || h !== 28 || w !== 28) {
     throw new Error(`it expects ${c}×${h}×${w} inputs, but this page feeds 1×28×28 digit images`);
   }
-  if (info.classes < 10) throw new Error(`it has ${info.classes} classes; digits need 10`);
+  if (info.classes !== 10) throw new Error(`it has ${info.classes} classes, not the 10 digits`);
   return info;
 }
 
@@ -368,9 +370,10 @@ function buildProbs() {
 buildProbs();
 
 function renderEmpty() {
-  ui.reading.replaceChildren(el('span', { class: 'reading-empty', text: '–' }));
+  ui.reading.replaceChildren(el('span', { class: 'reading-empty', text: EMPTY_READING }));
+  ui.reading.removeAttribute('aria-label');
   ui.digits.replaceChildren();
-  ui.latency.textContent = '–';
+  ui.latency.textContent = '';
   ui.seenWhich.textContent = '';
   ui.probsWhich.textContent = '';
   paintGray(ui.seen, new Uint8Array(PIXELS));
@@ -379,7 +382,7 @@ function renderEmpty() {
     row.value.textContent = '–';
     row.li.classList.remove('top');
   }
-  ui.features.replaceChildren();
+  ui.features.replaceChildren(el('p', { class: 'features-empty', text: 'Draw a digit to see its feature maps.' }));
   featureCanvases = [];
 }
 

@@ -11,9 +11,10 @@
 // weights of padding input channels are 0 and padding output channels are
 // requantised from 0, so they never reach a real output.
 //
-// The host prepends `fn dot4(a: u32, b: u32) -> i32`: WGSL's dot4I8Packed
-// when the adapter has the packed_4x8_integer_dot_product language feature,
-// plain i32 arithmetic otherwise.
+// The host prepends the dot-product flavour: `Operand`, the form a packed
+// word is multiplied in, `operand(word)` and `dot4(a, b)`. With the
+// packed_4x8_integer_dot_product language feature: the word itself and WGSL's
+// dot4I8Packed; otherwise the word unpacked once to vec4<i32> and dot().
 
 struct Node {
     a: vec4<u32>, // out_off, out_words, in_off, in_words
@@ -23,7 +24,7 @@ struct Node {
     q: vec4<i32>, // in_zero_point, out_zero_point, out_min, out_max
     e: vec4<u32>, // weight word offset, channel offset, input count, window (pool divisor)
     m: vec4<i32>, // add: output multiplier mantissa, shift
-    pad: vec4<u32>,
+    g: vec4<u32>, // conv: invocations per image and channel-word group, pixel blocks per output row
     ins: array<vec4<u32>, 8>, // add/concat input k: off, words, cw, channels
     inq: array<vec4<i32>, 8>, // input k: zero_point, mantissa, shift, rescale (concat: 0 = plain copy)
     inx: array<vec4<u32>, 8>, // concat input k: first output channel
@@ -175,21 +176,36 @@ fn out_index(img: u32, w: u32) -> u32 {
 // read the input zero point (real 0), whose products are cancelled by the
 // −in_zp·Σw folded into the channel constant: acc = bias + Σ w·(x − zp) over
 // the taps inside the image, as the reference computes it (mod 2^32).
+//
+// An invocation computes WORDS output words (4·WORDS channels) of PIX
+// consecutive pixels of a row, so each input word loaded serves 4·WORDS
+// channels and each weight word PIX pixels. The channel words come from the
+// workgroup's z index: uniform across the workgroup, so weight loads are
+// scalar (broadcast) loads. The pipeline sets PIX and WORDS.
+
+override PIX: u32 = 1u;
+override WORDS: u32 = 1u;
+const MAX_PIX: u32 = 4u;
+const MAX_WORDS: u32 = 2u;
 
 @compute @workgroup_size(64)
-fn conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn conv(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(workgroup_id) wg: vec3<u32>,
+) {
     let idx = thread_index(gid, groups);
-    let out_words = node.a.y;
-    if (idx >= batch.n * out_words) {
+    let per_image = node.g.x;
+    if (idx >= batch.n * per_image) {
         return;
     }
-    let img = idx / out_words;
-    let w = idx % out_words;
+    let img = idx / per_image;
+    let block = idx % per_image;
     let out_cw = node.c.z;
-    let pix = w / out_cw;
-    let o = (w % out_cw) * 4u;
-    let ox = pix % node.c.y;
-    let oy = pix / node.c.y;
+    let out_w = node.c.y;
+    let word0 = wg.z * WORDS;
+    let ox0 = (block % node.g.y) * PIX;
+    let oy = block / node.g.y;
     let base = in_base(img);
     let in_h = i32(node.b.x);
     let in_w = i32(node.b.y);
@@ -198,42 +214,66 @@ fn conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let kw = node.d.y;
     let stride = node.d.z;
     let pad = i32(node.d.w);
-    let zero = (bitcast<u32>(node.q.x) & 0xffu) * 0x01010101u;
+    let zero = operand((bitcast<u32>(node.q.x) & 0xffu) * 0x01010101u);
     let row = kh * kw * in_cw;
-    let w0 = node.e.x + o * row;
-    let w1 = w0 + row;
-    let w2 = w1 + row;
-    let w3 = w2 + row;
-    let ch = node.e.y + o;
-    let c0 = chans[ch];
-    let c1 = chans[ch + 1u];
-    let c2 = chans[ch + 2u];
-    let c3 = chans[ch + 3u];
-    var acc = vec4<i32>(c0.x, c1.x, c2.x, c3.x);
+    let w0 = node.e.x + word0 * 4u * row;
+    let ch = node.e.y + word0 * 4u;
+    var acc: array<array<vec4<i32>, MAX_PIX>, MAX_WORDS>;
+    for (var g = 0u; g < WORDS; g++) {
+        let c = ch + 4u * g;
+        let bias = vec4<i32>(chans[c].x, chans[c + 1u].x, chans[c + 2u].x, chans[c + 3u].x);
+        for (var p = 0u; p < PIX; p++) {
+            acc[g][p] = bias;
+        }
+    }
     for (var ky = 0u; ky < kh; ky++) {
         let iy = i32(oy * stride + ky) - pad;
         let row_inside = iy >= 0 && iy < in_h;
         for (var kx = 0u; kx < kw; kx++) {
-            let ix = i32(ox * stride + kx) - pad;
-            let inside = row_inside && ix >= 0 && ix < in_w;
-            let src = base + u32(iy * in_w + ix) * in_cw;
-            let t = (ky * kw + kx) * in_cw;
+            var src: array<u32, MAX_PIX>;
+            var inside: array<bool, MAX_PIX>;
+            for (var p = 0u; p < PIX; p++) {
+                let ix = i32((ox0 + p) * stride + kx) - pad;
+                inside[p] = row_inside && ix >= 0 && ix < in_w;
+                src[p] = base + u32(iy * in_w + ix) * in_cw;
+            }
+            let t = w0 + (ky * kw + kx) * in_cw;
             for (var j = 0u; j < in_cw; j++) {
-                var x = zero;
-                if (inside) {
-                    x = arena[src + j];
+                var x: array<Operand, MAX_PIX>;
+                for (var p = 0u; p < PIX; p++) {
+                    x[p] = zero;
+                    if (inside[p]) {
+                        x[p] = operand(arena[src[p] + j]);
+                    }
                 }
-                acc += vec4<i32>(
-                    dot4(x, weights[w0 + t + j]),
-                    dot4(x, weights[w1 + t + j]),
-                    dot4(x, weights[w2 + t + j]),
-                    dot4(x, weights[w3 + t + j]),
-                );
+                for (var g = 0u; g < WORDS; g++) {
+                    let tg = t + 4u * g * row + j;
+                    let w_0 = operand(weights[tg]);
+                    let w_1 = operand(weights[tg + row]);
+                    let w_2 = operand(weights[tg + 2u * row]);
+                    let w_3 = operand(weights[tg + 3u * row]);
+                    for (var p = 0u; p < PIX; p++) {
+                        acc[g][p] += vec4<i32>(dot4(x[p], w_0), dot4(x[p], w_1), dot4(x[p], w_2), dot4(x[p], w_3));
+                    }
+                }
             }
         }
     }
-    let res = vec4<i32>(requantize(acc.x, c0), requantize(acc.y, c1), requantize(acc.z, c2), requantize(acc.w, c3));
-    arena[out_index(img, w)] = pack4(res);
+    let out_base = batch.n * node.a.x + img * node.a.y + (oy * out_w + ox0) * out_cw + word0;
+    for (var g = 0u; g < WORDS; g++) {
+        let c = ch + 4u * g;
+        let c0 = chans[c];
+        let c1 = chans[c + 1u];
+        let c2 = chans[c + 2u];
+        let c3 = chans[c + 3u];
+        for (var p = 0u; p < PIX; p++) {
+            if (ox0 + p < out_w) {
+                let a = acc[g][p];
+                let res = vec4<i32>(requantize(a.x, c0), requantize(a.y, c1), requantize(a.z, c2), requantize(a.w, c3));
+                arena[out_base + p * out_cw + g] = pack4(res);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -48,9 +48,24 @@ use layout::{pack_pixels, prepare, unpack_value, Kernel, Prepared, PARAM_INTS, P
 /// WGSL source of the kernels (without the `dot4` function the engine prepends).
 pub const KERNELS_WGSL: &str = include_str!("kernels.wgsl");
 
-const DOT4_PACKED: &str = "fn dot4(a: u32, b: u32) -> i32 {\n    return dot4I8Packed(a, b);\n}\n";
-const DOT4_PLAIN: &str = "fn dot4(a: u32, b: u32) -> i32 {\n    \
-    return lane(a, 0u) * lane(b, 0u) + lane(a, 1u) * lane(b, 1u) + lane(a, 2u) * lane(b, 2u) + lane(a, 3u) * lane(b, 3u);\n}\n";
+/// Dot products with WGSL's `dot4I8Packed` (language feature packed_4x8_integer_dot_product).
+const DOT4_PACKED: &str = "alias Operand = u32;
+fn operand(word: u32) -> u32 {
+    return word;
+}
+fn dot4(a: u32, b: u32) -> i32 {
+    return dot4I8Packed(a, b);
+}
+";
+/// Dot products in plain i32 arithmetic: words unpacked once, then dot().
+const DOT4_PLAIN: &str = "alias Operand = vec4<i32>;
+fn operand(word: u32) -> vec4<i32> {
+    return lanes(word);
+}
+fn dot4(a: vec4<i32>, b: vec4<i32>) -> i32 {
+    return dot(a, b);
+}
+";
 
 const WORKGROUP: u32 = 64;
 
@@ -172,7 +187,7 @@ pub struct GpuEngine {
     queue: wgpu::Queue,
     adapter: wgpu::AdapterInfo,
     packed_dot: bool,
-    pipelines: Vec<wgpu::ComputePipeline>,
+    pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
     bind_layout: wgpu::BindGroupLayout,
     weights: wgpu::Buffer,
     channels: wgpu::Buffer,
@@ -305,19 +320,22 @@ impl GpuEngine {
             bind_group_layouts: &[Some(&bind_layout)],
             immediate_size: 0,
         });
-        let pipelines: Vec<wgpu::ComputePipeline> = Kernel::ALL
-            .iter()
-            .map(|k| {
+        let mut kernels: Vec<Kernel> = prepared.steps.iter().map(|s| s.kernel).collect();
+        kernels.push(Kernel::FixedPointCheck);
+        let mut pipelines = HashMap::new();
+        for kernel in kernels {
+            pipelines.entry(kernel).or_insert_with(|| {
+                let constants = kernel.constants();
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(k.entry_point()),
+                    label: Some(kernel.entry_point()),
                     layout: Some(&pipeline_layout),
                     module: &module,
-                    entry_point: Some(k.entry_point()),
-                    compilation_options: Default::default(),
+                    entry_point: Some(kernel.entry_point()),
+                    compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
                     cache: None,
                 })
-            })
-            .collect();
+            });
+        }
 
         let storage_init = |label: &str, contents: &[u8]| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -535,10 +553,10 @@ impl GpuEngine {
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tinycnn"), timestamp_writes: None });
             for (s, step) in prepared.steps.iter().enumerate() {
-                let (x, y) = self.grid((n * step.out_words(&prepared.values)) as u64)?;
-                pass.set_pipeline(&self.pipelines[step.kernel.index()]);
+                let (x, y) = self.grid((n * step.invocations) as u64)?;
+                pass.set_pipeline(self.pipeline(step.kernel)?);
                 pass.set_bind_group(0, &buffers.bind_group, &[(s as u64 * PARAM_STRIDE) as u32]);
-                pass.dispatch_workgroups(x, y, 1);
+                pass.dispatch_workgroups(x, y, step.layers);
             }
         }
         let (source, size) = if p == 0 {
@@ -597,7 +615,7 @@ impl GpuEngine {
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinycnn check") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
-            pass.set_pipeline(&self.pipelines[Kernel::FixedPointCheck.index()]);
+            pass.set_pipeline(self.pipeline(Kernel::FixedPointCheck)?);
             pass.set_bind_group(0, &bind_group, &[0]);
             let (x, y) = self.grid(n as u64)?;
             pass.dispatch_workgroups(x, y, 1);
@@ -623,6 +641,10 @@ impl GpuEngine {
             return Err(GpuError::TooLarge { what: "one dispatch", bytes: invocations * 4, limit: u64::from(self.max_groups) });
         }
         Ok((x as u32, y as u32))
+    }
+
+    fn pipeline(&self, kernel: Kernel) -> Result<&wgpu::ComputePipeline, GpuError> {
+        self.pipelines.get(&kernel).ok_or(GpuError::Wgpu(format!("no pipeline for {kernel:?}")))
     }
 
     fn bind_group(&self, params: &wgpu::Buffer, arena: &wgpu::Buffer, batch: &wgpu::Buffer) -> wgpu::BindGroup {

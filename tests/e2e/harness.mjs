@@ -35,6 +35,9 @@ export function startServer({ build = true, timeoutMs = 20 * 60_000 } = {}) {
     env: { ...process.env, SERVE_QUIET: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Never leave the server behind, even if this test process dies.
+  const killChild = () => child.exitCode === null && child.kill('SIGTERM');
+  process.once('exit', killChild);
   let log = '';
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {

@@ -35,6 +35,7 @@ const skipAll = !existsSync(modelFile('deepconvnet'))
   ? `models/deepconvnet-int8.safetensors is missing (train and quantise the models first)`
   : false;
 
+const EMPTY = 'Nothing drawn yet'; // the reading of an empty pad
 const timings = [];
 const shots = [];
 
@@ -57,8 +58,8 @@ describe('digit page', { skip: skipAll }, () => {
       console.log('\nnavigation → first prediction possible (wasm + model loaded):');
       for (const t of timings) {
         console.log(
-          `  ${t.run.padEnd(28)} ${t.navigationToReady.toFixed(1).padStart(7)} ms` +
-            `   (wasm init ${t.wasmInitMs.toFixed(1)} ms, model ${t.modelLoadMs.toFixed(1)} ms)`,
+          `  ${t.run.padEnd(34)} ${t.navigationToReady.toFixed(1).padStart(7)} ms` +
+            `   (page + modules ${t.appStart.toFixed(1)} ms, wasm init ${t.wasmInitMs.toFixed(1)} ms, model ${t.modelLoadMs.toFixed(1)} ms)`,
         );
       }
     }
@@ -74,7 +75,7 @@ describe('digit page', { skip: skipAll }, () => {
   async function clear(page) {
     if (await page.locator('#clear').isEnabled()) await page.locator('#clear').click();
     await page.waitForFunction(() => window.__tinycnn.lastResult?.strokes === 0);
-    assert.equal(await shownReading(page), '–');
+    assert.equal(await page.locator('#reading').textContent(), EMPTY);
   }
 
   test('loads: backend, model and timing are shown', async () => {
@@ -113,8 +114,12 @@ describe('digit page', { skip: skipAll }, () => {
       const { page } = main;
       await clear(page);
       const strokes = loadStrokes(`number-${number}`);
+      const before = await page.evaluate(() => window.__tinycnn.predictions);
       await drawStrokes(page, strokes);
       const result = await settled(page, strokes.length);
+      const runs = (await page.evaluate(() => window.__tinycnn.predictions)) - before;
+      // Live while drawing (throttled to ~20/s), plus one at each stroke end.
+      assert.ok(runs > strokes.length * 2, `${runs} recognitions for ${strokes.length} strokes: no live updates?`);
       assert.equal(result.text, number);
       assert.equal(await shownReading(page), number);
       const tiles = await page.locator('#digits .tile-digit').allTextContents();
@@ -182,14 +187,31 @@ describe('digit page', { skip: skipAll }, () => {
     assert.equal(r.strokes, 1);
     await page.keyboard.press('Control+z');
     await page.waitForFunction(() => window.__tinycnn.lastResult?.strokes === 0);
-    assert.equal(await shownReading(page), '–');
+    assert.equal(await page.locator('#reading').textContent(), EMPTY);
     assert.ok(await page.locator('#undo').isDisabled());
     await drawDigit(page, four);
     await settled(page, 2);
     await page.locator('#clear').click();
     await page.waitForFunction(() => window.__tinycnn.lastResult?.strokes === 0);
-    assert.equal(await shownReading(page), '–');
+    assert.equal(await page.locator('#reading').textContent(), EMPTY);
     assert.equal(await page.locator('#digits li').count(), 0);
+    assert.equal(await page.locator('#features canvas').count(), 0);
+  });
+
+  test('keeps working offline once loaded', async () => {
+    const { page, context } = main;
+    const before = main.guard.requests.length;
+    await context.setOffline(true);
+    try {
+      await clear(page);
+      const strokes = loadStrokes('digit-5');
+      await drawDigit(page, strokes);
+      await settled(page, strokes.length);
+      assert.equal(await shownReading(page), '5');
+    } finally {
+      await context.setOffline(false);
+    }
+    assert.deepEqual(main.guard.requests.slice(before), [], 'no requests while drawing');
   });
 
   for (const key of ['resnet', 'inception', 'ensemble']) {
@@ -223,7 +245,6 @@ describe('digit page', { skip: skipAll }, () => {
     const text = await error.textContent();
     assert.match(text, /Could not load “broken\.safetensors”: .+\. Still using DeepConvNet\./);
     assert.equal(await page.locator('#model').inputValue(), 'deepconvnet');
-    await shot(page, 'malformed-model.png');
 
     await clear(page);
     const strokes = loadStrokes('digit-3');
@@ -231,6 +252,8 @@ describe('digit page', { skip: skipAll }, () => {
     const result = await settled(page, strokes.length);
     assert.equal(result.model, 'deepconvnet');
     assert.equal(await shownReading(page), '3');
+    assert.ok(await error.isVisible(), 'the error stays until a model loads');
+    await shot(page, 'malformed-model.png');
     assertClean(assert, main.guard); // a bad file is no console error
   });
 
