@@ -84,7 +84,7 @@ fn run() -> Result<(), String> {
             Ok(())
         })?);
     }
-    print!("{:<44}", "CPU (Model::run, 1 thread)");
+    print!("{:<60}", "CPU (Model::run, 1 thread)");
     for (n, r) in BATCHES.iter().zip(&cpu) {
         print!("  batch {n:>4}: {r:>9.1}/s");
     }
@@ -100,7 +100,7 @@ fn run() -> Result<(), String> {
             }
         };
         let info = gpu.adapter_info().clone();
-        print!("{:<44}", format!("GPU {} ({:?}, {label} dot)", info.name, info.backend));
+        print!("{:<60}", format!("GPU {} ({:?}, {label} dot)", info.name, info.backend));
         for &n in &BATCHES {
             let batch = &images[..n * input_len];
             let mut out = vec![0f32; n * output_len];

@@ -132,8 +132,8 @@ fn assert_same(what: &str, model: &Model, gpu: &mut GpuEngine, pixels: &[u8]) {
     let (cpu_acts, cpu_logits) = cpu_observe(model, pixels);
     let observed = gpu.run_batch_observed(pixels).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(observed.values.len(), cpu_acts.len());
-    for v in 0..cpu_acts.len() {
-        if let Some(msg) = first_difference(what, model, v, &cpu_acts[v], &observed.values[v]) {
+    for (v, (cpu, gpu)) in cpu_acts.iter().zip(&observed.values).enumerate() {
+        if let Some(msg) = first_difference(what, model, v, cpu, gpu) {
             panic!("{msg}");
         }
     }
@@ -617,7 +617,16 @@ fn batches_are_chunked_and_buffers_reused() {
     assert_logits_equal("into", &cpu_logits, &into);
     assert_eq!(gpu.cached_buffer_sets(), 3);
     assert!(gpu.run_batch(&[]).unwrap().is_empty());
+    gpu.release_buffers();
+    assert_eq!(gpu.cached_buffer_sets(), 0);
+    assert_logits_equal("after release", &cpu_logits[..10], &gpu.run_batch(one).unwrap());
     assert!(matches!(gpu.run_batch(&pixels[..100]), Err(GpuError::Model(tinycnn::Error::InputLength { .. }))));
+}
+
+#[test]
+fn engine_is_send() {
+    fn send<T: Send>() {}
+    send::<GpuEngine>();
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! The WebGPU backend (feature `gpu`): int8 models run as WGSL compute
-//! shaders through `wgpu`, bit-identical to the scalar reference kernels.
+//! shaders through `wgpu`, bit-identical to the scalar reference kernels
+//! (every activation and the logits; `tests/gpu.rs` checks it).
 //!
 //! A [`GpuEngine`] is built once per model: it uploads the packed weights and
-//! per-channel constants, compiles one pipeline per kernel, and then runs
+//! per-channel constants, compiles the kernels' pipelines, and then runs
 //! batches of images ([`GpuEngine::run_batch`]). GPU buffers are created once
 //! per batch size seen and reused; large batches are cut into chunks of at
-//! most [`GpuOptions::max_batch`] images.
+//! most [`GpuOptions::max_batch`] images (one dispatch per node and chunk).
 //!
 //! Dot products use WGSL's `dot4I8Packed` when the implementation offers the
 //! `packed_4x8_integer_dot_product` language feature, plain i32 arithmetic
@@ -13,7 +14,19 @@
 //! CPU from the int8 output, exactly as the integer engine does.
 //!
 //! No adapter (no GPU driver) is an error, [`GpuError::NoAdapter`], never a
-//! panic: callers fall back to the CPU engine.
+//! panic: callers fall back to the CPU engine. On Linux without a GPU,
+//! `mesa-vulkan-drivers` provides lavapipe, a software Vulkan device.
+//!
+//! Natively the blocking methods (`new_blocking`, `run_batch`, …) drive the
+//! futures with `pollster`; in a browser (wasm32, wgpu's `webgpu` backend)
+//! only the `async` ones exist.
+//!
+//! How the kernels see the data (kernels.wgsl, layout.rs): activations are
+//! H×W×C int8 with C padded to a multiple of 4, packed 4 per u32; all values
+//! of a chunk share one arena buffer laid out by the model's planner; weights
+//! are OHWI rows padded the same way, with −in_zp·Σw folded into the bias so
+//! that padding taps cost nothing. The 32×32→64-bit products of the
+//! requantisation are built from 16-bit limbs (WGSL has no i64).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,11 +58,12 @@ use crate::error::Error;
 use crate::model::Model;
 use layout::{pack_pixels, prepare, unpack_value, Kernel, Prepared, PARAM_INTS, PARAM_STRIDE};
 
-/// WGSL source of the kernels (without the `dot4` function the engine prepends).
+/// WGSL source of the kernels, without the dot-product prelude the engine prepends.
 pub const KERNELS_WGSL: &str = include_str!("kernels.wgsl");
 
 /// Dot products with WGSL's `dot4I8Packed` (language feature packed_4x8_integer_dot_product).
-const DOT4_PACKED: &str = "alias Operand = u32;
+const DOT4_PACKED: &str = "requires packed_4x8_integer_dot_product;
+alias Operand = u32;
 fn operand(word: u32) -> u32 {
     return word;
 }
@@ -410,6 +424,12 @@ impl GpuEngine {
     /// Sets of GPU buffers held (one per chunk size and mode seen).
     pub fn cached_buffer_sets(&self) -> usize {
         self.cache.len()
+    }
+
+    /// Frees the per-batch-size buffers (weights and pipelines stay); the
+    /// next run creates what it needs again.
+    pub fn release_buffers(&mut self) {
+        self.cache.clear();
     }
 
     /// Logits of `pixels.len() / input_len()` images (C×H×W bytes each), `n × output_len()` values.
