@@ -3,8 +3,8 @@
 
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
 use crate::engine::softmax_in_place;
+use crate::error::{Error, Result};
 use crate::model::Model;
 
 /// Models that read the same input and give the same number of classes.
@@ -24,10 +24,16 @@ impl<B: AsRef<[u8]>> Ensemble<B> {
         let (shape, classes) = (first.input_shape(), first.output_len());
         for (i, m) in members.iter().enumerate().skip(1) {
             if m.input_shape() != shape {
-                return Err(Error::EnsembleMismatch { member: i, reason: "its input shape differs from the first model's" });
+                return Err(Error::EnsembleMismatch {
+                    member: i,
+                    reason: "its input shape differs from the first model's",
+                });
             }
             if m.output_len() != classes {
-                return Err(Error::EnsembleMismatch { member: i, reason: "its class count differs from the first model's" });
+                return Err(Error::EnsembleMismatch {
+                    member: i,
+                    reason: "its class count differs from the first model's",
+                });
             }
         }
         Ok(Ensemble { members })

@@ -82,7 +82,9 @@ impl fmt::Display for Error {
             Error::BadAttribute { node, attribute, reason } => {
                 write!(f, "node '{node}': attribute '{attribute}' {reason}")
             }
-            Error::DuplicateNode(name) => write!(f, "node name '{name}' is used twice (or is the reserved name 'input')"),
+            Error::DuplicateNode(name) => {
+                write!(f, "node name '{name}' is used twice (or is the reserved name 'input')")
+            }
             Error::DanglingInput { node, input } => {
                 write!(f, "node '{node}' reads '{input}', which no node produces")
             }

@@ -43,11 +43,7 @@ impl Dataset {
     /// Pairs parsed images with labels, checking that the counts agree.
     pub fn new(images: Images, labels: Vec<u8>) -> Result<Dataset> {
         if images.count != labels.len() {
-            return Err(Error::Data(format!(
-                "{} images but {} labels",
-                images.count,
-                labels.len()
-            )));
+            return Err(Error::Data(format!("{} images but {} labels", images.count, labels.len())));
         }
         Ok(Dataset { images: images.pixels, labels, rows: images.rows, cols: images.cols })
     }
@@ -119,10 +115,15 @@ fn check_magic(bytes: &[u8], expected: u32, what: &str) -> Result<()> {
 
 fn check_data_len(what: &str, found: usize, expected: usize) -> Result<()> {
     if found < expected {
-        return Err(Error::Data(format!("{what} file is truncated: {found} data bytes, the header promises {expected}")));
+        return Err(Error::Data(format!(
+            "{what} file is truncated: {found} data bytes, the header promises {expected}"
+        )));
     }
     if found > expected {
-        return Err(Error::Data(format!("{what} file has {} bytes after the {expected} the header promises", found - expected)));
+        return Err(Error::Data(format!(
+            "{what} file has {} bytes after the {expected} the header promises",
+            found - expected
+        )));
     }
     Ok(())
 }

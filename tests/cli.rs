@@ -57,9 +57,7 @@ fn assert_clean_failure(out: &Output) -> String {
 /// The value of a `key: value` line.
 fn field<'a>(text: &'a str, key: &str) -> &'a str {
     let prefix = format!("{key}: ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no '{key}:' line in\n{text}"))
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no '{key}:' line in\n{text}"))
 }
 
 fn path_str(p: &Path) -> &str {
@@ -204,7 +202,8 @@ fn eval_several_models_and_an_ensemble() {
     assert_eq!(reports.len(), 2);
     assert_eq!(reports[1]["model"], path_str(&b));
     // `eval --ensemble A B`: one report for the ensemble.
-    let text = assert_success(&tinycnn(&dir, &["eval", "--ensemble", path_str(&a), path_str(&b), "--data", ".", "--json"]));
+    let text =
+        assert_success(&tinycnn(&dir, &["eval", "--ensemble", path_str(&a), path_str(&b), "--data", ".", "--json"]));
     let report: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
     assert_eq!(report["ensemble"], true);
     assert_eq!(report["members"], serde_json::json!([path_str(&a), path_str(&b)]));
@@ -226,9 +225,13 @@ fn quantize_writes_a_loadable_int8_model() {
     assert_eq!(field(&text, "arena_bytes"), int8.arena_bytes().to_string());
 
     // Deterministic: the same command writes the same bytes; a seed picks other images.
-    assert_success(&tinycnn(&dir, &["quantize", path_str(&float), "-o", "q2.safetensors", "--calib-data", ".", "--calib", "25"]));
+    assert_success(&tinycnn(
+        &dir,
+        &["quantize", path_str(&float), "-o", "q2.safetensors", "--calib-data", ".", "--calib", "25"],
+    ));
     assert_eq!(fs::read(dir.join("q2.safetensors")).unwrap(), bytes);
-    let seeded = ["quantize", path_str(&float), "-o", "q3.safetensors", "--calib-data", ".", "--calib", "25", "--seed", "3"];
+    let seeded =
+        ["quantize", path_str(&float), "-o", "q3.safetensors", "--calib-data", ".", "--calib", "25", "--seed", "3"];
     assert!(assert_success(&tinycnn(&dir, &seeded)).contains("seed 3"));
     Model::load(fs::read(dir.join("q3.safetensors")).unwrap()).unwrap();
 
@@ -243,7 +246,10 @@ fn quantize_writes_a_loadable_int8_model() {
     assert_eq!(report["correct"], correct);
 
     // Quantising an int8 model is refused.
-    let err = assert_clean_failure(&tinycnn(&dir, &["quantize", "q.safetensors", "-o", "qq.safetensors", "--calib-data", "."]));
+    let err = assert_clean_failure(&tinycnn(
+        &dir,
+        &["quantize", "q.safetensors", "-o", "qq.safetensors", "--calib-data", "."],
+    ));
     assert!(err.contains("already int8"), "{err}");
 }
 
@@ -306,7 +312,9 @@ fn predict_reads_image_files() {
     });
     png.save(dir.join("one.png")).unwrap();
     // And an MNIST-style 28x28 PGM used as is.
-    let raw = image::GrayImage::from_fn(28, 28, |x, y| image::Luma([if (13..15).contains(&x) && (4..24).contains(&y) { 255 } else { 0 }]));
+    let raw = image::GrayImage::from_fn(28, 28, |x, y| {
+        image::Luma([if (13..15).contains(&x) && (4..24).contains(&y) { 255 } else { 0 }])
+    });
     raw.save(dir.join("raw.pgm")).unwrap();
     let model = fixture("tiny-float.safetensors");
     for args in [vec!["predict", path_str(&model), "one.png"], vec!["predict", path_str(&model), "--raw", "raw.pgm"]] {
@@ -353,7 +361,10 @@ fn bad_inputs_give_one_line_errors() {
     }
     assert_clean_failure(&tinycnn(&dir, &["predict", "bad.safetensors", "x.png"]));
     assert_clean_failure(&tinycnn(&dir, &["quantize", "bad.safetensors", "-o", "q.safetensors"]));
-    assert_clean_failure(&tinycnn(&dir, &["import", "bad.safetensors", "--arch", "deepconvnet", "-o", "m.safetensors"]));
+    assert_clean_failure(&tinycnn(
+        &dir,
+        &["import", "bad.safetensors", "--arch", "deepconvnet", "-o", "m.safetensors"],
+    ));
 
     // Missing or malformed data.
     let err = assert_clean_failure(&tinycnn(&dir, &["eval", path_str(&model), "--data", "nowhere"]));

@@ -100,7 +100,8 @@ impl AddHalfFloor for f64 {
 #[test]
 fn exact_half_way_cases() {
     // RDivPOT: ties away from zero.
-    for (x, e, want) in [(1, 1, 1), (-1, 1, -1), (3, 1, 2), (-3, 1, -2), (2, 2, 1), (-2, 2, -1), (6, 2, 2), (-6, 2, -2)] {
+    for (x, e, want) in [(1, 1, 1), (-1, 1, -1), (3, 1, 2), (-3, 1, -2), (2, 2, 1), (-2, 2, -1), (6, 2, 2), (-6, 2, -2)]
+    {
         assert_eq!(rounding_divide_by_pot(x, e), want, "{x} / 2^{e}");
     }
     // High multiply: ties toward +∞ (0.5 → 1, −0.5 → 0, −1.5 → −1).

@@ -687,7 +687,7 @@ fn digit_count(default: usize) -> usize {
     std::env::var("TINYCNN_GPU_DIGITS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// `counts`: digits for the packed and the plain path.
+/// `counts`: digits for the packed and the plain path (any 28×28 MNIST model).
 fn deepconvnet_digits(model: &Model, what: &str, counts: [usize; 2]) {
     let digits = mnist_test_images();
     let counts = counts.map(|c| digit_count(c).min(digits.len() / 784));
@@ -732,4 +732,27 @@ fn shipped_deepconvnet_on_mnist_digits() {
         return;
     };
     deepconvnet_digits(&Model::load(bytes).unwrap(), "shipped DeepConvNet", [10_000, 1000]);
+}
+
+/// The other shipped int8 models (ResNet- and inception-style), when present:
+/// the first 1,000 test digits on each path.
+#[test]
+fn other_shipped_models_on_mnist_digits() {
+    let dir = repo().join("models");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.ends_with("-int8.safetensors") && name != "deepconvnet-int8.safetensors"
+    });
+    paths.sort();
+    for path in paths {
+        let model = Model::load(std::fs::read(&path).unwrap()).unwrap();
+        if model.input_len() != 784 {
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        deepconvnet_digits(&model, &name, [1000, 1000]);
+    }
 }

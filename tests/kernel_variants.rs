@@ -31,8 +31,10 @@ impl Rng {
         (0..n)
             .map(|_| ChannelRequant {
                 bias: self.range(-50_000, 50_000),
-                multiplier: Multiplier::from_real(2f64.powf(-(self.range(4, 16) as f64) - self.below(1000) as f64 / 1000.0))
-                    .unwrap(),
+                multiplier: Multiplier::from_real(
+                    2f64.powf(-(self.range(4, 16) as f64) - self.below(1000) as f64 / 1000.0),
+                )
+                .unwrap(),
             })
             .collect()
     }

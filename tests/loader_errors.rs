@@ -100,7 +100,9 @@ fn graph_errors_name_the_node() {
 
     let mut p = Parts::float();
     p.node("c2")["stride"] = 0.into();
-    assert!(matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "stride"));
+    assert!(
+        matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "stride")
+    );
 
     let mut p = Parts::float();
     p.node("mp1")["dilation"] = 2.into();

@@ -43,8 +43,18 @@ fn the_fixture_exercises_every_op() {
     let model = Model::load(fixture("tiny-float.safetensors")).unwrap();
     let ops: std::collections::BTreeSet<&str> = model.graph().nodes.iter().map(|n| n.op.name()).collect();
     for op in [
-        "conv2d", "dense", "maxpool2d", "avgpool2d", "global_avgpool", "batchnorm", "relu", "dropout", "flatten", "add",
-        "concat", "softmax",
+        "conv2d",
+        "dense",
+        "maxpool2d",
+        "avgpool2d",
+        "global_avgpool",
+        "batchnorm",
+        "relu",
+        "dropout",
+        "flatten",
+        "add",
+        "concat",
+        "softmax",
     ] {
         assert!(ops.contains(op), "fixture lacks {op}");
     }

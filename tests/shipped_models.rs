@@ -24,7 +24,12 @@ fn card_counts() -> BTreeMap<String, usize> {
 }
 
 /// Predicted class of every test image, on two threads.
-fn predictions(run: impl Fn(&mut Vec<u8>, &[u8], &mut [f32]) + Sync, arena_bytes: usize, classes: usize, data: &Mnist) -> Vec<usize> {
+fn predictions(
+    run: impl Fn(&mut Vec<u8>, &[u8], &mut [f32]) + Sync,
+    arena_bytes: usize,
+    classes: usize,
+    data: &Mnist,
+) -> Vec<usize> {
     let n = data.len();
     let mut out = vec![0usize; n];
     let (a, b) = out.split_at_mut(n / 2);

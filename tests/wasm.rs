@@ -235,10 +235,7 @@ fn misuse_throws_errors_and_the_model_keeps_working() {
 fn malformed_models_throw_errors() {
     let cases: Vec<(JsValue, &str)> = vec![
         (u8s(&[]), "new Model: not a safetensors file"),
-        (
-            u8s(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
-            "new Model: not a safetensors file: header length 578437695752307201",
-        ),
+        (u8s(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), "new Model: not a safetensors file: header length 578437695752307201"),
         (u8s(&TINY_FLOAT[..500]), "new Model: not a safetensors file"),
         (u8s(TINY_INPUTS), "no \"tinycnn\" graph"),
         (

@@ -4,9 +4,9 @@
 use std::hint::black_box;
 use std::io::Write;
 use std::path::PathBuf;
+use std::string::String;
 use std::time::Instant;
 use std::vec;
-use std::string::String;
 use std::vec::Vec;
 
 use super::{load_model, micros, CliResult, SplitMix64};
@@ -38,7 +38,9 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     let input = model.input_shape();
     let digits = if (input.c, input.h, input.w) == (1, 28, 28) { load_test(&args.data).ok() } else { None };
     let (inputs, source): (Vec<u8>, &str) = match digits {
-        Some(d) if d.len() >= INPUTS && d.image_len() == len => (d.images[..INPUTS * len].to_vec(), "MNIST test digits"),
+        Some(d) if d.len() >= INPUTS && d.image_len() == len => {
+            (d.images[..INPUTS * len].to_vec(), "MNIST test digits")
+        }
         _ => (pseudo_random_pixels(INPUTS * len), "pseudo-random pixels"),
     };
     let mut arena = vec![0u8; model.arena_bytes()];

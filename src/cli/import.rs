@@ -39,8 +39,9 @@ pub struct Args {
 pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     let graph_json = graph_json(args)?;
     let bytes = read_file(&args.weights)?;
-    let not_safetensors = |e: safetensors::SafeTensorError| {
-        CliError::File { path: args.weights.clone(), source: crate::Error::NotSafetensors(e.to_string()) }
+    let not_safetensors = |e: safetensors::SafeTensorError| CliError::File {
+        path: args.weights.clone(),
+        source: crate::Error::NotSafetensors(e.to_string()),
     };
     let (_, metadata) = SafeTensors::read_metadata(&bytes).map_err(not_safetensors)?;
     let tensors = SafeTensors::deserialize(&bytes).map_err(not_safetensors)?;
@@ -62,9 +63,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     let file = safetensors::serialize(data.iter().map(|t| (t.name.as_str(), t)), Some(info))
         .map_err(|e| CliError::Message(format!("cannot write the model: {e}")))?;
 
-    let model = Model::load(file).map_err(|e| {
-        CliError::Message(format!("{}: the weights do not fit the graph: {e}", args.weights.display()))
-    })?;
+    let model = Model::load(file)
+        .map_err(|e| CliError::Message(format!("{}: the weights do not fit the graph: {e}", args.weights.display())))?;
     write_file(&args.output, model.bytes())?;
     writeln!(out, "wrote: {} ({} tensors, {} bytes)", args.output.display(), data.len(), model.bytes().len())?;
     writeln!(out)?;

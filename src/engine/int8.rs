@@ -59,7 +59,14 @@ pub(super) fn run<B: AsRef<[u8]>>(
                 );
             }
             (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, .. }) => {
-                dense::dense(inputs[0], in_zp, model.int8_weights(weights), channels, OutputRange::new(out_zp, relu), out);
+                dense::dense(
+                    inputs[0],
+                    in_zp,
+                    model.int8_weights(weights),
+                    channels,
+                    OutputRange::new(out_zp, relu),
+                    out,
+                );
             }
             (Op::MaxPool2d(_), _) => {
                 let geometry = model.geometry(i).ok_or(Error::Internal("pool without geometry"))?;

@@ -6,8 +6,9 @@
 // ("C4"), packed 4 per u32 little-endian (channel 4j+k is byte k of word j).
 // All activations of a batch of `batch.n` images live in one `arena` buffer:
 // value v occupies words [n·off_v, n·(off_v + words_v)), image i at
-// n·off_v + i·words_v. Each invocation computes one output word: 4 channels
-// of one pixel of one image. Padding channels hold don't-care bytes; the
+// n·off_v + i·words_v. Each invocation computes whole output words (4
+// channels of a pixel of an image; conv: a block of them), so no two
+// invocations write the same word. Padding channels hold don't-care bytes; the
 // weights of padding input channels are 0 and padding output channels are
 // requantised from 0, so they never reach a real output.
 //

@@ -30,7 +30,10 @@ pub(crate) const PARAM_STRIDE: u64 = 512;
 pub(crate) enum Kernel {
     /// conv2d and dense: `pixels` output pixels of a row × `words` output
     /// channel words (4·words channels) per invocation.
-    Conv { pixels: u32, words: u32 },
+    Conv {
+        pixels: u32,
+        words: u32,
+    },
     MaxPool,
     AvgPool,
     GlobalAvgPool,
@@ -172,7 +175,6 @@ impl Step {
         }
         p
     }
-
 }
 
 fn set_shape(p: &mut [i32; PARAM_INTS], at: usize, layout: &ValueLayout) {
@@ -219,7 +221,8 @@ fn pack_weights(
         }
         constants.push(match channels.get(o) {
             Some(ch) => {
-                let sum = weights[o * taps * in_c..][..taps * in_c].iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)));
+                let sum =
+                    weights[o * taps * in_c..][..taps * in_c].iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)));
                 [ch.bias.wrapping_sub(in_zero_point.wrapping_mul(sum)), ch.multiplier.mantissa, ch.multiplier.shift, 0]
             }
             None => [0; 4],
@@ -265,13 +268,24 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
             Ok(())
         };
         let kernel = match (node.op, &model.params()[i]) {
-            (Op::Conv2d { relu, .. }, NodeParams::Int8Conv { kernel_h, kernel_w, weights: range, channels: chans, .. }) => {
+            (
+                Op::Conv2d { relu, .. },
+                NodeParams::Int8Conv { kernel_h, kernel_w, weights: range, channels: chans, .. },
+            ) => {
                 window(&mut p)?;
                 set_range(&mut p, OutputRange::new(out_zp, relu));
                 p[WEIGHT_OFF] = weights.len() as i32;
                 p[CHANNEL_OFF] = channels.len() as i32;
                 let taps = kernel_h * kernel_w;
-                pack_weights(model.int8_weights(range), chans, taps, in_layout.shape.c, in_zp, &mut weights, &mut channels)?;
+                pack_weights(
+                    model.int8_weights(range),
+                    chans,
+                    taps,
+                    in_layout.shape.c,
+                    in_zp,
+                    &mut weights,
+                    &mut channels,
+                )?;
                 Kernel::conv_for(out_layout.shape)
             }
             (Op::Dense { relu }, NodeParams::Int8Dense { weights: range, channels: chans, .. }) => {
@@ -279,7 +293,15 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
                 set_range(&mut p, OutputRange::new(out_zp, relu));
                 p[WEIGHT_OFF] = weights.len() as i32;
                 p[CHANNEL_OFF] = channels.len() as i32;
-                pack_weights(model.int8_weights(range), chans, 1, in_layout.shape.c, in_zp, &mut weights, &mut channels)?;
+                pack_weights(
+                    model.int8_weights(range),
+                    chans,
+                    1,
+                    in_layout.shape.c,
+                    in_zp,
+                    &mut weights,
+                    &mut channels,
+                )?;
                 Kernel::conv_for(out_layout.shape)
             }
             (Op::MaxPool2d(_), _) => {
@@ -294,7 +316,9 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
             (Op::Relu, _) => Kernel::Relu,
             (Op::Dropout, _) => Kernel::Copy,
             (Op::Flatten, _) => {
-                if in_layout.words == out_layout.words && (in_layout.shape.c % 4 == 0 || in_layout.shape.h * in_layout.shape.w == 1) {
+                if in_layout.words == out_layout.words
+                    && (in_layout.shape.c % 4 == 0 || in_layout.shape.h * in_layout.shape.w == 1)
+                {
                     Kernel::Copy
                 } else {
                     Kernel::Flatten
@@ -305,7 +329,11 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
                 p[OUT_MULTIPLIER] = output.mantissa;
                 p[OUT_MULTIPLIER + 1] = output.shift;
                 for (k, a) in inputs.iter().enumerate() {
-                    p[INQ + 4 * k..INQ + 4 * k + 3].copy_from_slice(&[a.zero_point, a.multiplier.mantissa, a.multiplier.shift]);
+                    p[INQ + 4 * k..INQ + 4 * k + 3].copy_from_slice(&[
+                        a.zero_point,
+                        a.multiplier.mantissa,
+                        a.multiplier.shift,
+                    ]);
                 }
                 Kernel::Add
             }

@@ -111,7 +111,10 @@ pub struct GpuOptions {
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { dot_product: DotProduct::Auto, max_batch: 1024, power_preference: wgpu::PowerPreference::HighPerformance,
+        GpuOptions {
+            dot_product: DotProduct::Auto,
+            max_batch: 1024,
+            power_preference: wgpu::PowerPreference::HighPerformance,
             backends: None,
         }
     }
@@ -258,7 +261,8 @@ impl GpuEngine {
             descriptor.backends = backends;
         }
         let instance = wgpu::Instance::new(descriptor);
-        let has_packed = instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
+        let has_packed =
+            instance.wgsl_language_features().contains(wgpu::WgslLanguageFeatures::Packed4x8IntegerDotProduct);
         let packed_dot = match options.dot_product {
             DotProduct::Auto => has_packed,
             DotProduct::Plain => false,
@@ -345,7 +349,10 @@ impl GpuEngine {
                     layout: Some(&pipeline_layout),
                     module: &module,
                     entry_point: Some(kernel.entry_point()),
-                    compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &constants,
+                        ..Default::default()
+                    },
                     cache: None,
                 })
             });
@@ -363,7 +370,8 @@ impl GpuEngine {
         let params = [0, 1].map(|p| {
             let mut blocks = std::vec![0i32; prepared.steps.len().max(1) * PARAM_INTS];
             for (s, step) in prepared.steps.iter().enumerate() {
-                blocks[s * PARAM_INTS..][..PARAM_INTS].copy_from_slice(&step.params(&prepared.values, &prepared.plans[p]));
+                blocks[s * PARAM_INTS..][..PARAM_INTS]
+                    .copy_from_slice(&step.params(&prepared.values, &prepared.plans[p]));
             }
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("tinycnn node parameters"),
@@ -488,13 +496,17 @@ impl GpuEngine {
     pub async fn run_batch_observed_async(&mut self, pixels: &[u8]) -> Result<Activations, GpuError> {
         let n = self.images(pixels)?;
         let values = &self.prepared.values;
-        let mut out: Vec<Vec<i8>> =
-            values.iter().zip(&self.prepared.computed).map(|(l, &c)| Vec::with_capacity(if c { n * l.shape.len() } else { 0 })).collect();
+        let mut out: Vec<Vec<i8>> = values
+            .iter()
+            .zip(&self.prepared.computed)
+            .map(|(l, &c)| Vec::with_capacity(if c { n * l.shape.len() } else { 0 }))
+            .collect();
         let mut start = 0;
         while start < n {
             let count = (n - start).min(self.max_batch[1]);
             let chunk = &pixels[start * self.input_len..][..count * self.input_len];
-            let (values, computed, plan) = (self.prepared.values.clone(), self.prepared.computed.clone(), self.prepared.plans[1].clone());
+            let (values, computed, plan) =
+                (self.prepared.values.clone(), self.prepared.computed.clone(), self.prepared.plans[1].clone());
             self.run_chunk(chunk, count, 1, |bytes| {
                 for (v, layout) in values.iter().enumerate().filter(|&(v, _)| computed[v]) {
                     let region = &bytes[4 * count * plan.offsets[v]..][..4 * count * layout.words];
@@ -510,7 +522,9 @@ impl GpuEngine {
         let shape = logits_layout.shape;
         let (scale, zp) = (self.prepared.logits_scale, self.prepared.logits_zero_point);
         let mut logits = std::vec![0f32; n * self.output_len];
-        for (image, dst) in out[self.prepared.logits].chunks_exact(shape.len()).zip(logits.chunks_exact_mut(shape.len())) {
+        for (image, dst) in
+            out[self.prepared.logits].chunks_exact(shape.len()).zip(logits.chunks_exact_mut(shape.len()))
+        {
             for (p, pixel) in image.chunks_exact(shape.c).enumerate() {
                 for (c, &q) in pixel.iter().enumerate() {
                     dst[c * shape.h * shape.w + p] = (i32::from(q) - zp) as f32 * scale;
@@ -539,7 +553,8 @@ impl GpuEngine {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            let readback_bytes = if p == 0 { (n * prepared.values[prepared.logits].words * 4) as u64 } else { arena_bytes };
+            let readback_bytes =
+                if p == 0 { (n * prepared.values[prepared.logits].words * 4) as u64 } else { arena_bytes };
             let readback = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("tinycnn readback"),
                 size: readback_bytes,
@@ -569,9 +584,11 @@ impl GpuEngine {
         queue.write_buffer(&buffers.arena, (4 * n * plan.offsets[0]) as u64, &upload);
         self.upload = upload;
 
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinycnn batch") });
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinycnn batch") });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tinycnn"), timestamp_writes: None });
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("tinycnn"), timestamp_writes: None });
             for (s, step) in prepared.steps.iter().enumerate() {
                 let (x, y) = self.grid((n * step.invocations) as u64)?;
                 pass.set_pipeline(self.pipeline(step.kernel)?);
@@ -632,9 +649,11 @@ impl GpuEngine {
             usage: wgpu::BufferUsages::UNIFORM,
         });
         let bind_group = self.bind_group(&self.params[0], &arena, &batch);
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinycnn check") });
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinycnn check") });
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
             pass.set_pipeline(self.pipeline(Kernel::FixedPointCheck)?);
             pass.set_bind_group(0, &bind_group, &[0]);
             let (x, y) = self.grid(n as u64)?;
@@ -658,7 +677,11 @@ impl GpuEngine {
         let x = groups.min(u64::from(self.max_groups));
         let y = groups.div_ceil(x);
         if y > u64::from(self.max_groups) {
-            return Err(GpuError::TooLarge { what: "one dispatch", bytes: invocations * 4, limit: u64::from(self.max_groups) });
+            return Err(GpuError::TooLarge {
+                what: "one dispatch",
+                bytes: invocations * 4,
+                limit: u64::from(self.max_groups),
+            });
         }
         Ok((x as u32, y as u32))
     }

@@ -27,7 +27,10 @@ pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: O
         }
         rows_scalar(patch, weights, channels, range, output)
     }
-    #[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), all(target_arch = "x86_64", feature = "std"))))]
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", feature = "std")
+    )))]
     {
         rows_scalar(patch, weights, channels, range, output)
     }
@@ -64,7 +67,10 @@ pub mod simd128 {
 
     #[inline(always)]
     fn horizontal_sum(v: v128) -> i32 {
-        i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
+        i32x4_extract_lane::<0>(v)
+            + i32x4_extract_lane::<1>(v)
+            + i32x4_extract_lane::<2>(v)
+            + i32x4_extract_lane::<3>(v)
     }
 
     /// Four output channels at a time share each patch load; 16 taps per step
@@ -90,7 +96,8 @@ pub mod simd128 {
             }
             for (b, a) in acc.iter().enumerate().take(block) {
                 let row = &weights[(o + b) * k..][..k];
-                let tail: i32 = patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
+                let tail: i32 =
+                    patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
                 let channel = channels[o + b];
                 output[o + b] = requantize(channel.bias + horizontal_sum(*a) + tail, channel.multiplier, range);
             }
@@ -111,7 +118,13 @@ pub mod avx2 {
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: OutputRange, output: &mut [i8]) {
+    pub unsafe fn rows(
+        patch: &[i16],
+        weights: &[i8],
+        channels: &[ChannelRequant],
+        range: OutputRange,
+        output: &mut [i8],
+    ) {
         let k = patch.len();
         let body = k / 16 * 16;
         let mut o = 0;
@@ -140,7 +153,8 @@ pub mod avx2 {
             }
             for (b, a) in acc.iter().enumerate().take(block) {
                 let row = &weights[(o + b) * k..][..k];
-                let tail: i32 = patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
+                let tail: i32 =
+                    patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
                 let channel = channels[o + b];
                 output[o + b] = requantize(channel.bias + horizontal_sum(*a) + tail, channel.multiplier, range);
             }

@@ -43,7 +43,11 @@ fn check_header(bytes: &[u8]) -> Result<()> {
         )));
     }
     if header > limits::HEADER_BYTES as u64 {
-        return Err(Error::LimitExceeded { what: "safetensors header bytes", value: header, limit: limits::HEADER_BYTES as u64 });
+        return Err(Error::LimitExceeded {
+            what: "safetensors header bytes",
+            value: header,
+            limit: limits::HEADER_BYTES as u64,
+        });
     }
     Ok(())
 }
@@ -59,12 +63,8 @@ impl<'a> TensorFile<'a> {
                 limit: limits::TENSORS as u64,
             });
         }
-        let graph_json = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(METADATA_KEY))
-            .cloned()
-            .ok_or(Error::MissingGraph)?;
+        let graph_json =
+            metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)).cloned().ok_or(Error::MissingGraph)?;
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
         Ok(TensorFile { bytes, tensors, graph_json })
     }
@@ -82,14 +82,24 @@ impl<'a> TensorFile<'a> {
         let data = view.data();
         // The data is a subslice of `bytes`; its offset is the pointer difference.
         let start = data.as_ptr() as usize - self.bytes.as_ptr() as usize;
-        Some(TensorRef { name: name.to_string(), dtype: view.dtype(), shape: view.shape().to_vec(), data, range: start..start + data.len() })
+        Some(TensorRef {
+            name: name.to_string(),
+            dtype: view.dtype(),
+            shape: view.shape().to_vec(),
+            data,
+            range: start..start + data.len(),
+        })
     }
 }
 
 impl TensorRef<'_> {
     fn expect_shape(&self, expected: &[usize]) -> Result<()> {
         if self.shape != expected {
-            return Err(Error::TensorShape { tensor: self.name.to_string(), expected: expected.to_vec(), found: self.shape.clone() });
+            return Err(Error::TensorShape {
+                tensor: self.name.to_string(),
+                expected: expected.to_vec(),
+                found: self.shape.clone(),
+            });
         }
         Ok(())
     }
@@ -102,7 +112,10 @@ impl TensorRef<'_> {
     pub fn to_f32(&self, expected: &[usize]) -> Result<Vec<f32>> {
         let values = self.decode_float(expected)?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::TensorValue { tensor: self.name.to_string(), reason: format!("element {i} is NaN or infinite") });
+            return Err(Error::TensorValue {
+                tensor: self.name.to_string(),
+                reason: format!("element {i} is NaN or infinite"),
+            });
         }
         Ok(values)
     }
@@ -111,8 +124,12 @@ impl TensorRef<'_> {
         self.expect_shape(expected)?;
         Ok(match self.dtype {
             StDtype::F32 => self.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            StDtype::F16 => self.data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            StDtype::BF16 => self.data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+            StDtype::F16 => {
+                self.data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
+            StDtype::BF16 => {
+                self.data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
             _ => return Err(self.dtype_error("F32, F16 or BF16")),
         })
     }

@@ -90,10 +90,7 @@ impl Op {
 
     /// Ops whose int8 output must share the input's quantisation (they move integers only).
     pub fn keeps_quantization(&self) -> bool {
-        matches!(
-            self,
-            Op::MaxPool2d(_) | Op::AvgPool2d(_) | Op::GlobalAvgPool | Op::Flatten | Op::Relu | Op::Dropout
-        )
+        matches!(self, Op::MaxPool2d(_) | Op::AvgPool2d(_) | Op::GlobalAvgPool | Op::Flatten | Op::Relu | Op::Dropout)
     }
 }
 
@@ -351,7 +348,11 @@ impl Graph {
             Some(other) => return Err(Error::GraphJson(format!("dtype '{other}' is neither 'float' nor 'int8'"))),
         };
         if raw.nodes.len() > limits::NODES {
-            return Err(Error::LimitExceeded { what: "nodes", value: raw.nodes.len() as u64, limit: limits::NODES as u64 });
+            return Err(Error::LimitExceeded {
+                what: "nodes",
+                value: raw.nodes.len() as u64,
+                limit: limits::NODES as u64,
+            });
         }
         if raw.nodes.is_empty() {
             return Err(Error::GraphJson("the graph has no nodes".into()));
@@ -385,7 +386,12 @@ impl Graph {
             if !input_count_ok(&op, node.inputs.len()) {
                 return Err(Error::ShapeMismatch {
                     node: node.name.clone(),
-                    reason: format!("{} takes {} inputs, got {}", op.name(), if matches!(op, Op::Add { .. } | Op::Concat) { "2 to 8" } else { "1" }, node.inputs.len()),
+                    reason: format!(
+                        "{} takes {} inputs, got {}",
+                        op.name(),
+                        if matches!(op, Op::Add { .. } | Op::Concat) { "2 to 8" } else { "1" },
+                        node.inputs.len()
+                    ),
                 });
             }
             let mut d = Vec::with_capacity(node.inputs.len());
@@ -564,7 +570,11 @@ fn parse_input(raw: &RawInput, dtype: Dtype) -> Result<InputSpec> {
     }
     let elements = channels * height * width;
     if elements > limits::ELEMENTS {
-        return Err(Error::LimitExceeded { what: "input elements", value: elements as u64, limit: limits::ELEMENTS as u64 });
+        return Err(Error::LimitExceeded {
+            what: "input elements",
+            value: elements as u64,
+            limit: limits::ELEMENTS as u64,
+        });
     }
     Ok(InputSpec { channels, height, width, mean: mean as f32, std: std as f32, quant })
 }

@@ -169,7 +169,8 @@ impl<B: AsRef<[u8]>> Model<B> {
                 let output = self.shapes[i + 1];
                 let input = self.shapes[n.inputs[0]];
                 let macs = match &self.params[i] {
-                    NodeParams::FloatConv { kernel_h, kernel_w, .. } | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
+                    NodeParams::FloatConv { kernel_h, kernel_w, .. }
+                    | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
                         (output.len() * input.c * kernel_h * kernel_w) as u64
                     }
                     NodeParams::FloatDense { out_features, .. } | NodeParams::Int8Dense { out_features, .. } => {
@@ -177,7 +178,13 @@ impl<B: AsRef<[u8]>> Model<B> {
                     }
                     _ => 0,
                 };
-                NodeStats { name: n.name.clone(), op: n.op.name(), output, params: self.params[i].parameter_count(), macs }
+                NodeStats {
+                    name: n.name.clone(),
+                    op: n.op.name(),
+                    output,
+                    params: self.params[i].parameter_count(),
+                    macs,
+                }
             })
             .collect()
     }

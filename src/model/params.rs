@@ -18,23 +18,55 @@ use crate::quant::fixed_point::{ChannelRequant, Multiplier};
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeParams {
     None,
-    FloatConv { kernel_h: usize, kernel_w: usize, out_channels: usize, weights: Vec<f32>, bias: Vec<f32> },
-    FloatDense { out_features: usize, weights: Vec<f32>, bias: Vec<f32> },
+    /// `bias` is zeros when the file has none (`has_bias` false: not a parameter).
+    FloatConv {
+        kernel_h: usize,
+        kernel_w: usize,
+        out_channels: usize,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        has_bias: bool,
+    },
+    FloatDense {
+        out_features: usize,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        has_bias: bool,
+    },
     /// y = x·alpha + beta per channel.
-    FloatBatchNorm { alpha: Vec<f32>, beta: Vec<f32> },
+    FloatBatchNorm {
+        alpha: Vec<f32>,
+        beta: Vec<f32>,
+    },
     /// `weights` is the byte range of the OHWI I8 tensor in the model bytes (zero copy).
-    Int8Conv { kernel_h: usize, kernel_w: usize, out_channels: usize, weights: Range<usize>, channels: Vec<ChannelRequant> },
-    Int8Dense { out_features: usize, weights: Range<usize>, channels: Vec<ChannelRequant> },
-    Int8Add { inputs: Vec<AddInput>, output: Multiplier },
-    Int8Concat { inputs: Vec<ConcatInput> },
+    Int8Conv {
+        kernel_h: usize,
+        kernel_w: usize,
+        out_channels: usize,
+        weights: Range<usize>,
+        channels: Vec<ChannelRequant>,
+    },
+    Int8Dense {
+        out_features: usize,
+        weights: Range<usize>,
+        channels: Vec<ChannelRequant>,
+    },
+    Int8Add {
+        inputs: Vec<AddInput>,
+        output: Multiplier,
+    },
+    Int8Concat {
+        inputs: Vec<ConcatInput>,
+    },
 }
 
 impl NodeParams {
     /// Trainable parameter count, as PyTorch's `sum(p.numel() for p in parameters())`.
     pub fn parameter_count(&self) -> usize {
         match self {
-            NodeParams::FloatConv { weights, bias, .. } | NodeParams::FloatDense { weights, bias, .. } => {
-                weights.len() + bias.len()
+            NodeParams::FloatConv { weights, bias, has_bias, .. }
+            | NodeParams::FloatDense { weights, bias, has_bias, .. } => {
+                weights.len() + if *has_bias { bias.len() } else { 0 }
             }
             NodeParams::FloatBatchNorm { alpha, beta } => alpha.len() + beta.len(),
             NodeParams::Int8Conv { weights, channels, .. } | NodeParams::Int8Dense { weights, channels, .. } => {
@@ -119,22 +151,16 @@ pub fn load_node_params(
             }
             check_conv_dims(node, kh, kw, i)?;
             let weights = tensors.required(node, "weight")?.to_f32(&dims)?;
-            let bias = match tensors.optional(node, "bias") {
-                Some(b) => b.to_f32(&[o])?,
-                None => alloc::vec![0.0; o],
-            };
-            Ok(NodeParams::FloatConv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, bias })
+            let (bias, has_bias) = float_bias(tensors, node, o)?;
+            Ok(NodeParams::FloatConv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, bias, has_bias })
         }
         (Op::Dense { .. }, Dtype::Float) => {
             let dims = weight_dims(tensors, node, 2)?;
             let (o, i) = (dims[0], dims[1]);
             check_dense_input(node, input, i)?;
             let weights = tensors.required(node, "weight")?.to_f32(&dims)?;
-            let bias = match tensors.optional(node, "bias") {
-                Some(b) => b.to_f32(&[o])?,
-                None => alloc::vec![0.0; o],
-            };
-            Ok(NodeParams::FloatDense { out_features: o, weights, bias })
+            let (bias, has_bias) = float_bias(tensors, node, o)?;
+            Ok(NodeParams::FloatDense { out_features: o, weights, bias, has_bias })
         }
         (Op::BatchNorm { eps }, Dtype::Float) => {
             let c = input.c;
@@ -198,7 +224,10 @@ pub fn load_node_params(
                 let rescale = if q == out {
                     None
                 } else {
-                    Some(Multiplier::from_real(f64::from(q.scale) / f64::from(out.scale)).map_err(|e| at_node(node, e))?)
+                    Some(
+                        Multiplier::from_real(f64::from(q.scale) / f64::from(out.scale))
+                            .map_err(|e| at_node(node, e))?,
+                    )
                 };
                 inputs.push(ConcatInput { channels: shape.c, zero_point: q.zero_point, rescale });
             }
@@ -218,9 +247,19 @@ pub fn load_node_params(
     }
 }
 
+/// The optional bias of a float conv/dense; zeros when absent.
+fn float_bias(tensors: &mut TensorSource<'_, '_>, node: &Node, out: usize) -> Result<(Vec<f32>, bool)> {
+    match tensors.optional(node, "bias") {
+        Some(b) => Ok((b.to_f32(&[out])?, true)),
+        None => Ok((alloc::vec![0.0; out], false)),
+    }
+}
+
 fn at_node(node: &Node, e: Error) -> Error {
     match e {
-        Error::BadQuantization { reason, .. } => Error::BadQuantization { what: format!("node '{}'", node.name), reason },
+        Error::BadQuantization { reason, .. } => {
+            Error::BadQuantization { what: format!("node '{}'", node.name), reason }
+        }
         other => other,
     }
 }
@@ -260,7 +299,10 @@ fn int8_channels(
     input: Option<QuantParams>,
 ) -> Result<Vec<ChannelRequant>> {
     let out = quant_of(node)?;
-    let input = input.ok_or_else(|| Error::BadQuantization { what: format!("input of '{}'", node.name), reason: "missing".into() })?;
+    let input = input.ok_or_else(|| Error::BadQuantization {
+        what: format!("input of '{}'", node.name),
+        reason: "missing".into(),
+    })?;
     let scales_t = tensors.required(node, "weight_scale")?;
     let scales = scales_t.to_f32_exact(&[out_channels])?;
     let scales_name = scales_t.name.clone();

@@ -70,7 +70,8 @@ mod tests {
     fn chain_reuses_memory() {
         // a → b → c: a and c may share bytes, b sits beside them.
         let sizes = [100, 50, 100];
-        let lifetimes = [Lifetime { first: 0, last: 1 }, Lifetime { first: 1, last: 2 }, Lifetime { first: 2, last: 3 }];
+        let lifetimes =
+            [Lifetime { first: 0, last: 1 }, Lifetime { first: 1, last: 2 }, Lifetime { first: 2, last: 3 }];
         let p = plan(&sizes, &lifetimes);
         assert_eq!(p.buffers[0].start, p.buffers[2].start);
         assert_eq!(p.arena_bytes, 176); // b sits at the 16-aligned 112

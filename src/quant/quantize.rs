@@ -57,11 +57,14 @@ pub fn simplify<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Model> {
                     return Err(Error::Internal("batchnorm without parameters"));
                 };
                 let producer = src.checked_sub(1).map(|p| (&nodes[p].op, p));
-                let foldable = matches!(producer, Some((Op::Conv2d { relu: false, .. } | Op::Dense { relu: false }, _)));
+                let foldable =
+                    matches!(producer, Some((Op::Conv2d { relu: false, .. } | Op::Dense { relu: false }, _)));
                 if !(absorbable && foldable) {
                     return Err(Error::Unquantizable {
                         node: node.name.clone(),
-                        reason: "batchnorm must directly follow a conv2d or dense (without ReLU) that nothing else reads".into(),
+                        reason:
+                            "batchnorm must directly follow a conv2d or dense (without ReLU) that nothing else reads"
+                                .into(),
                     });
                 }
                 fold_batchnorm(&mut params[src - 1], alpha, beta)?;
@@ -103,7 +106,11 @@ pub fn simplify<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Model> {
 
 fn fold_batchnorm(producer: &mut NodeParams, alpha: &[f32], beta: &[f32]) -> Result<()> {
     let (weights, bias) = match producer {
-        NodeParams::FloatConv { weights, bias, .. } | NodeParams::FloatDense { weights, bias, .. } => (weights, bias),
+        NodeParams::FloatConv { weights, bias, has_bias, .. }
+        | NodeParams::FloatDense { weights, bias, has_bias, .. } => {
+            *has_bias = true;
+            (weights, bias)
+        }
         _ => return Err(Error::Internal("batchnorm folded into a node without weights")),
     };
     let per_channel = weights.len() / alpha.len().max(1);
@@ -144,7 +151,10 @@ pub fn quantize_weights(weights: &[f32], out_channels: usize) -> (Vec<f32>, Vec<
 
 /// Quantises `model` (float) with activation ranges measured on `calibration` images.
 /// Returns the bytes of the int8 model file.
-pub fn quantize<'a, B: AsRef<[u8]>>(model: &Model<B>, calibration: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<u8>> {
+pub fn quantize<'a, B: AsRef<[u8]>>(
+    model: &Model<B>,
+    calibration: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>> {
     let simplified = simplify(model)?;
     let ranges = calibrate(&simplified, calibration)?;
     quantize_with_ranges(&simplified, &ranges)
@@ -177,12 +187,12 @@ pub fn quantize_with_ranges(model: &Model, ranges: &Ranges) -> Result<Vec<u8>> {
         let name = |param: &str| format!("{}.{param}", node.name);
         let in_scale = quant[node.inputs[0]].scale;
         let (out_channels, weights, bias, layout_shape) = match &model.params()[i] {
-            NodeParams::FloatConv { kernel_h, kernel_w, out_channels, weights, bias } => {
+            NodeParams::FloatConv { kernel_h, kernel_w, out_channels, weights, bias, .. } => {
                 let in_c = model.shape(node.inputs[0]).c;
                 let ohwi = oihw_to_ohwi(weights, *out_channels, in_c, *kernel_h, *kernel_w);
                 (*out_channels, ohwi, bias, alloc::vec![*out_channels, *kernel_h, *kernel_w, in_c])
             }
-            NodeParams::FloatDense { out_features, weights, bias } => {
+            NodeParams::FloatDense { out_features, weights, bias, .. } => {
                 let in_features = model.shape(node.inputs[0]).c;
                 let columns = match flattened_from(model, node.inputs[0]) {
                     Some(source) if source.h * source.w > 1 => chw_columns_to_hwc(weights, *out_features, source),
@@ -207,7 +217,8 @@ pub fn quantize_with_ranges(model: &Model, ranges: &Ranges) -> Result<Vec<u8>> {
     }
     let bytes = write_model(&int8.to_raw().to_json(), &tensors)?;
     // The file must load as written; anything else is a quantiser bug, not a user error.
-    Model::load(&bytes[..]).map_err(|e| Error::Unquantizable { node: "(whole model)".into(), reason: e.to_string() })?;
+    Model::load(&bytes[..])
+        .map_err(|e| Error::Unquantizable { node: "(whole model)".into(), reason: e.to_string() })?;
     Ok(bytes)
 }
 
