@@ -36,6 +36,8 @@ pub mod preprocess;
 pub mod quant;
 #[cfg(feature = "wasm")]
 pub mod wasm;
+#[cfg(all(feature = "wasm", feature = "gpu", target_arch = "wasm32"))]
+pub mod wasm_gpu;
 
 pub use ensemble::Ensemble;
 pub use error::{Error, Result};

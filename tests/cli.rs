@@ -393,3 +393,31 @@ fn bad_inputs_give_one_line_errors() {
     assert_eq!(tinycnn(&dir, &["eval"]).status.code(), Some(2));
     assert_eq!(tinycnn(&dir, &["bench", path_str(&model), "--iters", "0"]).status.code(), Some(2));
 }
+
+#[cfg(feature = "gpu")]
+#[test]
+fn eval_and_bench_on_the_gpu_backend() {
+    let dir = scratch("gpu");
+    write_mnist(&dir, 60);
+    let float = fixture("tiny-float.safetensors");
+    assert_success(&tinycnn(&dir, &["quantize", path_str(&float), "-o", "q.safetensors", "--calib-data", "."]));
+    let cpu = assert_success(&tinycnn(&dir, &["eval", "q.safetensors", "--data", ".", "--json"]));
+    let out = tinycnn(&dir, &["eval", "q.safetensors", "--data", ".", "--json", "--backend", "gpu"]);
+    let gpu = assert_success(&out);
+    assert!(!stderr(&out).contains("falling back"), "no GPU adapter: install mesa-vulkan-drivers\n{}", stderr(&out));
+    let (cpu, gpu): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(cpu.trim()).unwrap(), serde_json::from_str(gpu.trim()).unwrap());
+    // Bit-identical engines: the same predictions, so the same confusion matrix.
+    assert_eq!(gpu["confusion"], cpu["confusion"]);
+    assert_eq!(gpu["total"], 60);
+
+    let text = assert_success(&tinycnn(&dir, &["bench", "q.safetensors", "--backend", "gpu", "--repeats", "1"]));
+    for batch in [1, 64, 1024] {
+        assert!(text.contains(&format!("batch {batch}: gpu_images_per_s: ")), "{text}");
+    }
+    let err = assert_clean_failure(&tinycnn(
+        &dir,
+        &["eval", "q.safetensors", "q.safetensors", "--ensemble", "--data", ".", "--backend", "gpu"],
+    ));
+    assert!(err.contains("single models"), "{err}");
+}

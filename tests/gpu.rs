@@ -18,7 +18,9 @@ use tinycnn::gpu::{DotProduct, GpuEngine, GpuError, GpuOptions};
 use tinycnn::kernels::Shape;
 use tinycnn::model::graph::pixel_quantization;
 use tinycnn::model::writer::{write_model, TensorData};
-use tinycnn::quant::fixed_point::{rounding_divide, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Multiplier};
+use tinycnn::quant::fixed_point::{
+    rounding_divide, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Multiplier,
+};
 use tinycnn::Model;
 
 const PATHS: [DotProduct; 2] = [DotProduct::Packed, DotProduct::Plain];
@@ -105,7 +107,12 @@ fn first_difference(what: &str, model: &Model, v: usize, cpu: &[i8], gpu: &[i8])
     }
     let shape = model.shape(v);
     if cpu.len() != gpu.len() {
-        return Some(format!("{what}: value '{}' has {} bytes on the CPU, {} on the GPU", model.graph().value_name(v), cpu.len(), gpu.len()));
+        return Some(format!(
+            "{what}: value '{}' has {} bytes on the CPU, {} on the GPU",
+            model.graph().value_name(v),
+            cpu.len(),
+            gpu.len()
+        ));
     }
     let k = cpu.iter().zip(gpu).position(|(a, b)| a != b).unwrap_or(0);
     let (image, at) = (k / shape.len(), k % shape.len());
@@ -231,7 +238,16 @@ impl Net {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn conv(&mut self, input: &str, out_c: usize, kh: usize, kw: usize, stride: usize, padding: usize, relu: bool) -> String {
+    fn conv(
+        &mut self,
+        input: &str,
+        out_c: usize,
+        kh: usize,
+        kw: usize,
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    ) -> String {
         let (s, in_scale, _) = self.info(input);
         let name = format!("n{}", self.nodes.len());
         let q = self.weights(&name, vec![out_c, kh, kw, s.c], in_scale, kh * kw * s.c);
@@ -260,7 +276,8 @@ impl Net {
 
     fn pool(&mut self, op: &str, input: &str, kernel: usize, stride: usize, padding: usize) -> String {
         let (s, scale, zp) = self.info(input);
-        let shape = Shape::new(s.c, (s.h + 2 * padding - kernel) / stride + 1, (s.w + 2 * padding - kernel) / stride + 1);
+        let shape =
+            Shape::new(s.c, (s.h + 2 * padding - kernel) / stride + 1, (s.w + 2 * padding - kernel) / stride + 1);
         let node = json!({"op": op, "inputs": [input], "kernel": kernel, "stride": stride, "padding": padding});
         self.push(node, shape, (scale, zp))
     }
@@ -473,7 +490,27 @@ fn random_models(template: fn(u64) -> Model, name: &str, count: u64) {
 fn fixed_point_primitives_match_the_reference() {
     let model = chain(1);
     let mut rng = Rng::new(42);
-    let specials = [i32::MIN, i32::MIN + 1, -(1 << 30), -65536, -256, -129, -128, -2, -1, 0, 1, 2, 127, 255, 65535, 1 << 30, (1 << 30) + 1, i32::MAX - 1, i32::MAX];
+    let specials = [
+        i32::MIN,
+        i32::MIN + 1,
+        -(1 << 30),
+        -65536,
+        -256,
+        -129,
+        -128,
+        -2,
+        -1,
+        0,
+        1,
+        2,
+        127,
+        255,
+        65535,
+        1 << 30,
+        (1 << 30) + 1,
+        i32::MAX - 1,
+        i32::MAX,
+    ];
     let mut triples = Vec::new();
     for &x in &specials {
         for &y in &specials {
@@ -535,8 +572,22 @@ fn random_inception_concats() {
 fn requantisation_extremes() {
     let mut net = Net::new(7, 1, 16, 16);
     let in_scale = net.info("input").1;
-    let multipliers: [f64; 14] =
-        [1e-12, 2f64.powi(-32), 2f64.powi(-31), 2f64.powi(-20), 0.3, 0.5, 0.999_999_9, 1.0, 1.5, 3.0, 256.0, 2f64.powi(20), 2f64.powf(29.5), 2f64.powf(29.99)];
+    let multipliers: [f64; 14] = [
+        1e-12,
+        2f64.powi(-32),
+        2f64.powi(-31),
+        2f64.powi(-20),
+        0.3,
+        0.5,
+        0.999_999_9,
+        1.0,
+        1.5,
+        3.0,
+        256.0,
+        2f64.powi(20),
+        2f64.powf(29.5),
+        2f64.powf(29.99),
+    ];
     let out_c = multipliers.len() * 4;
     let out_scale = 0.05f32;
     let mut w = Vec::new();
@@ -557,10 +608,18 @@ fn requantisation_extremes() {
         net.tensors.push(TensorData::i8("n1.weight".into(), vec![out_c, 1, 1, 1], &w));
         net.tensors.push(TensorData::f32("n1.weight_scale".into(), vec![out_c], &scales));
         net.tensors.push(TensorData::i32("n1.bias".into(), vec![out_c], &bias));
-        net.push(json!({"op": "conv2d", "inputs": ["input"], "relu": true}), Shape::new(out_c, 16, 16), (out_scale, 100))
+        net.push(
+            json!({"op": "conv2d", "inputs": ["input"], "relu": true}),
+            Shape::new(out_c, 16, 16),
+            (out_scale, 100),
+        )
     };
     // Rescales by 0.05/2^-15 ≈ 1638 and 0.05/2^-20·… — saturating concat inputs.
-    let cat = net.push(json!({"op": "concat", "inputs": [conv, relu_conv, "input"]}), Shape::new(2 * out_c + 1, 16, 16), (2f32.powi(-15), 5));
+    let cat = net.push(
+        json!({"op": "concat", "inputs": [conv, relu_conv, "input"]}),
+        Shape::new(2 * out_c + 1, 16, 16),
+        (2f32.powi(-15), 5),
+    );
     let add = net.add(&[cat.clone(), cat], true);
     let x = net.global_avgpool(&add);
     net.dense(&x, 3, false);
@@ -676,7 +735,8 @@ fn random_deepconvnet(seed: u64) -> Model {
 
 fn mnist_test_images() -> Vec<u8> {
     let path = repo().join("data/mnist/t10k-images-idx3-ubyte");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} — run scripts/fetch-mnist first", path.display()));
+    let bytes =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} — run scripts/fetch-mnist first", path.display()));
     bytes[16..].to_vec()
 }
 

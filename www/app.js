@@ -4,11 +4,16 @@
 // shipped int8 models (../models/*.safetensors) are fetched from the same
 // server, nothing else is requested.
 //
+// Backends: the CPU wasm package always; when navigator.gpu gives an adapter,
+// a switch offers WebGPU, whose package (../pkg/gpu/tinycnn.js, GpuModel) is
+// imported only when it is chosen. The badge (#backend) names the backend that
+// produced the reading shown.
+//
 // Test hook: window.__tinycnn = { ready, lastResult, timings, backend, model, ... }
 // and window.tinycnnReady (= __tinycnn.ready), see tests/e2e/.
 
 import { StrokePad } from './draw.js';
-import { detectBackend } from './backend.js';
+import { detectBackend, detectWebGpu } from './backend.js';
 import { el, formatBytes, formatCount, formatMs, paintGray, paintMap, percent } from './views.js';
 
 const PIXELS = 28 * 28;
@@ -27,6 +32,8 @@ const ENSEMBLE_LABEL = 'Ensemble';
 const $ = (id) => document.getElementById(id);
 const ui = {
   backend: $('backend'),
+  backendField: $('backend-field'),
+  backendSelect: $('backend-select'),
   status: $('status'),
   canvas: $('canvas'),
   padHint: $('pad-hint'),
@@ -60,7 +67,9 @@ const ready = new Promise((res, rej) => {
 ready.catch(() => {}); // reported on the page; don't double-report as unhandled
 const hook = {
   ready,
-  backend: null,
+  backend: null, // backend of the reading shown: "wasm-simd" | "wasm" | "webgpu"
+  backendChoice: 'cpu', // the switch: "cpu" | "webgpu"
+  webgpu: null, // the WebGPU adapter ({label, fallback}) once detected, else null
   model: null,
   lastResult: null,
   predictions: 0,
@@ -84,11 +93,25 @@ let last = null; // last recognition
 let lastLiveAt = 0;
 let liveQueued = false;
 
+// WebGPU (all optional; the CPU path never waits for any of it)
+let backendChoice = 'cpu';
+let gpuPkg = null; // Promise of the initialised ../pkg/gpu module
+const gpuStates = new WeakMap(); // runner → { promise, model, error }
+let gpuBusy = false; // a GPU recognition is in flight
+let gpuPending = null; // null, or `final` of the recognition asked for meanwhile
+let recognitionSeq = 0; // a GPU result is shown only if no recognition started since
+
 const backend = detectBackend();
-hook.backend = backend.id;
-ui.backend.textContent = backend.label;
-ui.backend.title = backend.detail;
-ui.backend.dataset.backend = backend.id;
+const WEBGPU_BADGE = { id: 'webgpu', label: 'WebGPU', detail: 'WebGPU compute shaders (int8, bit-identical to the CPU engine).' };
+
+/** The badge: which backend produced the reading shown. */
+function setBadge(b) {
+  hook.backend = b.id;
+  ui.backend.textContent = b.label;
+  ui.backend.title = b.id === 'webgpu' && hook.webgpu ? `${b.detail} Adapter: ${hook.webgpu.label}.` : b.detail;
+  ui.backend.dataset.backend = b.id;
+}
+setBadge(backend);
 
 // ---------------------------------------------------------------- status & errors
 
@@ -138,12 +161,13 @@ function firstConvName(info) {
   return info.nodes?.find((n) => /conv/i.test(n.op))?.name ?? 'first conv';
 }
 
-function singleRunner(key, label, model, info) {
+function singleRunner(key, label, model, info, bytes = null) {
   return {
     key,
     label,
     info,
     model,
+    bytes, // the file's bytes (custom models), for the WebGPU backend
     predict: (px) => model.predict(px),
     features: (px) => model.firstConvFeatures(px),
     featuresFrom: `${label} · ${firstConvName(info)}`,
@@ -253,7 +277,8 @@ async function loadCustomFile(file) {
     const bytes = new Uint8Array(await file.arrayBuffer());
     model = new wasm.Model(bytes);
     const info = checkDigitModel(model);
-    const r = singleRunner('custom', file.name, model, info);
+    const r = singleRunner('custom', file.name, model, info, bytes);
+    if (customRunner) freeGpu(customRunner);
     customRunner?.free();
     customRunner = r;
     let opt = ui.select.querySelector('option[value="custom"]');
@@ -307,34 +332,24 @@ function queueLive() {
   });
 }
 
-function recognize(final) {
-  if (!runner || !wasm) return;
-  if (pad.empty) {
-    last = null;
-    hook.lastResult = { text: '', digits: [], latencyMs: 0, model: runner.key, strokes: 0, final: true };
-    renderEmpty();
-    return;
-  }
-  const t0 = performance.now();
-  lastLiveAt = t0;
+/** The drawing as n × 784 digit bytes (segment()), empty if there is no ink. */
+function segmentPad() {
   const img = pad.renderInk();
-  let batch;
   try {
-    batch = wasm.segment(img.data, img.width, img.height);
+    return wasm.segment(img.data, img.width, img.height);
   } catch {
-    batch = new Uint8Array(0); // no ink found
+    return new Uint8Array(0); // no ink found
   }
-  const t1 = performance.now();
-  const n = Math.floor(batch.length / PIXELS);
-  const digits = [];
-  for (let k = 0; k < n; k++) {
-    const pixels = batch.slice(k * PIXELS, (k + 1) * PIXELS);
-    const probs = Array.from(runner.predict(pixels));
-    let best = 0;
-    for (let c = 1; c < probs.length; c++) if (probs[c] > probs[best]) best = c;
-    digits.push({ digit: best, confidence: probs[best], probabilities: probs, pixels });
-  }
-  const t2 = performance.now();
+}
+
+/** A digit per 784 bytes of `batch`, from its class probabilities. */
+function toDigit(batch, k, probs) {
+  let best = 0;
+  for (let c = 1; c < probs.length; c++) if (probs[c] > probs[best]) best = c;
+  return { digit: best, confidence: probs[best], probabilities: probs, pixels: batch.slice(k * PIXELS, (k + 1) * PIXELS) };
+}
+
+function publish(digits, t0, t1, t2, final, strokes, model, badge) {
   last = { digits, inferenceMs: t2 - t1, totalMs: t2 - t0, final };
   hook.predictions++;
   hook.lastResult = {
@@ -342,13 +357,152 @@ function recognize(final) {
     digits: digits.map(({ digit, confidence, probabilities }) => ({ digit, confidence, probabilities })),
     latencyMs: t2 - t0,
     inferenceMs: t2 - t1,
-    model: runner.key,
-    strokes: pad.strokes.length,
+    model,
+    backend: badge.id,
+    strokes,
     final,
   };
   if (hook.timings.firstPrediction === undefined) hook.timings.firstPrediction = t2;
+  setBadge(badge);
   ui.reading.setAttribute('aria-busy', String(!final)); // announce settled readings only
   renderResult();
+}
+
+function recognize(final) {
+  if (!runner || !wasm) return;
+  if (pad.empty) {
+    recognitionSeq++;
+    last = null;
+    const badge = backendChoice === 'webgpu' && gpuStates.get(runner)?.model ? WEBGPU_BADGE : backend;
+    setBadge(badge);
+    hook.lastResult = { text: '', digits: [], latencyMs: 0, model: runner.key, backend: badge.id, strokes: 0, final: true };
+    renderEmpty();
+    return;
+  }
+  const gpu = backendChoice === 'webgpu' ? gpuModelFor(runner) : null;
+  if (gpu) {
+    recognizeGpu(final, gpu);
+    return;
+  }
+  recognitionSeq++;
+  const t0 = performance.now();
+  lastLiveAt = t0;
+  const batch = segmentPad();
+  const t1 = performance.now();
+  const n = Math.floor(batch.length / PIXELS);
+  const digits = [];
+  for (let k = 0; k < n; k++) {
+    digits.push(toDigit(batch, k, Array.from(runner.predict(batch.subarray(k * PIXELS, (k + 1) * PIXELS)))));
+  }
+  const t2 = performance.now();
+  publish(digits, t0, t1, t2, final, pad.strokes.length, runner.key, backend);
+}
+
+/** One GPU recognition at a time; asks made meanwhile are merged into one rerun. */
+async function recognizeGpu(final, gpu) {
+  if (gpuBusy) {
+    gpuPending = (gpuPending ?? false) || final;
+    return;
+  }
+  gpuBusy = true;
+  const seq = ++recognitionSeq;
+  const r = runner;
+  try {
+    const t0 = performance.now();
+    lastLiveAt = t0;
+    const strokes = pad.strokes.length;
+    const batch = segmentPad();
+    const t1 = performance.now();
+    const n = Math.floor(batch.length / PIXELS);
+    const probs = n ? await gpu.predictBatch(batch) : new Float32Array(0);
+    const t2 = performance.now();
+    if (seq === recognitionSeq && r === runner && backendChoice === 'webgpu') {
+      const classes = probs.length / Math.max(n, 1);
+      const digits = [];
+      for (let k = 0; k < n; k++) digits.push(toDigit(batch, k, Array.from(probs.subarray(k * classes, (k + 1) * classes))));
+      publish(digits, t0, t1, t2, final, strokes, r.key, WEBGPU_BADGE);
+    }
+  } catch (e) {
+    showModelError(`WebGPU failed (${errorText(e)}); back to the CPU backend.`);
+    gpuPending = null;
+    selectBackend('cpu');
+  } finally {
+    gpuBusy = false;
+  }
+  if (gpuPending !== null) {
+    const f = gpuPending;
+    gpuPending = null;
+    recognize(f);
+  }
+}
+
+// ---------------------------------------------------------------- WebGPU backend
+
+function loadGpuPackage() {
+  if (!gpuPkg) {
+    gpuPkg = import('../pkg/gpu/tinycnn.js').then(async (mod) => {
+      await mod.default();
+      return mod;
+    });
+    gpuPkg.catch(() => (gpuPkg = null)); // let a later attempt retry
+  }
+  return gpuPkg;
+}
+
+/**
+ * The runner's GpuModel if it is ready; otherwise null, and it starts loading
+ * (the CPU answers meanwhile; a reading follows on the GPU once it is loaded).
+ */
+function gpuModelFor(r) {
+  const state = gpuStates.get(r);
+  if (state) return state.model ?? null;
+  const s = { promise: null, model: null, error: null };
+  gpuStates.set(r, s);
+  setStatus(`loading WebGPU · ${r.label}…`, 'busy');
+  s.promise = (async () => {
+    if (r.key === 'ensemble') throw new Error('the Ensemble runs on the CPU only');
+    const bytes = r.bytes ?? (await fetchBytes(r.key));
+    const mod = await loadGpuPackage();
+    return mod.GpuModel.create(bytes);
+  })();
+  s.promise.then(
+    (model) => {
+      s.model = model;
+      if (r === runner) setStatus(`ready · ${r.label} · WebGPU`, 'ok');
+      if (r === runner && backendChoice === 'webgpu') recognize(true);
+    },
+    (e) => {
+      gpuStates.delete(r);
+      if (r !== runner || backendChoice !== 'webgpu') return;
+      showModelError(`WebGPU cannot run ${r.label}: ${errorText(e)}. Using the CPU backend.`);
+      selectBackend('cpu');
+    },
+  );
+  return null;
+}
+
+function freeGpu(r) {
+  const s = gpuStates.get(r);
+  gpuStates.delete(r);
+  s?.promise?.then((m) => m.free(), () => {});
+}
+
+function selectBackend(choice) {
+  backendChoice = choice === 'webgpu' && hook.webgpu ? 'webgpu' : 'cpu';
+  hook.backendChoice = backendChoice;
+  if (ui.backendSelect.value !== backendChoice) ui.backendSelect.value = backendChoice;
+  if (runner) setStatus(`ready · ${runner.label}`, 'ok');
+  recognize(true);
+}
+
+/** After start: offers the switch if navigator.gpu gives an adapter. */
+async function offerWebGpu(wanted) {
+  const adapter = await detectWebGpu();
+  hook.webgpu = adapter;
+  if (!adapter) return;
+  ui.backendField.hidden = false;
+  ui.backendSelect.title = `WebGPU adapter: ${adapter.label}${adapter.fallback ? ' (software fallback)' : ''}`;
+  if (wanted === 'webgpu') selectBackend('webgpu');
 }
 
 // ---------------------------------------------------------------- rendering
@@ -474,6 +628,10 @@ document.addEventListener('keydown', (e) => {
   }
 });
 ui.select.addEventListener('change', () => selectModel(ui.select.value));
+ui.backendSelect.addEventListener('change', () => {
+  showModelError('');
+  selectBackend(ui.backendSelect.value);
+});
 ui.file.addEventListener('change', () => {
   const file = ui.file.files?.[0];
   if (file) loadCustomFile(file).finally(() => (ui.file.value = ''));
@@ -543,7 +701,11 @@ async function start() {
 }
 
 start().then(
-  () => resolveReady(hook),
+  () => {
+    resolveReady(hook);
+    // Only now: asking for an adapter must not delay the first prediction.
+    hook.webgpuDetected = offerWebGpu(new URLSearchParams(location.search).get('backend'));
+  },
   (e) => {
     const msg = `Could not start: ${errorText(e)}`;
     setStatus('failed to load', 'error');

@@ -9,6 +9,7 @@ use std::time::Instant;
 use std::vec;
 use std::vec::Vec;
 
+use super::gpu::{self, Backend};
 use super::{load_model, micros, CliResult, SplitMix64};
 use crate::mnist::load_test;
 
@@ -27,6 +28,12 @@ pub struct Args {
     /// 1x28x28; otherwise (or without the files) fixed pseudo-random pixels.
     #[arg(long, value_name = "DIR", default_value = "data/mnist")]
     data: PathBuf,
+    /// cpu: latency at batch 1; gpu: images/s at batch 1, 64 and 1024, beside the CPU engine's.
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: Backend,
+    /// With --backend gpu: timed runs per batch size (the median is reported).
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    repeats: usize,
 }
 
 /// Distinct inputs cycled through.
@@ -43,6 +50,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
         }
         _ => (pseudo_random_pixels(INPUTS * len), "pseudo-random pixels"),
     };
+    if args.backend == Backend::Gpu {
+        writeln!(out, "model: {}", args.model.display())?;
+        writeln!(out, "input: {source}")?;
+        return gpu::bench(&model, &inputs, args.repeats, out);
+    }
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut logits = vec![0f32; model.output_len()];
     let image = |i: usize| &inputs[(i % INPUTS) * len..][..len];

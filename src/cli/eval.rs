@@ -11,6 +11,7 @@ use std::{format, vec};
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::gpu::{self, Backend};
 use super::{argmax, check_mnist_model, load_model, message, micros, progress_bar, thread_count, CliError, CliResult};
 use crate::mnist::{load_test, Dataset};
 use crate::{Ensemble, Model};
@@ -35,6 +36,9 @@ pub struct Args {
     /// Worker threads (default: every available core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Engine: cpu, or gpu (WebGPU via wgpu; falls back to cpu without an adapter).
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: Backend,
 }
 
 /// Images evaluated by one rayon job.
@@ -108,20 +112,41 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(message)?;
     let names: Vec<String> = args.models.iter().map(|p| p.display().to_string()).collect();
 
+    if args.backend == Backend::Gpu {
+        if args.ensemble {
+            return Err(CliError::Message(String::from("--backend gpu evaluates single models, not ensembles")));
+        }
+        let mut gpu_done = Vec::new();
+        for (model, name) in models.iter().zip(&names) {
+            let Some((predictions, seconds)) = gpu::predict_all(model, &data.images, data.len())? else { break };
+            let nanos = (seconds * 1e9) as u128;
+            gpu_done.push(report(core::slice::from_ref(name), &predictions, &data, nanos, 1, seconds));
+        }
+        if gpu_done.len() == models.len() {
+            return write_reports(out, &gpu_done, args.json);
+        }
+    }
     let runs: Vec<(Runner, Vec<String>)> = if args.ensemble {
         vec![(Runner::Ensemble(Ensemble::new(models)?), names)]
     } else {
         models.into_iter().zip(names).map(|(m, name)| (Runner::Single(m), vec![name])).collect()
     };
-    for (k, (runner, members)) in runs.iter().enumerate() {
-        let report = pool.install(|| evaluate(runner, members, &data, threads, args.json))?;
-        if args.json {
-            writeln!(out, "{}", serde_json::to_string(&report).map_err(message)?)?;
+    let mut reports = Vec::with_capacity(runs.len());
+    for (runner, members) in &runs {
+        reports.push(pool.install(|| evaluate(runner, members, &data, threads, args.json))?);
+    }
+    write_reports(out, &reports, args.json)
+}
+
+fn write_reports(out: &mut dyn Write, reports: &[Report], json: bool) -> CliResult {
+    for (k, report) in reports.iter().enumerate() {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(report).map_err(message)?)?;
         } else {
             if k > 0 {
                 writeln!(out)?;
             }
-            write_report(out, &report)?;
+            write_report(out, report)?;
         }
     }
     Ok(())
@@ -155,21 +180,31 @@ fn evaluate(runner: &Runner, members: &[String], data: &Dataset, threads: usize,
     let wall_s = wall.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
+    let inference_nanos: u128 = chunks.iter().map(|(_, nanos)| nanos).sum();
+    let predictions: Vec<u8> = chunks.into_iter().flat_map(|(p, _)| p).collect();
+    Ok(report(members, &predictions, data, inference_nanos, threads, wall_s))
+}
+
+/// Tallies predictions (one per test image, in order) against the labels.
+fn report(
+    members: &[String],
+    predictions: &[u8],
+    data: &Dataset,
+    inference_nanos: u128,
+    threads: usize,
+    wall_s: f64,
+) -> Report {
     let mut confusion = [[0u64; 10]; 10];
-    let mut inference_nanos = 0u128;
-    for (&start, (predictions, nanos)) in starts.iter().zip(&chunks) {
-        inference_nanos += nanos;
-        for (i, &predicted) in predictions.iter().enumerate() {
-            let truth = usize::from(data.label(start + i));
-            // Labels are digits (checked by the IDX reader) and so are predictions of a 10-class model.
-            if let Some(cell) = confusion.get_mut(truth).and_then(|row| row.get_mut(usize::from(predicted))) {
-                *cell += 1;
-            }
+    for (i, &predicted) in predictions.iter().enumerate() {
+        let truth = usize::from(data.label(i));
+        // Labels are digits (checked by the IDX reader) and so are predictions of a 10-class model.
+        if let Some(cell) = confusion.get_mut(truth).and_then(|row| row.get_mut(usize::from(predicted))) {
+            *cell += 1;
         }
     }
     let correct: u64 = (0..10).map(|d| confusion[d][d]).sum();
-    let total = n as u64;
-    Ok(Report {
+    let total = predictions.len() as u64;
+    Report {
         model: members.join("+"),
         members: members.to_vec(),
         ensemble: members.len() > 1,
@@ -180,7 +215,7 @@ fn evaluate(runner: &Runner, members: &[String], data: &Dataset, threads: usize,
         mean_us: inference_nanos as f64 / total as f64 / 1000.0,
         threads,
         wall_s,
-    })
+    }
 }
 
 fn write_report(out: &mut dyn Write, r: &Report) -> std::io::Result<()> {

@@ -20,6 +20,7 @@ use crate::model::Model;
 
 mod bench;
 mod eval;
+mod gpu;
 mod import;
 mod inspect;
 mod predict;

@@ -72,13 +72,20 @@ export function startServer({ build = true, timeoutMs = 20 * 60_000 } = {}) {
   });
 }
 
-export async function launchBrowser() {
+/**
+ * Headless Chromium. `webgpu: true` adds --enable-unsafe-webgpu: Chromium's
+ * WebGPU on Linux (Dawn), which without a GPU (and with --disable-gpu) gives
+ * the SwiftShader software adapter; without the flag navigator.gpu exists but
+ * requestAdapter() resolves to null.
+ */
+export async function launchBrowser({ webgpu = false } = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (scripts/setup)`);
   }
   return chromium.launch({
     executablePath: CHROMIUM,
     args: [
+      ...(webgpu ? ['--enable-unsafe-webgpu'] : []),
       '--headless=new',
       '--no-sandbox',
       '--disable-gpu',
