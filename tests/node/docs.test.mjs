@@ -19,6 +19,10 @@ test('the "Use from JavaScript" example of docs/JAVASCRIPT.md runs', () => {
   const doc = readFileSync(join(root, 'docs/JAVASCRIPT.md'), 'utf8');
   const section = doc.slice(doc.indexOf('## Use from JavaScript'));
   const example = section.match(/```js\n([\s\S]*?)```/)[1];
+  // The README shows the same example; it must not drift from the tested one.
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const readmeSection = readme.slice(readme.indexOf('## Use from JavaScript'));
+  assert.equal(readmeSection.match(/```js\n([\s\S]*?)```/)[1], example, 'README.md and docs/JAVASCRIPT.md examples differ');
   assert.ok(example.split('\n').filter((l) => l.trim()).length <= 10, 'the example stays ten lines');
 
   const dir = mkdtempSync(join(tmpdir(), 'tinycnn-docs-'));
