@@ -21,7 +21,6 @@ const IMAGES = 200;
 const INT8 = join(ROOT, 'models', 'deepconvnet-int8.safetensors');
 const FLOAT = join(ROOT, 'models', 'deepconvnet-float.safetensors');
 const MNIST = join(ROOT, 'data', 'mnist', 't10k-images-idx3-ubyte');
-const skipAll = existsSync(INT8) ? false : 'models/deepconvnet-int8.safetensors is missing';
 
 /** IMAGES × 784 digit bytes and where they come from. */
 function digits() {
@@ -43,7 +42,7 @@ function digits() {
 /** Float32 values as their bit patterns (so −0, NaN, … compare exactly). */
 const bits = (values) => Array.from(new Uint32Array(new Float32Array(values).buffer));
 
-describe('WebGPU backend (pkg/gpu) in headless Chromium', { skip: skipAll }, () => {
+describe('WebGPU backend (pkg/gpu) in headless Chromium', () => {
   let server;
   let browser;
   let context;
