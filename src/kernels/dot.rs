@@ -45,11 +45,35 @@ pub fn rows_scalar(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], r
     }
 }
 
+/// Completes a block of output channels `o..o + sums.len()` of a SIMD variant:
+/// adds the scalar products of the taps past `body` (the last multiple of 16)
+/// to each channel's SIMD sum, then requantises.
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+#[allow(clippy::too_many_arguments)] // the loop state of the caller, passed as is
+fn finish_block(
+    patch: &[i16],
+    weights: &[i8],
+    body: usize,
+    o: usize,
+    sums: &[i32],
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    output: &mut [i8],
+) {
+    let k = patch.len();
+    for (b, &sum) in sums.iter().enumerate() {
+        let row = &weights[(o + b) * k..][..k];
+        let tail: i32 = patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
+        let channel = channels[o + b];
+        output[o + b] = requantize(channel.bias + sum + tail, channel.multiplier, range);
+    }
+}
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128 {
     use core::arch::wasm32::*;
 
-    use super::{requantize, ChannelRequant, OutputRange};
+    use super::{ChannelRequant, OutputRange};
 
     #[inline(always)]
     fn load_i16x8(s: &[i16]) -> v128 {
@@ -94,13 +118,11 @@ pub mod simd128 {
                 }
                 t += 16;
             }
-            for (b, a) in acc.iter().enumerate().take(block) {
-                let row = &weights[(o + b) * k..][..k];
-                let tail: i32 =
-                    patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
-                let channel = channels[o + b];
-                output[o + b] = requantize(channel.bias + horizontal_sum(*a) + tail, channel.multiplier, range);
+            let mut sums = [0i32; 4];
+            for (sum, a) in sums.iter_mut().zip(&acc) {
+                *sum = horizontal_sum(*a);
             }
+            super::finish_block(patch, weights, body, o, &sums[..block], channels, range, output);
             o += block;
         }
     }
@@ -110,7 +132,7 @@ pub mod simd128 {
 pub mod avx2 {
     use core::arch::x86_64::*;
 
-    use super::{requantize, ChannelRequant, OutputRange};
+    use super::{ChannelRequant, OutputRange};
 
     /// Four output channels at a time; 16 taps per step: sign-extend 16 weights
     /// to i16 (`vpmovsxbw`) and multiply-add pairs into i32 (`vpmaddwd`).
@@ -151,13 +173,11 @@ pub mod avx2 {
                 }
                 t += 16;
             }
-            for (b, a) in acc.iter().enumerate().take(block) {
-                let row = &weights[(o + b) * k..][..k];
-                let tail: i32 =
-                    patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
-                let channel = channels[o + b];
-                output[o + b] = requantize(channel.bias + horizontal_sum(*a) + tail, channel.multiplier, range);
+            let mut sums = [0i32; 4];
+            for (sum, a) in sums.iter_mut().zip(&acc) {
+                *sum = horizontal_sum(*a);
             }
+            super::finish_block(patch, weights, body, o, &sums[..block], channels, range, output);
             o += block;
         }
     }
