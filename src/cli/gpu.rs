@@ -18,6 +18,7 @@ pub enum Backend {
 }
 
 /// Batch sizes `bench --backend gpu` reports.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // used by the gpu build only
 pub const BENCH_BATCHES: [usize; 3] = [1, 64, 1024];
 
 #[cfg(feature = "gpu")]

@@ -50,6 +50,7 @@ pub fn rows_scalar(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], r
 /// to each channel's SIMD sum, then requantises.
 #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
 #[allow(clippy::too_many_arguments)] // the loop state of the caller, passed as is
+#[inline(always)]
 fn finish_block(
     patch: &[i16],
     weights: &[i8],
@@ -73,21 +74,7 @@ fn finish_block(
 pub mod simd128 {
     use core::arch::wasm32::*;
 
-    use super::{ChannelRequant, OutputRange};
-
-    #[inline(always)]
-    fn load_i16x8(s: &[i16]) -> v128 {
-        let chunk: &[i16; 8] = s[..8].try_into().unwrap_or(&[0; 8]);
-        // SAFETY: `chunk` is 16 readable bytes; v128_load has no alignment requirement.
-        unsafe { v128_load(chunk.as_ptr().cast()) }
-    }
-
-    #[inline(always)]
-    fn load_i8x16(s: &[i8]) -> v128 {
-        let chunk: &[i8; 16] = s[..16].try_into().unwrap_or(&[0; 16]);
-        // SAFETY: as above, 16 readable bytes.
-        unsafe { v128_load(chunk.as_ptr().cast()) }
-    }
+    use super::{finish_block, rows_scalar, ChannelRequant, OutputRange};
 
     #[inline(always)]
     fn horizontal_sum(v: v128) -> i32 {
@@ -97,33 +84,56 @@ pub mod simd128 {
             + i32x4_extract_lane::<3>(v)
     }
 
-    /// Four output channels at a time share each patch load; 16 taps per step
-    /// with `i32x4.dot_i16x8_s`, the tail in scalar code.
+    /// acc + Σ over 16 taps of x·w, with `i32x4.dot_i16x8_s` on sign-extended weights.
+    ///
+    /// # Safety
+    /// `w` must point to 16 readable bytes.
+    #[inline(always)]
+    unsafe fn step(acc: v128, x_lo: v128, x_hi: v128, w: *const i8) -> v128 {
+        // SAFETY: the caller guarantees 16 readable bytes; v128_load has no alignment requirement.
+        let w = unsafe { v128_load(w.cast()) };
+        let lo = i32x4_dot_i16x8(x_lo, i16x8_extend_low_i8x16(w));
+        let hi = i32x4_dot_i16x8(x_hi, i16x8_extend_high_i8x16(w));
+        i32x4_add(acc, i32x4_add(lo, hi))
+    }
+
+    /// Blocks of four output channels share each patch load, their sums stay in
+    /// registers; 16 taps per step, the tail in scalar code.
     pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: OutputRange, output: &mut [i8]) {
-        let k = patch.len();
+        let (k, n) = (patch.len(), channels.len());
+        if weights.len() < n * k || output.len() < n {
+            return rows_scalar(patch, weights, channels, range, output); // malformed call: let the scalar code decide
+        }
         let body = k / 16 * 16;
+        let (x, w) = (patch.as_ptr(), weights.as_ptr());
         let mut o = 0;
-        while o < channels.len() {
-            let block = (channels.len() - o).min(4);
+        // SAFETY (all loads below): t + 16 ≤ body ≤ k, so x.add(t..t + 16) lies in `patch`,
+        // and rows o..o + 4 (or o) < n, so w.add(row·k + t..+16) lies in `weights` (checked above).
+        while o + 4 <= n {
             let mut acc = [i32x4_splat(0); 4];
             let mut t = 0;
             while t < body {
-                let x_lo = load_i16x8(&patch[t..]);
-                let x_hi = load_i16x8(&patch[t + 8..]);
-                for (b, a) in acc.iter_mut().enumerate().take(block) {
-                    let w = load_i8x16(&weights[(o + b) * k + t..]);
-                    let lo = i32x4_dot_i16x8(x_lo, i16x8_extend_low_i8x16(w));
-                    let hi = i32x4_dot_i16x8(x_hi, i16x8_extend_high_i8x16(w));
-                    *a = i32x4_add(*a, i32x4_add(lo, hi));
-                }
+                let (x_lo, x_hi) = unsafe { (v128_load(x.add(t).cast()), v128_load(x.add(t + 8).cast())) };
+                acc[0] = unsafe { step(acc[0], x_lo, x_hi, w.add(o * k + t)) };
+                acc[1] = unsafe { step(acc[1], x_lo, x_hi, w.add((o + 1) * k + t)) };
+                acc[2] = unsafe { step(acc[2], x_lo, x_hi, w.add((o + 2) * k + t)) };
+                acc[3] = unsafe { step(acc[3], x_lo, x_hi, w.add((o + 3) * k + t)) };
                 t += 16;
             }
-            let mut sums = [0i32; 4];
-            for (sum, a) in sums.iter_mut().zip(&acc) {
-                *sum = horizontal_sum(*a);
+            let sums = acc.map(horizontal_sum);
+            finish_block(patch, weights, body, o, &sums, channels, range, output);
+            o += 4;
+        }
+        while o < n {
+            let mut acc = i32x4_splat(0);
+            let mut t = 0;
+            while t < body {
+                let (x_lo, x_hi) = unsafe { (v128_load(x.add(t).cast()), v128_load(x.add(t + 8).cast())) };
+                acc = unsafe { step(acc, x_lo, x_hi, w.add(o * k + t)) };
+                t += 16;
             }
-            super::finish_block(patch, weights, body, o, &sums[..block], channels, range, output);
-            o += block;
+            finish_block(patch, weights, body, o, &[horizontal_sum(acc)], channels, range, output);
+            o += 1;
         }
     }
 }
@@ -132,10 +142,23 @@ pub mod simd128 {
 pub mod avx2 {
     use core::arch::x86_64::*;
 
-    use super::{ChannelRequant, OutputRange};
+    use super::{finish_block, rows_scalar, ChannelRequant, OutputRange};
 
-    /// Four output channels at a time; 16 taps per step: sign-extend 16 weights
-    /// to i16 (`vpmovsxbw`) and multiply-add pairs into i32 (`vpmaddwd`).
+    /// acc + Σ over 16 taps of x·w: sign-extend 16 weights to i16 (`vpmovsxbw`),
+    /// multiply-add pairs into i32 (`vpmaddwd`).
+    ///
+    /// # Safety
+    /// AVX2, and `w` must point to 16 readable bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step(acc: __m256i, x: __m256i, w: *const i8) -> __m256i {
+        // SAFETY: the caller guarantees 16 readable bytes; loadu has no alignment requirement.
+        let w = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(w.cast()) });
+        _mm256_add_epi32(acc, _mm256_madd_epi16(x, w))
+    }
+
+    /// Blocks of four output channels share each patch load, their sums stay in
+    /// registers; 16 taps per step, the tail in scalar code.
     ///
     /// # Safety
     /// The CPU must support AVX2.
@@ -147,41 +170,45 @@ pub mod avx2 {
         range: OutputRange,
         output: &mut [i8],
     ) {
-        let k = patch.len();
+        let (k, n) = (patch.len(), channels.len());
+        if weights.len() < n * k || output.len() < n {
+            return rows_scalar(patch, weights, channels, range, output); // malformed call: let the scalar code decide
+        }
         let body = k / 16 * 16;
+        let (x, w) = (patch.as_ptr(), weights.as_ptr());
         let mut o = 0;
-        while o < channels.len() {
-            let block = (channels.len() - o).min(4);
-            let mut acc = [_mm256_setzero_si256(); 4];
+        // SAFETY (all loads below): t + 16 ≤ body ≤ k, so x.add(t..t + 16) lies in `patch`,
+        // and rows o..o + 4 (or o) < n, so w.add(row·k + t..+16) lies in `weights` (checked above).
+        while o + 4 <= n {
+            let (mut a0, mut a1, mut a2, mut a3) =
+                (_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256());
             let mut t = 0;
             while t < body {
-                let x: &[i16; 16] = match patch[t..t + 16].try_into() {
-                    Ok(x) => x,
-                    Err(_) => break, // cannot happen: t + 16 ≤ body ≤ k
-                };
-                // SAFETY: `x` is 32 readable bytes; loadu has no alignment requirement.
-                let xv = unsafe { _mm256_loadu_si256(x.as_ptr().cast()) };
-                for (b, a) in acc.iter_mut().enumerate().take(block) {
-                    let start = (o + b) * k + t;
-                    let w: &[i8; 16] = match weights[start..start + 16].try_into() {
-                        Ok(w) => w,
-                        Err(_) => continue, // cannot happen: the slice has 16 bytes
-                    };
-                    // SAFETY: `w` is 16 readable bytes.
-                    let wv = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(w.as_ptr().cast()) });
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(xv, wv));
-                }
+                let xv = unsafe { _mm256_loadu_si256(x.add(t).cast()) };
+                a0 = unsafe { step(a0, xv, w.add(o * k + t)) };
+                a1 = unsafe { step(a1, xv, w.add((o + 1) * k + t)) };
+                a2 = unsafe { step(a2, xv, w.add((o + 2) * k + t)) };
+                a3 = unsafe { step(a3, xv, w.add((o + 3) * k + t)) };
                 t += 16;
             }
-            let mut sums = [0i32; 4];
-            for (sum, a) in sums.iter_mut().zip(&acc) {
-                *sum = horizontal_sum(*a);
+            let sums = [horizontal_sum(a0), horizontal_sum(a1), horizontal_sum(a2), horizontal_sum(a3)];
+            finish_block(patch, weights, body, o, &sums, channels, range, output);
+            o += 4;
+        }
+        while o < n {
+            let mut acc = _mm256_setzero_si256();
+            let mut t = 0;
+            while t < body {
+                let xv = unsafe { _mm256_loadu_si256(x.add(t).cast()) };
+                acc = unsafe { step(acc, xv, w.add(o * k + t)) };
+                t += 16;
             }
-            super::finish_block(patch, weights, body, o, &sums[..block], channels, range, output);
-            o += block;
+            finish_block(patch, weights, body, o, &[horizontal_sum(acc)], channels, range, output);
+            o += 1;
         }
     }
 
+    #[inline]
     #[target_feature(enable = "avx2")]
     fn horizontal_sum(v: __m256i) -> i32 {
         let pair = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));

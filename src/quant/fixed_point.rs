@@ -58,10 +58,13 @@ impl Multiplier {
     /// `x · M` rounded, per the fixed-point steps above.
     #[inline]
     pub fn apply(self, x: i32) -> i32 {
-        let left = self.shift.max(0) as u32;
-        let right = (-self.shift).max(0) as u32;
-        let shifted = saturating_left_shift(x, left);
-        rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, self.mantissa), right)
+        if self.shift <= 0 {
+            // The common case (M < 1): no left shift, so no saturation before the multiply.
+            let right = (-self.shift) as u32;
+            return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, self.mantissa), right);
+        }
+        let shifted = saturating_left_shift(x, self.shift as u32);
+        saturating_rounding_doubling_high_mul(shifted, self.mantissa)
     }
 }
 
@@ -78,21 +81,19 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    let ab = a as i64 * b as i64;
-    let nudge = if ab >= 0 { 1i64 << 30 } else { 1 - (1i64 << 30) };
-    // Truncating division after the nudge: nearest, ties toward +∞ (as gemmlowp/TFLite).
-    ((ab + nudge) / (1i64 << 31)) as i32
+    // gemmlowp adds a nudge of ±2^30 and truncates toward zero; that equals
+    // floor((a·b + 2^30) / 2^31), an arithmetic shift (the property tests check it).
+    ((a as i64 * b as i64 + (1i64 << 30)) >> 31) as i32
 }
 
 /// gemmlowp's RoundingDivideByPOT: x / 2^exponent, ties away from zero. `exponent` ≤ 31.
 #[inline]
 pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
     let exponent = exponent.min(31);
-    let x = x as i64;
-    let mask = (1i64 << exponent) - 1;
+    let mask = ((1u64 << exponent) - 1) as i32; // exponent 31: 0x7fff_ffff
     let remainder = x & mask;
-    let threshold = (mask >> 1) + i64::from(x < 0);
-    ((x >> exponent) + i64::from(remainder > threshold)) as i32
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> exponent) + i32::from(remainder > threshold)
 }
 
 /// Per-channel requantisation of a conv/dense accumulator to an int8 output.
