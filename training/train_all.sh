@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-training/.venv/bin/python}
 $PY training/train.py --arch deepconvnet --epochs 40 --seed 1 --out models/deepconvnet-float.safetensors > /tmp/train-deepconvnet.log 2>&1
-$PY training/train.py --arch resnet      --epochs 30 --seed 1 --out models/resnet-float.safetensors      > /tmp/train-resnet.log 2>&1
+$PY training/train.py --arch resnet      --epochs 40 --seed 2 --out models/resnet-float.safetensors      > /tmp/train-resnet.log 2>&1
 $PY training/train.py --arch inception   --epochs 20 --seed 1 --out models/inception-float.safetensors   > /tmp/train-inception.log 2>&1
