@@ -280,64 +280,69 @@ fn conv(
 // ---------------------------------------------------------------------------
 // Pools (input and output share C4, so word j of a pixel maps to word j).
 
-@compute @workgroup_size(64)
-fn maxpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let idx = thread_index(gid, groups);
+// One output word of a pool: which image, word and pixel it is, and where its input lives.
+struct PoolSite {
+    img: u32,
+    w: u32,
+    j: u32,
+    cw: u32,
+    ox: u32,
+    oy: u32,
+    base: u32,
+}
+
+fn pool_site(idx: u32) -> PoolSite {
     let out_words = node.a.y;
-    if (idx >= batch.n * out_words) {
-        return;
-    }
-    let img = idx / out_words;
     let w = idx % out_words;
     let cw = node.c.z;
     let pix = w / cw;
-    let j = w % cw;
-    let ox = pix % node.c.y;
-    let oy = pix / node.c.y;
-    let base = in_base(img);
-    let in_h = i32(node.b.x);
-    let in_w = i32(node.b.y);
-    let pad = i32(node.d.w);
+    return PoolSite(idx / out_words, w, w % cw, cw, pix % node.c.y, pix / node.c.y, in_base(idx / out_words));
+}
+
+// The input word of tap (ky, kx) for `site`, or -1 when the tap lies in the padding.
+fn pool_tap(site: PoolSite, ky: u32, kx: u32) -> i32 {
+    let iy = i32(site.oy * node.d.z + ky) - i32(node.d.w);
+    let ix = i32(site.ox * node.d.z + kx) - i32(node.d.w);
+    if (iy < 0 || iy >= i32(node.b.x) || ix < 0 || ix >= i32(node.b.y)) {
+        return -1;
+    }
+    return i32(site.base + u32(iy * i32(node.b.y) + ix) * site.cw + site.j);
+}
+
+@compute @workgroup_size(64)
+fn maxpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    if (idx >= batch.n * node.a.y) {
+        return;
+    }
+    let site = pool_site(idx);
     var m = vec4<i32>(-128);
     for (var ky = 0u; ky < node.d.x; ky++) {
-        let iy = i32(oy * node.d.z + ky) - pad;
         for (var kx = 0u; kx < node.d.y; kx++) {
-            let ix = i32(ox * node.d.z + kx) - pad;
-            if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-                m = max(m, lanes(arena[base + u32(iy * in_w + ix) * cw + j]));
+            let tap = pool_tap(site, ky, kx);
+            if (tap >= 0) {
+                m = max(m, lanes(arena[u32(tap)]));
             }
         }
     }
-    arena[out_index(img, w)] = pack4(m);
+    arena[out_index(site.img, site.w)] = pack4(m);
 }
 
 // count_include_pad: Σ(x − zp) over the taps inside, divided by the whole window.
 @compute @workgroup_size(64)
 fn avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let idx = thread_index(gid, groups);
-    let out_words = node.a.y;
-    if (idx >= batch.n * out_words) {
+    if (idx >= batch.n * node.a.y) {
         return;
     }
-    let img = idx / out_words;
-    let w = idx % out_words;
-    let cw = node.c.z;
-    let pix = w / cw;
-    let j = w % cw;
-    let ox = pix % node.c.y;
-    let oy = pix / node.c.y;
-    let base = in_base(img);
-    let in_h = i32(node.b.x);
-    let in_w = i32(node.b.y);
-    let pad = i32(node.d.w);
+    let site = pool_site(idx);
     let zp = node.q.x;
     var sum = vec4<i32>(0);
     for (var ky = 0u; ky < node.d.x; ky++) {
-        let iy = i32(oy * node.d.z + ky) - pad;
         for (var kx = 0u; kx < node.d.y; kx++) {
-            let ix = i32(ox * node.d.z + kx) - pad;
-            if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
-                sum += lanes(arena[base + u32(iy * in_w + ix) * cw + j]) - vec4<i32>(zp);
+            let tap = pool_tap(site, ky, kx);
+            if (tap >= 0) {
+                sum += lanes(arena[u32(tap)]) - vec4<i32>(zp);
             }
         }
     }
@@ -346,7 +351,7 @@ fn avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     for (var k = 0u; k < 4u; k++) {
         res[k] = clamp(zp + rounding_divide(sum[k], window), -128, 127);
     }
-    arena[out_index(img, w)] = pack4(res);
+    arena[out_index(site.img, site.w)] = pack4(res);
 }
 
 @compute @workgroup_size(64)
