@@ -197,6 +197,13 @@ fn absurd_sizes_hit_limits_before_allocating() {
     p.graph["input"]["width"] = 4000.into();
     assert!(matches!(err(p.load()), Error::LimitExceeded { .. } | Error::ShapeMismatch { .. }));
 
+    // 2^48 elements: must be caught even where usize has 32 bits (wasm32).
+    let mut p = Parts::float();
+    for dim in ["channels", "height", "width"] {
+        p.graph["input"][dim] = 65536.into();
+    }
+    assert!(matches!(err(p.load()), Error::LimitExceeded { what: "input elements", .. }));
+
     let mut p = Parts::float();
     p.graph["input"]["height"] = 1_000_000.into();
     assert!(matches!(err(p.load()), Error::BadAttribute { .. }));

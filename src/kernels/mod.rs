@@ -28,6 +28,11 @@ impl Shape {
         self.c * self.h * self.w
     }
 
+    /// `len()` without overflow (32-bit targets, hostile files): None if it does not fit.
+    pub fn checked_len(&self) -> Option<usize> {
+        self.c.checked_mul(self.h)?.checked_mul(self.w)
+    }
+
     pub const fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -568,11 +568,12 @@ fn parse_input(raw: &RawInput, dtype: Dtype) -> Result<InputSpec> {
             });
         }
     }
-    let elements = channels * height * width;
-    if elements > limits::ELEMENTS {
+    // u64: the product of three dimensions can overflow a 32-bit usize.
+    let elements = (channels as u64) * (height as u64) * (width as u64);
+    if elements > limits::ELEMENTS as u64 {
         return Err(Error::LimitExceeded {
             what: "input elements",
-            value: elements as u64,
+            value: elements,
             limit: limits::ELEMENTS as u64,
         });
     }

@@ -214,10 +214,11 @@ fn infer(
         let in_quant: Vec<Option<QuantParams>> = node.inputs.iter().map(|&v| quants[v]).collect();
         let p = node_params(i, node, &in_shapes, &in_quant)?;
         let shape = output_shape(node, &in_shapes, &p)?;
-        if shape.len() > limits::ELEMENTS || shape.c > limits::DIMENSION {
+        let elements = shape.checked_len().unwrap_or(usize::MAX);
+        if elements > limits::ELEMENTS || shape.c > limits::DIMENSION {
             return Err(Error::LimitExceeded {
                 what: "activation elements",
-                value: shape.len() as u64,
+                value: elements as u64,
                 limit: limits::ELEMENTS as u64,
             });
         }
