@@ -571,11 +571,7 @@ fn parse_input(raw: &RawInput, dtype: Dtype) -> Result<InputSpec> {
     // u64: the product of three dimensions can overflow a 32-bit usize.
     let elements = (channels as u64) * (height as u64) * (width as u64);
     if elements > limits::ELEMENTS as u64 {
-        return Err(Error::LimitExceeded {
-            what: "input elements",
-            value: elements,
-            limit: limits::ELEMENTS as u64,
-        });
+        return Err(Error::LimitExceeded { what: "input elements", value: elements, limit: limits::ELEMENTS as u64 });
     }
     Ok(InputSpec { channels, height, width, mean: mean as f32, std: std as f32, quant })
 }
