@@ -6,7 +6,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{argmax, model_path, repo, Mnist};
+use common::{argmax, mnist_test, model_path, repo};
+use tinycnn::mnist::Dataset;
 use tinycnn::{Ensemble, Model};
 
 /// `file → correct` from the card's rows: "| `file` | … | 99.61% (9961/10000) | …".
@@ -28,7 +29,7 @@ fn predictions(
     run: impl Fn(&mut Vec<u8>, &[u8], &mut [f32]) + Sync,
     arena_bytes: usize,
     classes: usize,
-    data: &Mnist,
+    data: &Dataset,
 ) -> Vec<usize> {
     let n = data.len();
     let mut out = vec![0usize; n];
@@ -49,18 +50,18 @@ fn predictions(
     out
 }
 
-fn model_predictions(file: &str, data: &Mnist) -> Vec<usize> {
+fn model_predictions(file: &str, data: &Dataset) -> Vec<usize> {
     let model = Model::load(std::fs::read(model_path(file)).unwrap()).unwrap();
     predictions(|arena, x, out| model.run(arena, x, out).unwrap(), model.arena_bytes(), model.output_len(), data)
 }
 
-fn correct(pred: &[usize], data: &Mnist) -> usize {
+fn correct(pred: &[usize], data: &Dataset) -> usize {
     pred.iter().zip(&data.labels).filter(|(p, l)| **p == usize::from(**l)).count()
 }
 
 #[test]
 fn shipped_models_reproduce_the_model_card() {
-    let data = Mnist::test();
+    let data = mnist_test();
     let card = card_counts();
     let archs = ["deepconvnet", "resnet", "inception"];
     let mut int8_models = Vec::new();

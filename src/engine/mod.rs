@@ -10,7 +10,6 @@ mod int8;
 use core::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::kernels::float::softmax;
 use crate::model::graph::Dtype;
 use crate::model::Model;
 
@@ -80,24 +79,16 @@ impl<B: AsRef<[u8]>> Model<B> {
     }
 }
 
-/// Softmax over a slice, in place (f32).
+/// Softmax over a slice, in place (f32, numerically stable: shifted by the maximum).
 pub fn softmax_in_place(values: &mut [f32]) {
-    let mut buf = [0f32; 64];
-    if values.len() <= buf.len() {
-        let buf = &mut buf[..values.len()];
-        softmax(values, buf);
-        values.copy_from_slice(buf);
-    } else {
-        // Rare wide outputs: the two-pass in-place form.
-        let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for v in values.iter_mut() {
-            *v = libm::expf(*v - max);
-            sum += *v;
-        }
-        for v in values.iter_mut() {
-            *v /= sum;
-        }
+    let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for v in values.iter_mut() {
+        *v = libm::expf(*v - max);
+        sum += *v;
+    }
+    for v in values.iter_mut() {
+        *v /= sum;
     }
 }
 

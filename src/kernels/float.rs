@@ -133,16 +133,3 @@ pub fn relu(input: &[f32], output: &mut [f32]) {
         *o = x.max(0.0);
     }
 }
-
-/// Numerically stable softmax in f32.
-pub fn softmax(logits: &[f32], probabilities: &mut [f32]) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for (p, &l) in probabilities.iter_mut().zip(logits) {
-        *p = libm::expf(l - max);
-        sum += *p;
-    }
-    for p in probabilities.iter_mut() {
-        *p /= sum;
-    }
-}

@@ -44,40 +44,11 @@ impl Fixture {
     }
 }
 
-/// MNIST from data/mnist (scripts/fetch-mnist). Tests that need it fail, with
-/// the command to run, when it is missing: skipping would hide a broken setup.
-pub struct Mnist {
-    pub images: Vec<u8>,
-    pub labels: Vec<u8>,
-}
-
-impl Mnist {
-    fn read(images: &str, labels: &str) -> Mnist {
-        let dir = repo().join("data/mnist");
-        let read = |name: &str, header: usize| {
-            let path = dir.join(name);
-            let bytes = std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("{}: {e} — run scripts/fetch-mnist first", path.display()));
-            bytes[header..].to_vec()
-        };
-        Mnist { images: read(images, 16), labels: read(labels, 8) }
-    }
-
-    pub fn test() -> Mnist {
-        Mnist::read("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-    }
-
-    pub fn train() -> Mnist {
-        Mnist::read("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
-    }
-
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.images[i * 784..][..784]
-    }
+/// The MNIST test set from data/mnist (scripts/fetch-mnist). Tests that need it
+/// fail, with the command to run, when it is missing: skipping would hide a broken setup.
+pub fn mnist_test() -> tinycnn::mnist::Dataset {
+    let dir = repo().join("data/mnist");
+    tinycnn::mnist::load_test(&dir).unwrap_or_else(|e| panic!("{}: {e} — run scripts/fetch-mnist first", dir.display()))
 }
 
 pub fn model_path(name: &str) -> PathBuf {
