@@ -5,7 +5,8 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use tinycnn::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Shape};
+use tinycnn::kernels::packed::{Microkernel, PackedWeights};
+use tinycnn::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::quant::fixed_point::{ChannelRequant, Multiplier, OutputRange};
 
 /// xorshift64*: deterministic, no dependency, same sequence on every target.
@@ -27,17 +28,35 @@ impl Rng {
     fn i8s(&mut self, n: usize, lo: i32, hi: i32) -> Vec<i8> {
         (0..n).map(|_| self.range(lo, hi) as i8).collect()
     }
-    fn channels(&mut self, n: usize) -> Vec<ChannelRequant> {
+    /// Mostly multipliers < 1 (vector requantisation); with `left_shifts`, one channel in
+    /// eight gets a multiplier ≥ 1, which sends its block to the scalar requantisation.
+    fn channels(&mut self, n: usize, left_shifts: bool) -> Vec<ChannelRequant> {
         (0..n)
-            .map(|_| ChannelRequant {
-                bias: self.range(-50_000, 50_000),
-                multiplier: Multiplier::from_real(
-                    2f64.powf(-(self.range(4, 16) as f64) - self.below(1000) as f64 / 1000.0),
-                )
-                .unwrap(),
+            .map(|_| {
+                let exponent = if left_shifts && self.below(8) == 0 {
+                    self.range(0, 3) as f64
+                } else {
+                    -(self.range(4, 16) as f64)
+                };
+                ChannelRequant {
+                    bias: self.range(-50_000, 50_000),
+                    multiplier: Multiplier::from_real(2f64.powf(exponent - self.below(1000) as f64 / 1000.0)).unwrap(),
+                }
             })
             .collect()
     }
+}
+
+/// Every packed microkernel this build can run here (none on a scalar build).
+fn packings(weights: &[i8], channels: &[ChannelRequant]) -> Vec<(Microkernel, PackedWeights)> {
+    Microkernel::available()
+        .into_iter()
+        .map(|kernel| {
+            let packed = PackedWeights::for_kernel(kernel, weights, channels);
+            assert_eq!(packed.kernel(), Some(kernel), "{kernel:?} is available but packed nothing");
+            (kernel, packed)
+        })
+        .collect()
 }
 
 fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
@@ -50,7 +69,7 @@ fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
         let (Some(oh), Some(ow)) = (output_len(h, kh, stride, padding), output_len(w, kw, stride, padding)) else {
             continue;
         };
-        let o = 1 + rng.below(20);
+        let o = 1 + rng.below(40);
         return Conv2dGeometry {
             input: Shape::new(c, h, w),
             output: Shape::new(o, oh, ow),
@@ -69,7 +88,7 @@ fn conv2d_matches_reference() {
         let g = random_geometry(&mut rng);
         let input = rng.i8s(g.input.len(), -128, 127);
         let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
-        let channels = rng.channels(g.output.c);
+        let channels = rng.channels(g.output.c, case % 3 == 0);
         let zp = rng.range(-128, 127);
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
         let mut want = vec![0i8; g.output.len()];
@@ -77,6 +96,12 @@ fn conv2d_matches_reference() {
         conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
         conv::conv2d(&g, &input, zp, &weights, &channels, range, &mut got);
         assert_eq!(got, want, "case {case}: {g:?}");
+        for (kernel, packed) in packings(&weights, &channels) {
+            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+            let mut got = vec![1i8; g.output.len()];
+            conv::conv2d_layer(&g, &input, zp, &layer, range, &mut got);
+            assert_eq!(got, want, "case {case}, {kernel:?}: {g:?}");
+        }
     }
 }
 
@@ -87,7 +112,7 @@ fn dense_and_dot_variants_match_reference() {
         let (i, o) = (1 + rng.below(1100), 1 + rng.below(70));
         let input = rng.i8s(i, -128, 127);
         let weights = rng.i8s(i * o, -127, 127);
-        let channels = rng.channels(o);
+        let channels = rng.channels(o, case % 3 == 0);
         let zp = rng.range(-128, 127);
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
         let mut want = vec![0i8; o];
@@ -95,6 +120,12 @@ fn dense_and_dot_variants_match_reference() {
         let mut got = vec![1i8; o];
         dense::dense(&input, zp, &weights, &channels, range, &mut got);
         assert_eq!(got, want, "case {case}: dense {i}→{o}");
+        for (kernel, packed) in packings(&weights, &channels) {
+            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+            let mut got = vec![1i8; o];
+            dense::dense_layer(&input, zp, &layer, range, &mut got);
+            assert_eq!(got, want, "case {case}, {kernel:?}: dense {i}→{o}");
+        }
         let patch: Vec<i16> = input.iter().map(|&x| (i32::from(x) - zp) as i16).collect();
         let mut scalar = vec![1i8; o];
         dot::rows_scalar(&patch, &weights, &channels, range, &mut scalar);
@@ -121,6 +152,12 @@ fn extreme_values_do_not_overflow() {
     conv::conv2d_reference(&g, &input, -128, &weights, &channels, range, &mut want);
     conv::conv2d(&g, &input, -128, &weights, &channels, range, &mut got);
     assert_eq!(got, want);
+    for (kernel, packed) in packings(&weights, &channels) {
+        let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+        let mut got = vec![1i8; g.output.len()];
+        conv::conv2d_layer(&g, &input, -128, &layer, range, &mut got);
+        assert_eq!(got, want, "{kernel:?}");
+    }
 }
 
 #[test]

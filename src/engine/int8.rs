@@ -3,7 +3,7 @@
 
 use super::{plan_error, ArenaSplit, Observer, MAX_INPUTS};
 use crate::error::{Error, Result};
-use crate::kernels::{conv, dense, eltwise, pool};
+use crate::kernels::{conv, dense, eltwise, pool, Int8Layer};
 use crate::model::graph::Op;
 use crate::model::{Model, NodeParams};
 use crate::quant::fixed_point::OutputRange;
@@ -46,27 +46,14 @@ pub(super) fn run<B: AsRef<[u8]>>(
         let in_zp = zero_point(node.inputs[0]);
         let out_zp = zero_point(i + 1);
         match (node.op, &model.params()[i]) {
-            (Op::Conv2d { relu, .. }, NodeParams::Int8Conv { weights, channels, .. }) => {
+            (Op::Conv2d { relu, .. }, NodeParams::Int8Conv { weights, channels, packed, .. }) => {
                 let geometry = model.geometry(i).ok_or(Error::Internal("conv without geometry"))?;
-                conv::conv2d(
-                    &geometry,
-                    inputs[0],
-                    in_zp,
-                    model.int8_weights(weights),
-                    channels,
-                    OutputRange::new(out_zp, relu),
-                    out,
-                );
+                let layer = Int8Layer { weights: model.int8_weights(weights), channels, packed };
+                conv::conv2d_layer(&geometry, inputs[0], in_zp, &layer, OutputRange::new(out_zp, relu), out);
             }
-            (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, .. }) => {
-                dense::dense(
-                    inputs[0],
-                    in_zp,
-                    model.int8_weights(weights),
-                    channels,
-                    OutputRange::new(out_zp, relu),
-                    out,
-                );
+            (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, packed, .. }) => {
+                let layer = Int8Layer { weights: model.int8_weights(weights), channels, packed };
+                dense::dense_layer(inputs[0], in_zp, &layer, OutputRange::new(out_zp, relu), out);
             }
             (Op::MaxPool2d(_), _) => {
                 let geometry = model.geometry(i).ok_or(Error::Internal("pool without geometry"))?;

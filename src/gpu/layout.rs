@@ -76,7 +76,7 @@ impl Kernel {
     /// 1.7× faster than 1 × 1; more of either spills registers.)
     fn conv_for(shape: Shape) -> Kernel {
         let pixels = if shape.w >= CONV_PIXELS as usize { CONV_PIXELS } else { 1 };
-        let words = if shape.c.div_ceil(4) % CONV_WORDS as usize == 0 { CONV_WORDS } else { 1 };
+        let words = if shape.c.div_ceil(4).is_multiple_of(CONV_WORDS as usize) { CONV_WORDS } else { 1 };
         Kernel::Conv { pixels, words }
     }
 }

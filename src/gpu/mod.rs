@@ -535,7 +535,7 @@ impl GpuEngine {
     }
 
     fn images(&self, pixels: &[u8]) -> Result<usize, GpuError> {
-        if self.input_len == 0 || pixels.len() % self.input_len != 0 {
+        if self.input_len == 0 || !pixels.len().is_multiple_of(self.input_len) {
             return Err(Error::InputLength { expected: self.input_len, found: pixels.len() }.into());
         }
         Ok(pixels.len() / self.input_len)

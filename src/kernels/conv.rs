@@ -1,7 +1,7 @@
 //! int8 2-D convolution: input H×W×C, weights O×KH×KW×C (OHWI), output H×W×O.
 
 use super::dot::{self, PATCH_MAX};
-use super::Conv2dGeometry;
+use super::{Conv2dGeometry, Int8Layer};
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// The reference: for every output pixel and channel, Σ w·(x − input_zero_point)
@@ -85,4 +85,21 @@ pub fn conv2d(
             dot::rows(patch, weights, channels, output_range, out);
         }
     }
+}
+
+/// What the engine runs: the layer's packed microkernel when this machine has
+/// one (`kernels::vnni`), else `conv2d`. Bit-identical to the reference.
+pub fn conv2d_layer(
+    geometry: &Conv2dGeometry,
+    input: &[i8],
+    input_zero_point: i32,
+    layer: &Int8Layer<'_>,
+    output_range: OutputRange,
+    output: &mut [i8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::vnni::conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
+        return;
+    }
+    conv2d(geometry, input, input_zero_point, layer.weights, layer.channels, output_range, output);
 }

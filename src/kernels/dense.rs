@@ -1,6 +1,7 @@
 //! int8 fully connected layer: weights O×I, input I, output O.
 
 use super::dot::{self, PATCH_MAX};
+use super::Int8Layer;
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// The reference: out[o] = requantize(bias[o] + Σ w[o,i]·(x[i] − input_zero_point)).
@@ -41,4 +42,20 @@ pub fn dense(
         *p = (i32::from(x) - input_zero_point) as i16;
     }
     dot::rows(patch, weights, channels, output_range, output);
+}
+
+/// What the engine runs: the layer's packed microkernel when this machine has
+/// one (`kernels::vnni`), else `dense`. Bit-identical to the reference.
+pub fn dense_layer(
+    input: &[i8],
+    input_zero_point: i32,
+    layer: &Int8Layer<'_>,
+    output_range: OutputRange,
+    output: &mut [i8],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::vnni::dense(input, input_zero_point, layer.packed, layer.channels, output_range, output) {
+        return;
+    }
+    dense(input, input_zero_point, layer.weights, layer.channels, output_range, output);
 }

@@ -9,7 +9,23 @@ pub mod dense;
 pub mod dot;
 pub mod eltwise;
 pub mod float;
+pub mod packed;
 pub mod pool;
+#[cfg(target_arch = "x86_64")]
+pub mod vnni;
+
+use crate::quant::fixed_point::ChannelRequant;
+use packed::PackedWeights;
+
+/// A conv or dense layer's int8 parameters: the file's weights (OHWI, or O×I)
+/// for the portable kernels, the same packed for a microkernel, and the
+/// per-channel requantisation.
+#[derive(Debug, Clone, Copy)]
+pub struct Int8Layer<'a> {
+    pub weights: &'a [i8],
+    pub channels: &'a [ChannelRequant],
+    pub packed: &'a PackedWeights,
+}
 
 /// Spatial size of a C×H×W activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

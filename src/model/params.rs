@@ -11,6 +11,7 @@ use super::graph::{Dtype, Node, Op, QuantParams};
 use super::limits;
 use crate::error::{Error, Result};
 use crate::kernels::eltwise::{AddInput, ConcatInput, ADD_LEFT_SHIFT};
+use crate::kernels::packed::PackedWeights;
 use crate::kernels::Shape;
 use crate::quant::fixed_point::{ChannelRequant, Multiplier};
 
@@ -45,11 +46,14 @@ pub enum NodeParams {
         out_channels: usize,
         weights: Range<usize>,
         channels: Vec<ChannelRequant>,
+        /// The weights again, laid out for this machine's microkernel (if any).
+        packed: PackedWeights,
     },
     Int8Dense {
         out_features: usize,
         weights: Range<usize>,
         channels: Vec<ChannelRequant>,
+        packed: PackedWeights,
     },
     Int8Add {
         inputs: Vec<AddInput>,
@@ -191,17 +195,21 @@ pub fn load_node_params(
                 return Err(shape_error(format!("weight expects {i} input channels, the input has {}", input.c)));
             }
             check_conv_dims(node, kh, kw, i)?;
-            let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
+            let tensor = tensors.required(node, "weight")?;
+            let weights = tensor.i8_range(&dims)?;
             let channels = int8_channels(tensors, node, o, in_quant[0])?;
-            Ok(NodeParams::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels })
+            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels);
+            Ok(NodeParams::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels, packed })
         }
         (Op::Dense { .. }, Dtype::Int8) => {
             let dims = weight_dims(tensors, node, 2)?;
             let (o, i) = (dims[0], dims[1]);
             check_dense_input(node, input, i)?;
-            let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
+            let tensor = tensors.required(node, "weight")?;
+            let weights = tensor.i8_range(&dims)?;
             let channels = int8_channels(tensors, node, o, in_quant[0])?;
-            Ok(NodeParams::Int8Dense { out_features: o, weights, channels })
+            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels);
+            Ok(NodeParams::Int8Dense { out_features: o, weights, channels, packed })
         }
         (Op::Add { .. }, Dtype::Int8) => {
             let out = quant_of(node)?;
