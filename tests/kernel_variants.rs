@@ -48,11 +48,11 @@ impl Rng {
 }
 
 /// Every packed microkernel this build can run here (none on a scalar build).
-fn packings(weights: &[i8], channels: &[ChannelRequant]) -> Vec<(Microkernel, PackedWeights)> {
+fn packings(weights: &[i8], channels: &[ChannelRequant], rows: usize, zp: i32) -> Vec<(Microkernel, PackedWeights)> {
     Microkernel::available()
         .into_iter()
         .map(|kernel| {
-            let packed = PackedWeights::for_kernel(kernel, weights, channels);
+            let packed = PackedWeights::for_kernel(kernel, weights, channels, rows, zp);
             assert_eq!(packed.kernel(), Some(kernel), "{kernel:?} is available but packed nothing");
             (kernel, packed)
         })
@@ -96,7 +96,7 @@ fn conv2d_matches_reference() {
         conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
         conv::conv2d(&g, &input, zp, &weights, &channels, range, &mut got);
         assert_eq!(got, want, "case {case}: {g:?}");
-        for (kernel, packed) in packings(&weights, &channels) {
+        for (kernel, packed) in packings(&weights, &channels, g.kernel_h, zp) {
             let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
             let mut got = vec![1i8; g.output.len()];
             conv::conv2d_layer(&g, &input, zp, &layer, range, &mut got);
@@ -120,7 +120,7 @@ fn dense_and_dot_variants_match_reference() {
         let mut got = vec![1i8; o];
         dense::dense(&input, zp, &weights, &channels, range, &mut got);
         assert_eq!(got, want, "case {case}: dense {i}→{o}");
-        for (kernel, packed) in packings(&weights, &channels) {
+        for (kernel, packed) in packings(&weights, &channels, 1, zp) {
             let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
             let mut got = vec![1i8; o];
             dense::dense_layer(&input, zp, &layer, range, &mut got);
@@ -152,7 +152,7 @@ fn extreme_values_do_not_overflow() {
     conv::conv2d_reference(&g, &input, -128, &weights, &channels, range, &mut want);
     conv::conv2d(&g, &input, -128, &weights, &channels, range, &mut got);
     assert_eq!(got, want);
-    for (kernel, packed) in packings(&weights, &channels) {
+    for (kernel, packed) in packings(&weights, &channels, g.kernel_h, -128) {
         let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
         let mut got = vec![1i8; g.output.len()];
         conv::conv2d_layer(&g, &input, -128, &layer, range, &mut got);

@@ -12,6 +12,8 @@ use std::vec::Vec;
 use super::gpu::{self, Backend};
 use super::{load_model, micros, CliResult, SplitMix64};
 use crate::mnist::load_test;
+use crate::model::graph::Dtype;
+use crate::Model;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,6 +36,9 @@ pub struct Args {
     /// With --backend gpu: timed runs per batch size (the median is reported).
     #[arg(long, value_name = "N", default_value_t = 7)]
     repeats: usize,
+    /// Also time each layer (median over the runs, through the engine's observer hook).
+    #[arg(long)]
+    layers: bool,
 }
 
 /// Distinct inputs cycled through.
@@ -85,6 +90,57 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     writeln!(out, "mean_us: {}", micros(stats.mean))?;
     writeln!(out, "min_us: {}", micros(stats.min))?;
     writeln!(out, "max_us: {}", micros(stats.max))?;
+    if args.layers {
+        layer_split(&model, iters, &image, out)?;
+    }
+    Ok(())
+}
+
+/// Per-layer medians: the time from one activation being shown to the observer to
+/// the next (value 0, the input, after the pixel conversion; then node by node).
+fn layer_split<'i>(model: &Model, iters: usize, image: &dyn Fn(usize) -> &'i [u8], out: &mut dyn Write) -> CliResult {
+    let nodes = model.graph().nodes.len();
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut logits = vec![0f32; model.output_len()];
+    let mut samples: Vec<Vec<u64>> = vec![Vec::with_capacity(iters); nodes + 1];
+    for i in 0..iters {
+        let start = Instant::now();
+        let mut last = start;
+        let mut record = |value: usize| {
+            let now = Instant::now();
+            if let Some(s) = samples.get_mut(value) {
+                s.push(u64::try_from((now - last).as_nanos()).unwrap_or(u64::MAX));
+            }
+            last = now;
+        };
+        match model.dtype() {
+            Dtype::Int8 => model.run_int8_observed(&mut arena, image(i), &mut logits, &mut |v, _| record(v))?,
+            Dtype::Float => model.run_float_observed(&mut arena, image(i), &mut logits, &mut |v, _| record(v))?,
+        }
+    }
+    let medians: Vec<f64> = samples
+        .iter_mut()
+        .map(|s| {
+            s.sort_unstable();
+            Stats::of(s).median
+        })
+        .collect();
+    let total: f64 = medians.iter().sum();
+    writeln!(out, "layers (median us, share of their sum {} us):", micros(total))?;
+    let name = |v: usize| {
+        if v == 0 {
+            ("input", "pixels")
+        } else {
+            (model.graph().nodes[v - 1].name.as_str(), model.graph().nodes[v - 1].op.name())
+        }
+    };
+    for (v, &m) in medians.iter().enumerate() {
+        if samples[v].is_empty() {
+            continue; // not computed (softmax runs outside the engine)
+        }
+        let (node, op) = name(v);
+        writeln!(out, "  {node:<12} {op:<14} {:>9} {:>5.1}%", micros(m), 100.0 * m / total.max(f64::MIN_POSITIVE))?;
+    }
     Ok(())
 }
 

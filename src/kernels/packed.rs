@@ -74,23 +74,30 @@ impl Microkernel {
 }
 
 /// One conv or dense layer's weights and requantisation constants, packed for a microkernel.
+///
+/// The taps of an output channel are `rows` rows of `row_taps` (a conv kernel row:
+/// KW·C taps, contiguous in the input; a dense layer: one row). Each row is padded
+/// to whole groups, so a microkernel can read a kernel row straight from a padded
+/// copy of the input, a few bytes past its end being multiplied by zero weights.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PackedWeights {
     /// None: nothing packed (no microkernel on this target); the layer runs the portable kernels.
     pub(crate) kernel: Option<Microkernel>,
     pub(crate) out_channels: usize,
-    /// Taps per output channel (KH·KW·C, or the dense input length).
-    pub(crate) taps: usize,
-    /// ⌈taps / group⌉.
-    pub(crate) groups: usize,
-    /// i8 microkernels: `[block][group][lane][tap]`. Relaxed: each group holds the
+    pub(crate) rows: usize,
+    pub(crate) row_taps: usize,
+    /// ⌈row_taps / group⌉.
+    pub(crate) row_groups: usize,
+    /// The input zero point the biases below were corrected for.
+    pub(crate) input_zero_point: i32,
+    /// i8 microkernels: `[block][row][group][lane][tap]`. Relaxed: each group holds the
     /// positive part, then the negative part (both 0..=127).
     pub(crate) weights: Vec<i8>,
     /// Simd128: the same layout as i16.
     pub(crate) wide_weights: Vec<i16>,
-    /// Per output channel, padded to whole blocks with zeros: Σ of the row's weights
-    /// (the zero-point correction of the u8 microkernels), bias, Q31 mantissa, right shift.
-    pub(crate) row_sums: Vec<i32>,
+    /// Per output channel, padded to whole blocks with zeros: the bias plus the
+    /// zero-point correction of this kernel's activation encoding, the Q31
+    /// mantissa and the right shift.
     pub(crate) bias: Vec<i32>,
     pub(crate) mantissa: Vec<i32>,
     pub(crate) right_shift: Vec<i32>,
@@ -100,56 +107,87 @@ pub struct PackedWeights {
 }
 
 impl PackedWeights {
-    /// Packs for the fastest microkernel here (or packs nothing).
-    pub fn new(weights: &[i8], channels: &[ChannelRequant]) -> PackedWeights {
+    /// Packs for the fastest microkernel here (or packs nothing). Arguments as `for_kernel`.
+    pub fn new(weights: &[i8], channels: &[ChannelRequant], rows: usize, input_zero_point: i32) -> PackedWeights {
         match Microkernel::best() {
-            Some(kernel) => PackedWeights::for_kernel(kernel, weights, channels),
+            Some(kernel) => PackedWeights::for_kernel(kernel, weights, channels, rows, input_zero_point),
             None => PackedWeights::default(),
         }
     }
 
-    /// Packs `weights` (O rows of K taps, O = `channels.len()`) for `kernel`.
-    /// Packs nothing if the shapes disagree (the portable kernels then run and decide).
-    pub fn for_kernel(kernel: Microkernel, weights: &[i8], channels: &[ChannelRequant]) -> PackedWeights {
+    /// Packs `weights` (O rows of K taps, O = `channels.len()`; each K = `rows` kernel
+    /// rows) for `kernel`, for inputs of zero point `input_zero_point`. Packs nothing if
+    /// `kernel` cannot run here or the shapes disagree (the portable kernels then run).
+    pub fn for_kernel(
+        kernel: Microkernel,
+        weights: &[i8],
+        channels: &[ChannelRequant],
+        rows: usize,
+        input_zero_point: i32,
+    ) -> PackedWeights {
         let out_channels = channels.len();
-        if out_channels == 0 || weights.is_empty() || !weights.len().is_multiple_of(out_channels) {
+        let taps = weights.len() / out_channels.max(1);
+        if out_channels == 0
+            || taps == 0
+            || weights.len() != out_channels * taps
+            || rows == 0
+            || !taps.is_multiple_of(rows)
+            || !(-128..=127).contains(&input_zero_point)
+            || !Microkernel::available().contains(&kernel)
+        {
             return PackedWeights::default();
         }
         if kernel == Microkernel::Relaxed && weights.contains(&i8::MIN) {
-            // −128 has no 7-bit negative part (the quantiser's weights are −127..=127):
-            // such a layer runs the portable kernels.
+            // −128 has no 7-bit negative part (the loader only accepts −127..=127).
             return PackedWeights::default();
         }
-        let taps = weights.len() / out_channels;
+        let row_taps = taps / rows;
         let (lanes, group) = (kernel.lanes(), kernel.group());
-        let groups = taps.div_ceil(group);
+        let row_groups = row_taps.div_ceil(group);
         let blocks = out_channels.div_ceil(lanes);
-        let padded = blocks * lanes;
-        let weight = |o: usize, k: usize| if o < out_channels && k < taps { weights[o * taps + k] } else { 0 };
+        let weight = |o: usize, row: usize, t: usize| {
+            if o < out_channels && t < row_taps {
+                weights[o * taps + row * row_taps + t]
+            } else {
+                0
+            }
+        };
 
         let mut packed = Vec::new();
         let mut wide = Vec::new();
         for block in 0..blocks {
-            for g in 0..groups {
-                let cells =
-                    || (0..lanes).flat_map(move |lane| (0..group).map(move |t| (block * lanes + lane, g * group + t)));
-                match kernel {
-                    Microkernel::Simd128 => wide.extend(cells().map(|(o, k)| i16::from(weight(o, k)))),
-                    Microkernel::Relaxed => {
-                        packed.extend(cells().map(|(o, k)| weight(o, k).max(0)));
-                        packed.extend(cells().map(|(o, k)| weight(o, k).saturating_neg().max(0)));
+            for row in 0..rows {
+                for g in 0..row_groups {
+                    let cells = || {
+                        (0..lanes).flat_map(move |lane| {
+                            (0..group).map(move |t| weight(block * lanes + lane, row, g * group + t))
+                        })
+                    };
+                    match kernel {
+                        Microkernel::Simd128 => wide.extend(cells().map(i16::from)),
+                        Microkernel::Relaxed => {
+                            packed.extend(cells().map(|w| w.max(0)));
+                            packed.extend(cells().map(|w| (-w).max(0)));
+                        }
+                        Microkernel::AvxVnni | Microkernel::Avx512Vnni => packed.extend(cells()),
                     }
-                    Microkernel::AvxVnni | Microkernel::Avx512Vnni => packed.extend(cells().map(|(o, k)| weight(o, k))),
                 }
             }
         }
-        let mut row_sums = vec![0i32; padded];
-        let mut bias = vec![0i32; padded];
-        let mut mantissa = vec![0i32; padded];
-        let mut right_shift = vec![0i32; padded];
+
+        // Σ w·(x − zp) from what the kernel multiplies: u = x + 128 (VNNI: u8 operand),
+        // x itself (relaxed: signed operand), or x − zp already (simd128: i16 patches).
+        let offset = match kernel {
+            Microkernel::AvxVnni | Microkernel::Avx512Vnni => input_zero_point + 128,
+            Microkernel::Relaxed => input_zero_point,
+            Microkernel::Simd128 => 0,
+        };
+        let padded = blocks * lanes;
+        let (mut bias, mut mantissa, mut right_shift) = (vec![0i32; padded], vec![0i32; padded], vec![0i32; padded]);
         for (o, channel) in channels.iter().enumerate() {
-            row_sums[o] = weights[o * taps..][..taps].iter().map(|&w| i32::from(w)).sum();
-            bias[o] = channel.bias;
+            let row_sum: i32 = weights[o * taps..][..taps].iter().map(|&w| i32::from(w)).sum();
+            // Wrapping: exact whenever the reference's own sum fits i32 (the loader's limits).
+            bias[o] = channel.bias.wrapping_sub(offset.wrapping_mul(row_sum));
             mantissa[o] = channel.multiplier.mantissa;
             right_shift[o] = -channel.multiplier.shift;
         }
@@ -158,11 +196,12 @@ impl PackedWeights {
         PackedWeights {
             kernel: Some(kernel),
             out_channels,
-            taps,
-            groups,
+            rows,
+            row_taps,
+            row_groups,
+            input_zero_point,
             weights: packed,
             wide_weights: wide,
-            row_sums,
             bias,
             mantissa,
             right_shift,
@@ -175,10 +214,15 @@ impl PackedWeights {
         self.kernel
     }
 
-    /// Heap bytes held (for `inspect`).
+    /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
         self.weights.len()
             + 2 * self.wide_weights.len()
-            + 4 * (self.row_sums.len() + self.bias.len() + self.mantissa.len() + self.right_shift.len())
+            + 4 * (self.bias.len() + self.mantissa.len() + self.right_shift.len())
+    }
+
+    /// Groups per output channel (all rows).
+    pub(crate) fn groups(&self) -> usize {
+        self.rows * self.row_groups
     }
 }

@@ -1,20 +1,22 @@
 //! x86-64 VNNI microkernels for conv and dense.
 //!
 //! `vpdpbusd` adds, per i32 lane, the four products of unsigned bytes with
-//! signed bytes, without intermediate saturation. Activations therefore enter
-//! the patch as u = x + 128 (`x ^ 0x80`), padding as zero_point + 128 (the real
-//! zero), and Σ w·(x − zp) = Σ w·u − (zp + 128)·Σ w: the row sums are packed
-//! at load time. The i32 arithmetic wraps, so the result is the reference's
-//! whenever the reference's own sum fits in i32, which the loader's limits
-//! guarantee (|bias| ≤ 2^30, taps ≤ 2^15).
+//! signed bytes, without intermediate saturation. The layer's input is first
+//! copied, padded, as u = x + 128 (`x ^ 0x80`; the padding is zero_point + 128,
+//! the real zero), so that every kernel row of every window is a contiguous
+//! run of that copy: no per-pixel patches. Σ w·(x − zp) = Σ w·u − (zp + 128)·Σ w,
+//! and the packer folded the second term into the bias. The i32 arithmetic
+//! wraps, so the result is the reference's whenever the reference's own sum
+//! fits in i32, which the loader's limits guarantee (|bias| ≤ 2^30, taps ≤ 2^15).
 //!
 //! A tile is 4 output pixels × 16 channels: 8 accumulators stay in registers;
-//! per group of 4 taps it loads 2 weight vectors, broadcasts 4 patch words and
+//! per group of 4 taps it loads 2 weight vectors, broadcasts 4 input words and
 //! issues 8 `vpdpbusd` (256 multiply-adds). Requantisation runs on whole
 //! vectors (gemmlowp's steps, lane by lane), the scalar code only for the rare
 //! multiplier ≥ 1.
 
 use core::arch::x86_64::*;
+use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights};
@@ -25,6 +27,8 @@ const LANES: usize = 8;
 const GROUP: usize = 4;
 /// Output pixels per tile.
 const PIXELS: usize = 4;
+/// Largest padded input copy (bytes, on the stack); larger layers run the portable kernels.
+const IMAGE_MAX: usize = 64 * 1024;
 
 /// The one instruction the two encodings differ in.
 trait DotBytes {
@@ -54,20 +58,18 @@ impl DotBytes for Avx512Vnni {
     }
 }
 
-/// Whether `packed` suits these kernels for a layer of `taps` × `out_channels`
+/// Whether `packed` suits these kernels for a layer of `rows` × `row_taps` taps
 /// (and the buffers its pointers walk have the lengths the packer gives them).
-fn usable(packed: &PackedWeights, taps: usize, out_channels: usize, channels: &[ChannelRequant]) -> bool {
-    let blocks = out_channels.div_ceil(LANES);
+fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
+    let blocks = channels.len().div_ceil(LANES);
     matches!(packed.kernel, Some(Microkernel::AvxVnni | Microkernel::Avx512Vnni))
-        && packed.taps == taps
-        && packed.out_channels == out_channels
-        && channels.len() == out_channels
-        && packed.groups * GROUP <= PATCH_MAX
-        && packed.groups == taps.div_ceil(GROUP)
-        && packed.weights.len() == blocks * packed.groups * LANES * GROUP
-        && [&packed.row_sums, &packed.bias, &packed.mantissa, &packed.right_shift]
-            .iter()
-            .all(|v| v.len() == blocks * LANES)
+        && packed.rows == rows
+        && packed.row_taps == row_taps
+        && packed.row_groups == row_taps.div_ceil(GROUP)
+        && packed.out_channels == channels.len()
+        && packed.input_zero_point == zp
+        && packed.weights.len() == blocks * packed.groups() * LANES * GROUP
+        && [&packed.bias, &packed.mantissa, &packed.right_shift].iter().all(|v| v.len() == blocks * LANES)
 }
 
 /// Conv with VNNI; false (and nothing written) if `packed` is not for these
@@ -82,23 +84,27 @@ pub fn conv2d(
     output: &mut [i8],
 ) -> bool {
     let g = geometry;
-    let taps = g.kernel_h * g.kernel_w * g.input.c;
-    if !usable(packed, taps, g.output.c, channels)
+    let (padded_h, padded_w) = (g.input.h + 2 * g.padding, g.input.w + 2 * g.padding);
+    let windows_fit = g.input.len() > 0
+        && g.output.h > 0
+        && g.output.w > 0
+        && (g.output.h - 1) * g.stride + g.kernel_h <= padded_h
+        && (g.output.w - 1) * g.stride + g.kernel_w <= padded_w;
+    if !usable(packed, g.kernel_h, g.kernel_w * g.input.c, channels, input_zero_point)
+        || g.output.c != channels.len()
+        || !windows_fit
+        || padded_h * padded_w * g.input.c + GROUP > IMAGE_MAX
         || input.len() < g.input.len()
         || output.len() < g.output.len()
-        || !(-128..=127).contains(&input_zero_point)
     {
         return false;
     }
     // SAFETY: `packed.kernel` is Some only for a microkernel `Microkernel::available()`
-    // listed, i.e. whose CPU features were detected (PackedWeights::for_kernel).
+    // listed, i.e. whose CPU features were detected (PackedWeights::for_kernel); the
+    // other conditions of `conv2d_with` were checked above.
     match packed.kernel {
-        Some(Microkernel::AvxVnni) => unsafe {
-            conv2d_avxvnni(g, input, input_zero_point, packed, channels, range, output)
-        },
-        Some(Microkernel::Avx512Vnni) => unsafe {
-            conv2d_avx512vnni(g, input, input_zero_point, packed, channels, range, output)
-        },
+        Some(Microkernel::AvxVnni) => unsafe { conv2d_avxvnni(g, input, packed, channels, range, output) },
+        Some(Microkernel::Avx512Vnni) => unsafe { conv2d_avx512vnni(g, input, packed, channels, range, output) },
         _ => return false,
     }
     true
@@ -113,20 +119,16 @@ pub fn dense(
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
-    if !usable(packed, input.len(), channels.len(), channels)
+    if !usable(packed, 1, input.len(), channels, input_zero_point)
+        || input.len() + GROUP > PATCH_MAX
         || output.len() < channels.len()
-        || !(-128..=127).contains(&input_zero_point)
     {
         return false;
     }
-    // SAFETY: as in `conv2d`: the features of `packed.kernel` were detected.
+    // SAFETY: as in `conv2d`.
     match packed.kernel {
-        Some(Microkernel::AvxVnni) => unsafe {
-            dense_avxvnni(input, input_zero_point, packed, range, channels, output)
-        },
-        Some(Microkernel::Avx512Vnni) => unsafe {
-            dense_avx512vnni(input, input_zero_point, packed, range, channels, output)
-        },
+        Some(Microkernel::AvxVnni) => unsafe { dense_avxvnni(input, packed, channels, range, output) },
+        Some(Microkernel::Avx512Vnni) => unsafe { dense_avx512vnni(input, packed, channels, range, output) },
         _ => return false,
     }
     true
@@ -136,88 +138,102 @@ pub fn dense(
 unsafe fn conv2d_avxvnni(
     g: &Conv2dGeometry,
     input: &[i8],
-    zp: i32,
     packed: &PackedWeights,
     channels: &[ChannelRequant],
     range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { conv2d_with::<AvxVnni>(g, input, zp, packed, channels, range, output) }
+    unsafe { conv2d_with::<AvxVnni>(g, input, packed, channels, range, output) }
 }
 
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
 unsafe fn conv2d_avx512vnni(
     g: &Conv2dGeometry,
     input: &[i8],
-    zp: i32,
     packed: &PackedWeights,
     channels: &[ChannelRequant],
     range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { conv2d_with::<Avx512Vnni>(g, input, zp, packed, channels, range, output) }
+    unsafe { conv2d_with::<Avx512Vnni>(g, input, packed, channels, range, output) }
 }
 
 #[target_feature(enable = "avx2,avxvnni")]
 unsafe fn dense_avxvnni(
     input: &[i8],
-    zp: i32,
     packed: &PackedWeights,
-    range: OutputRange,
     channels: &[ChannelRequant],
+    range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { dense_with::<AvxVnni>(input, zp, packed, channels, range, output) }
+    unsafe { dense_with::<AvxVnni>(input, packed, channels, range, output) }
 }
 
 #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
 unsafe fn dense_avx512vnni(
     input: &[i8],
-    zp: i32,
     packed: &PackedWeights,
-    range: OutputRange,
     channels: &[ChannelRequant],
+    range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { dense_with::<Avx512Vnni>(input, zp, packed, channels, range, output) }
+    unsafe { dense_with::<Avx512Vnni>(input, packed, channels, range, output) }
 }
 
 /// # Safety
-/// The CPU supports `D`; `usable()` holds; input, output and zero point as `conv2d` checked.
+/// The CPU supports `D`; everything `conv2d` checks holds.
 #[inline(always)]
 unsafe fn conv2d_with<D: DotBytes>(
     g: &Conv2dGeometry,
     input: &[i8],
-    zp: i32,
     packed: &PackedWeights,
     channels: &[ChannelRequant],
     range: OutputRange,
     output: &mut [i8],
 ) {
-    let patch_len = packed.groups * GROUP;
-    let pad = (zp + 128) as u8; // zp ∈ [−128, 127] (checked)
-    let mut patches = [0u8; PIXELS * PATCH_MAX];
-    let pixels = g.output.h * g.output.w;
-    let out_c = g.output.c;
+    let c = g.input.c;
+    let (padded_h, padded_w) = (g.input.h + 2 * g.padding, g.input.w + 2 * g.padding);
+    // A window's last kernel row is read up to GROUP − 1 bytes past its end.
+    let image_len = padded_h * padded_w * c + GROUP;
+    let pad = (packed.input_zero_point + 128) as u8;
+    let mut storage = MaybeUninit::<[u8; IMAGE_MAX]>::uninit();
+    // SAFETY: image_len ≤ IMAGE_MAX (checked by `conv2d`); the bytes are written before
+    // the slice is formed. (Uninitialised storage: filling 64 KiB per layer would cost
+    // more than some layers.)
+    let image = unsafe {
+        let base = storage.as_mut_ptr().cast::<u8>();
+        base.write_bytes(pad, image_len);
+        core::slice::from_raw_parts_mut(base, image_len)
+    };
+    let row = g.input.w * c;
+    for (y, src) in input.chunks_exact(row).take(g.input.h).enumerate() {
+        let dst = &mut image[((y + g.padding) * padded_w + g.padding) * c..][..row];
+        for (u, &x) in dst.iter_mut().zip(src) {
+            *u = x as u8 ^ 0x80;
+        }
+    }
+
+    let (out_w, pixels, out_c) = (g.output.w, g.output.h * g.output.w, g.output.c);
+    let row_stride = padded_w * c;
     let mut first = 0;
     while first < pixels {
         let count = PIXELS.min(pixels - first);
-        for (j, patch) in patches.chunks_exact_mut(patch_len).take(count).enumerate() {
-            gather(g, input, pad, first + j, patch);
-        }
-        // Patches past `count` hold older pixels: their sums are computed, never stored.
+        // Past the last pixel, a tile repeats it: computed, never stored.
+        let bases: [usize; PIXELS] = core::array::from_fn(|j| {
+            let pixel = (first + j).min(pixels - 1);
+            ((pixel / out_w) * g.stride * padded_w + (pixel % out_w) * g.stride) * c
+        });
         let out = &mut output[first * out_c..][..count * out_c];
-        unsafe { tiles::<D, PIXELS>(&patches, patch_len, count, zp, packed, channels, range, out) };
+        unsafe { tiles::<D, PIXELS>(image, &bases, row_stride, count, packed, channels, range, out) };
         first += PIXELS;
     }
 }
 
 /// # Safety
-/// As `conv2d_with`.
+/// The CPU supports `D`; everything `dense` checks holds.
 #[inline(always)]
 unsafe fn dense_with<D: DotBytes>(
     input: &[i8],
-    zp: i32,
     packed: &PackedWeights,
     channels: &[ChannelRequant],
     range: OutputRange,
@@ -227,124 +243,117 @@ unsafe fn dense_with<D: DotBytes>(
     for (u, &x) in patch.iter_mut().zip(input) {
         *u = x as u8 ^ 0x80;
     }
-    let patch_len = packed.groups * GROUP;
-    unsafe { tiles::<D, 1>(&patch, patch_len, 1, zp, packed, channels, range, &mut output[..channels.len()]) };
+    let out = &mut output[..channels.len()];
+    unsafe { tiles::<D, 1>(&patch, &[0], 0, 1, packed, channels, range, out) };
 }
 
-/// Patch of output pixel `pixel` (raster order) as u8: `x ^ 0x80`, `pad` where the window leaves the input.
-#[inline(always)]
-fn gather(g: &Conv2dGeometry, input: &[i8], pad: u8, pixel: usize, patch: &mut [u8]) {
-    let (oy, ox) = (pixel / g.output.w, pixel % g.output.w);
-    let c = g.input.c;
-    let (ky0, ky1) = g.taps(oy, g.kernel_h, g.input.h);
-    let (kx0, kx1) = g.taps(ox, g.kernel_w, g.input.w);
-    if ky0 > 0 || ky1 < g.kernel_h || kx0 > 0 || kx1 < g.kernel_w {
-        patch[..g.kernel_h * g.kernel_w * c].fill(pad);
-    }
-    if kx0 == kx1 {
-        return; // the window lies entirely in the padding
-    }
-    for ky in ky0..ky1 {
-        // Taps kx0..kx1 of one kernel row are contiguous in H×W×C.
-        let iy = g.source(oy, ky);
-        let src = &input[(iy * g.input.w + g.source(ox, kx0)) * c..][..(kx1 - kx0) * c];
-        let dst = &mut patch[(ky * g.kernel_w + kx0) * c..][..(kx1 - kx0) * c];
-        for (u, &x) in dst.iter_mut().zip(src) {
-            *u = x as u8 ^ 0x80;
-        }
-    }
-}
-
-/// All channel blocks of `P` pixels whose patches (`patch_len` bytes each) start `patches`;
-/// writes the first `count` pixels' outputs (`count × out_channels` bytes of `out`).
+/// All channel blocks of the `P` pixels whose windows start at `image[bases[p]..]` (kernel
+/// rows `row_stride` apart); writes the first `count` pixels' outputs to `out`.
 ///
 /// # Safety
-/// The CPU supports `D`; `usable()` holds; `patches` holds `P × patch_len` bytes.
+/// The CPU supports `D`; `usable()` holds; every window (rows × row_groups × 4 bytes
+/// from its base) lies inside `image`.
 #[allow(clippy::too_many_arguments)] // the layer's state, passed through to the tile loop
 #[inline(always)]
 unsafe fn tiles<D: DotBytes, const P: usize>(
-    patches: &[u8],
-    patch_len: usize,
+    image: &[u8],
+    bases: &[usize; P],
+    row_stride: usize,
     count: usize,
-    zp: i32,
     packed: &PackedWeights,
     channels: &[ChannelRequant],
     range: OutputRange,
     out: &mut [i8],
 ) {
-    let blocks = packed.out_channels.div_ceil(LANES);
-    let requant = unsafe { Requant::new(zp, range) };
+    let out_c = packed.out_channels;
+    let blocks = out_c.div_ceil(LANES);
     let mut block = 0;
     while block < blocks {
         if block + 2 <= blocks {
-            let acc = unsafe { tile::<D, P, 2>(patches, patch_len, packed, block) };
-            for (p, pixel) in acc.iter().enumerate().take(count) {
-                for (n, &sums) in pixel.iter().enumerate() {
-                    unsafe { requant.store(sums, packed, channels, block + n, &mut out[p * packed.out_channels..]) };
+            let acc = unsafe { tile::<D, P, 2>(image, bases, row_stride, packed, block) };
+            for n in 0..2 {
+                let requant = unsafe { BlockRequant::load(packed, block + n, range) };
+                for (p, sums) in acc.iter().enumerate().take(count) {
+                    unsafe { requant.store(sums[n], channels, &mut out[p * out_c..][..out_c]) };
                 }
             }
             block += 2;
         } else {
-            let acc = unsafe { tile::<D, P, 1>(patches, patch_len, packed, block) };
-            for (p, pixel) in acc.iter().enumerate().take(count) {
-                unsafe { requant.store(pixel[0], packed, channels, block, &mut out[p * packed.out_channels..]) };
+            let acc = unsafe { tile::<D, P, 1>(image, bases, row_stride, packed, block) };
+            let requant = unsafe { BlockRequant::load(packed, block, range) };
+            for (p, sums) in acc.iter().enumerate().take(count) {
+                unsafe { requant.store(sums[0], channels, &mut out[p * out_c..][..out_c]) };
             }
             block += 1;
         }
     }
 }
 
-/// The sums of blocks `block..block + NB` for `P` pixels.
+/// The sums of blocks `block..block + NB` for `P` windows.
 ///
 /// # Safety
 /// As `tiles`, and `block + NB` ≤ the number of blocks.
 #[inline(always)]
 unsafe fn tile<D: DotBytes, const P: usize, const NB: usize>(
-    patches: &[u8],
-    patch_len: usize,
+    image: &[u8],
+    bases: &[usize; P],
+    row_stride: usize,
     packed: &PackedWeights,
     block: usize,
 ) -> [[__m256i; NB]; P] {
-    let groups = packed.groups;
-    let block_bytes = groups * LANES * GROUP;
-    // SAFETY (the loads below): `usable()` makes `packed.weights` blocks × block_bytes long and
-    // block + NB ≤ blocks; each patch is patch_len = groups × 4 bytes inside `patches`.
-    let weights = unsafe { packed.weights.as_ptr().add(block * block_bytes) };
-    let x = patches.as_ptr();
+    const STEP: usize = LANES * GROUP; // weight bytes per group
+    let block_bytes = packed.groups() * STEP;
+    // SAFETY (the loads below): `usable()` makes `packed.weights` blocks × block_bytes long
+    // and block + NB ≤ blocks; the windows lie inside `image` (the caller's contract).
+    let mut weights = unsafe { packed.weights.as_ptr().add(block * block_bytes) };
     let mut acc = [[_mm256_setzero_si256(); NB]; P];
-    for g in 0..groups {
-        let mut w = [_mm256_setzero_si256(); NB];
-        for (n, w) in w.iter_mut().enumerate() {
-            *w = unsafe { _mm256_loadu_si256(weights.add(n * block_bytes + g * LANES * GROUP).cast()) };
-        }
-        for (p, acc) in acc.iter_mut().enumerate() {
-            let word = unsafe { x.add(p * patch_len + g * GROUP).cast::<i32>().read_unaligned() };
-            let u = _mm256_set1_epi32(word);
-            for (a, &w) in acc.iter_mut().zip(&w) {
-                *a = unsafe { D::dpbusd(*a, u, w) };
+    for row in 0..packed.rows {
+        let starts: [*const u8; P] =
+            core::array::from_fn(|p| unsafe { image.as_ptr().add(bases[p] + row * row_stride) });
+        for g in 0..packed.row_groups {
+            let w: [__m256i; NB] =
+                core::array::from_fn(|n| unsafe { _mm256_loadu_si256(weights.add(n * block_bytes).cast()) });
+            for (acc, start) in acc.iter_mut().zip(&starts) {
+                let u = _mm256_set1_epi32(unsafe { start.add(g * GROUP).cast::<i32>().read_unaligned() });
+                for (a, &w) in acc.iter_mut().zip(&w) {
+                    *a = unsafe { D::dpbusd(*a, u, w) };
+                }
             }
+            weights = unsafe { weights.add(STEP) };
         }
     }
     acc
 }
 
-/// The per-layer constants of requantisation, as vectors.
-struct Requant {
-    /// zp + 128: the weight of the row sums in the zero-point correction.
-    input_offset: __m256i,
+/// One block's requantisation constants, as vectors.
+struct BlockRequant {
+    base: usize,
+    valid: usize,
+    vector: bool,
+    bias: __m256i,
+    mantissa: __m256i,
+    right_shift: __m256i,
     zero_point: __m256i,
     min: __m256i,
     max: __m256i,
     range: OutputRange,
 }
 
-impl Requant {
+impl BlockRequant {
     /// # Safety
-    /// AVX.
+    /// AVX2; `usable()` holds and `block` < blocks.
     #[inline(always)]
-    unsafe fn new(zp: i32, range: OutputRange) -> Requant {
-        Requant {
-            input_offset: _mm256_set1_epi32(zp + 128),
+    unsafe fn load(packed: &PackedWeights, block: usize, range: OutputRange) -> BlockRequant {
+        let base = block * LANES;
+        // SAFETY: the per-channel vectors are blocks × LANES long (`usable()`).
+        let load = |v: &[i32]| unsafe { _mm256_loadu_si256(v.as_ptr().add(base).cast()) };
+        BlockRequant {
+            base,
+            valid: LANES.min(packed.out_channels - base),
+            vector: packed.vector_requant,
+            bias: load(&packed.bias),
+            mantissa: load(&packed.mantissa),
+            right_shift: load(&packed.right_shift),
             zero_point: _mm256_set1_epi32(range.zero_point),
             min: _mm256_set1_epi32(range.min),
             max: _mm256_set1_epi32(range.max),
@@ -352,68 +361,59 @@ impl Requant {
         }
     }
 
-    /// Requantises block `block`'s sums and writes its (up to 8) valid channels to `out[block·8..]`.
+    /// Requantises one pixel's sums of this block into its channels of `out` (one pixel's outputs).
     ///
     /// # Safety
-    /// AVX2; `usable()` holds and `block` < blocks; `out` holds out_channels bytes.
+    /// AVX2; `out` and `channels` hold all the layer's channels.
     #[inline(always)]
-    unsafe fn store(
-        &self,
-        sums: __m256i,
-        packed: &PackedWeights,
-        channels: &[ChannelRequant],
-        block: usize,
-        out: &mut [i8],
-    ) {
-        let base = block * LANES;
-        let valid = LANES.min(packed.out_channels - base);
-        let load = |v: &[i32]| unsafe { _mm256_loadu_si256(v.as_ptr().add(base).cast()) };
-        // bias + Σ w·(x − zp), wrapping (see the module comment).
-        let correction = _mm256_mullo_epi32(self.input_offset, load(&packed.row_sums));
-        let total = _mm256_sub_epi32(_mm256_add_epi32(sums, load(&packed.bias)), correction);
-        let mut bytes = [0i8; LANES];
-        if packed.vector_requant {
-            let q = unsafe { requantize_lanes(total, load(&packed.mantissa), load(&packed.right_shift)) };
-            // |q| ≤ 2^16 before the zero point equals the scalar saturating add once clamped to int8.
-            let q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-65536)), _mm256_set1_epi32(65536));
-            let q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, self.zero_point), self.min), self.max);
-            let words = _mm256_packs_epi32(q, q); // per 128-bit half: q0..q3 twice (i16)
-            let packed_bytes = _mm256_packs_epi16(words, words);
-            let halves =
-                _mm_unpacklo_epi32(_mm256_castsi256_si128(packed_bytes), _mm256_extracti128_si256::<1>(packed_bytes));
-            unsafe { _mm_storel_epi64(bytes.as_mut_ptr().cast(), halves) };
-        } else {
+    unsafe fn store(&self, sums: __m256i, channels: &[ChannelRequant], out: &mut [i8]) {
+        let total = _mm256_add_epi32(sums, self.bias); // bias + Σ w·(x − zp), wrapping (see the module comment)
+        let dst = &mut out[self.base..self.base + self.valid];
+        if !self.vector {
             let mut totals = [0i32; LANES];
             unsafe { _mm256_storeu_si256(totals.as_mut_ptr().cast(), total) };
-            for ((b, &t), channel) in bytes.iter_mut().zip(&totals).zip(&channels[base..base + valid]) {
-                *b = requantize(t, channel.multiplier, self.range);
+            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip(&channels[self.base..]) {
+                *d = requantize(t, channel.multiplier, self.range);
             }
+            return;
         }
-        out[base..base + valid].copy_from_slice(&bytes[..valid]);
+        let q = unsafe { requantize_lanes(total, self.mantissa, self.right_shift) };
+        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
+        let q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-65536)), _mm256_set1_epi32(65536));
+        let q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, self.zero_point), self.min), self.max);
+        let words = _mm256_packs_epi32(q, q); // per 128-bit half: its 4 values, twice (i16)
+        let bytes = _mm256_packs_epi16(words, words);
+        let eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256::<1>(bytes));
+        if self.valid == LANES {
+            // SAFETY: dst is 8 bytes long; storel has no alignment requirement.
+            unsafe { _mm_storel_epi64(dst.as_mut_ptr().cast(), eight) };
+        } else {
+            let mut all = [0i8; LANES];
+            unsafe { _mm_storel_epi64(all.as_mut_ptr().cast(), eight) };
+            dst.copy_from_slice(&all[..self.valid]);
+        }
     }
 }
 
 /// gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT, lane by lane,
-/// for mantissas in [0, 2^31) (so the one saturating case, MIN·MIN, cannot occur) and right shifts 0..=31.
+/// for mantissas in [0, 2^31) (so the one saturating case, MIN·MIN, cannot occur) and
+/// right shifts 0..=31.
 ///
 /// # Safety
 /// AVX2.
 #[inline(always)]
 unsafe fn requantize_lanes(x: __m256i, mantissa: __m256i, right_shift: __m256i) -> __m256i {
-    {
-        // (x·m + 2^30) >> 31 from the 64-bit products of the even lanes and of the odd lanes:
-        // bits 31..62 of each sum are the result; move them to the lane's half of the 64 bits.
-        let nudge = _mm256_set1_epi64x(1 << 30);
-        let even = _mm256_add_epi64(_mm256_mul_epi32(x, mantissa), nudge);
-        let odd =
-            _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(mantissa)), nudge);
-        let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
-        // x / 2^e, ties away from zero: (x >> e) + (remainder > (mask >> 1) + (x < 0)).
-        let one = _mm256_set1_epi32(1);
-        let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right_shift), one);
-        let remainder = _mm256_and_si256(high, mask);
-        let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
-        let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), negative);
-        _mm256_sub_epi32(_mm256_srav_epi32(high, right_shift), _mm256_cmpgt_epi32(remainder, threshold))
-    }
+    // (x·m + 2^30) >> 31 from the 64-bit products of the even lanes and of the odd lanes:
+    // bits 31..62 of each sum are the result; move them to the lane's half of the 64 bits.
+    let nudge = _mm256_set1_epi64x(1 << 30);
+    let even = _mm256_add_epi64(_mm256_mul_epi32(x, mantissa), nudge);
+    let odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(mantissa)), nudge);
+    let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
+    // x / 2^e, ties away from zero: (x >> e) + (remainder > (mask >> 1) + (x < 0)).
+    let one = _mm256_set1_epi32(1);
+    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right_shift), one);
+    let remainder = _mm256_and_si256(high, mask);
+    let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
+    let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), negative);
+    _mm256_sub_epi32(_mm256_srav_epi32(high, right_shift), _mm256_cmpgt_epi32(remainder, threshold))
 }

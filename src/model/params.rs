@@ -198,7 +198,8 @@ pub fn load_node_params(
             let tensor = tensors.required(node, "weight")?;
             let weights = tensor.i8_range(&dims)?;
             let channels = int8_channels(tensors, node, o, in_quant[0])?;
-            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels);
+            let zero_point = in_quant[0].map_or(0, |q| q.zero_point);
+            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels, kh, zero_point);
             Ok(NodeParams::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels, packed })
         }
         (Op::Dense { .. }, Dtype::Int8) => {
@@ -208,7 +209,8 @@ pub fn load_node_params(
             let tensor = tensors.required(node, "weight")?;
             let weights = tensor.i8_range(&dims)?;
             let channels = int8_channels(tensors, node, o, in_quant[0])?;
-            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels);
+            let zero_point = in_quant[0].map_or(0, |q| q.zero_point);
+            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels, 1, zero_point);
             Ok(NodeParams::Int8Dense { out_features: o, weights, channels, packed })
         }
         (Op::Add { .. }, Dtype::Int8) => {
