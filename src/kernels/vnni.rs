@@ -85,7 +85,7 @@ pub fn conv2d(
 ) -> bool {
     let g = geometry;
     let (padded_h, padded_w) = (g.input.h + 2 * g.padding, g.input.w + 2 * g.padding);
-    let windows_fit = g.input.len() > 0
+    let windows_fit = !g.input.is_empty()
         && g.output.h > 0
         && g.output.w > 0
         && (g.output.h - 1) * g.stride + g.kernel_h <= padded_h
