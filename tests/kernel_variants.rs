@@ -5,6 +5,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+use tinycnn::kernels::eltwise::{add, add_reference, add_terms, AddInput};
 use tinycnn::kernels::packed::{Microkernel, PackedWeights};
 use tinycnn::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::quant::fixed_point::{ChannelRequant, Multiplier, OutputRange};
@@ -179,5 +180,28 @@ fn maxpool_matches_reference() {
         pool::maxpool2d_reference(&g, &input, &mut want);
         pool::maxpool2d(&g, &input, &mut got);
         assert_eq!(got, want, "case {case}");
+    }
+}
+
+#[test]
+fn add_matches_reference() {
+    let mut rng = Rng(0xadd);
+    for case in 0..200 {
+        let (n, len) = (1 + rng.below(8), 1 + rng.below(300));
+        let inputs: Vec<Vec<i8>> = (0..n).map(|_| rng.i8s(len, -128, 127)).collect();
+        let inputs: Vec<&[i8]> = inputs.iter().map(Vec::as_slice).collect();
+        let params: Vec<AddInput> = (0..n)
+            .map(|_| AddInput {
+                zero_point: rng.range(-128, 127),
+                multiplier: Multiplier::from_real(0.5 * (1 + rng.below(1000)) as f64 / 1000.0).unwrap(),
+            })
+            .collect();
+        let output = Multiplier::from_real(2f64.powf(-(rng.range(10, 22) as f64))).unwrap();
+        let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
+        let terms: Vec<[i32; 256]> = params.iter().map(add_terms).collect();
+        let (mut want, mut got) = (vec![0i8; len], vec![1i8; len]);
+        add_reference(&inputs, &params, output, range, &mut want);
+        add(&inputs, &terms, output, range, &mut got);
+        assert_eq!(got, want, "case {case}: {n} inputs of {len}");
     }
 }

@@ -66,8 +66,8 @@ pub(super) fn run<B: AsRef<[u8]>>(
             (Op::GlobalAvgPool, _) => {
                 pool::global_avgpool_reference(inputs[0], model.shape(i + 1).c, in_zp, out);
             }
-            (Op::Add { relu }, NodeParams::Int8Add { inputs: params, output }) => {
-                eltwise::add_reference(inputs, params, *output, OutputRange::new(out_zp, relu), out);
+            (Op::Add { relu }, NodeParams::Int8Add { output, terms, .. }) => {
+                eltwise::add(inputs, terms, *output, OutputRange::new(out_zp, relu), out);
             }
             (Op::Concat, NodeParams::Int8Concat { inputs: params }) => {
                 eltwise::concat_reference(inputs, params, out_zp, out);

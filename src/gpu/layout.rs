@@ -324,7 +324,7 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
                     Kernel::Flatten
                 }
             }
-            (Op::Add { relu }, NodeParams::Int8Add { inputs, output }) => {
+            (Op::Add { relu }, NodeParams::Int8Add { inputs, output, .. }) => {
                 set_range(&mut p, OutputRange::new(out_zp, relu));
                 p[OUT_MULTIPLIER] = output.mantissa;
                 p[OUT_MULTIPLIER + 1] = output.shift;

@@ -13,6 +13,8 @@ pub mod packed;
 pub mod pool;
 #[cfg(target_arch = "x86_64")]
 pub mod vnni;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 use crate::quant::fixed_point::ChannelRequant;
 use packed::PackedWeights;

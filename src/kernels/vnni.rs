@@ -20,6 +20,7 @@ use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights};
+use super::x86::requantize_lanes;
 use super::Conv2dGeometry;
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
@@ -393,27 +394,4 @@ impl BlockRequant {
             dst.copy_from_slice(&all[..self.valid]);
         }
     }
-}
-
-/// gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT, lane by lane,
-/// for mantissas in [0, 2^31) (so the one saturating case, MIN·MIN, cannot occur) and
-/// right shifts 0..=31.
-///
-/// # Safety
-/// AVX2.
-#[inline(always)]
-unsafe fn requantize_lanes(x: __m256i, mantissa: __m256i, right_shift: __m256i) -> __m256i {
-    // (x·m + 2^30) >> 31 from the 64-bit products of the even lanes and of the odd lanes:
-    // bits 31..62 of each sum are the result; move them to the lane's half of the 64 bits.
-    let nudge = _mm256_set1_epi64x(1 << 30);
-    let even = _mm256_add_epi64(_mm256_mul_epi32(x, mantissa), nudge);
-    let odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(mantissa)), nudge);
-    let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
-    // x / 2^e, ties away from zero: (x >> e) + (remainder > (mask >> 1) + (x < 0)).
-    let one = _mm256_set1_epi32(1);
-    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right_shift), one);
-    let remainder = _mm256_and_si256(high, mask);
-    let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
-    let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), negative);
-    _mm256_sub_epi32(_mm256_srav_epi32(high, right_shift), _mm256_cmpgt_epi32(remainder, threshold))
 }

@@ -10,7 +10,7 @@ use super::file::TensorFile;
 use super::graph::{Dtype, Node, Op, QuantParams};
 use super::limits;
 use crate::error::{Error, Result};
-use crate::kernels::eltwise::{AddInput, ConcatInput, ADD_LEFT_SHIFT};
+use crate::kernels::eltwise::{add_terms, AddInput, ConcatInput, ADD_LEFT_SHIFT};
 use crate::kernels::packed::PackedWeights;
 use crate::kernels::Shape;
 use crate::quant::fixed_point::{ChannelRequant, Multiplier};
@@ -58,6 +58,8 @@ pub enum NodeParams {
     Int8Add {
         inputs: Vec<AddInput>,
         output: Multiplier,
+        /// Per input, its term of the sum for each of the 256 int8 values (`eltwise::add_terms`).
+        terms: Vec<[i32; 256]>,
     },
     Int8Concat {
         inputs: Vec<ConcatInput>,
@@ -224,7 +226,8 @@ pub fn load_node_params(
             }
             let output = Multiplier::from_real(twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * f64::from(out.scale)))
                 .map_err(|e| at_node(node, e))?;
-            Ok(NodeParams::Int8Add { inputs, output })
+            let terms = inputs.iter().map(add_terms).collect();
+            Ok(NodeParams::Int8Add { inputs, output, terms })
         }
         (Op::Concat, Dtype::Int8) => {
             let out = quant_of(node)?;

@@ -1,0 +1,69 @@
+//! AVX2 pieces shared by the x86-64 kernels: requantisation of 8 i32 lanes at once.
+
+use core::arch::x86_64::*;
+
+use crate::quant::fixed_point::{Multiplier, OutputRange};
+
+/// gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT, lane by lane,
+/// for mantissas in [0, 2^31) (so the one saturating case, MIN·MIN, cannot occur) and
+/// right shifts 0..=31.
+///
+/// # Safety
+/// AVX2.
+#[inline(always)]
+pub(crate) unsafe fn requantize_lanes(x: __m256i, mantissa: __m256i, right_shift: __m256i) -> __m256i {
+    // (x·m + 2^30) >> 31 from the 64-bit products of the even lanes and of the odd lanes:
+    // bits 31..62 of each sum are the result; move them to the lane's half of the 64 bits.
+    let nudge = _mm256_set1_epi64x(1 << 30);
+    let even = _mm256_add_epi64(_mm256_mul_epi32(x, mantissa), nudge);
+    let odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(mantissa)), nudge);
+    let high = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<31>(even), _mm256_slli_epi64::<1>(odd));
+    // x / 2^e, ties away from zero: (x >> e) + (remainder > (mask >> 1) + (x < 0)).
+    let one = _mm256_set1_epi32(1);
+    let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right_shift), one);
+    let remainder = _mm256_and_si256(high, mask);
+    let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
+    let threshold = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), negative);
+    _mm256_sub_epi32(_mm256_srav_epi32(high, right_shift), _mm256_cmpgt_epi32(remainder, threshold))
+}
+
+/// Whether `requantize_lanes` computes `multiplier.apply` exactly.
+pub(crate) fn vectorizable(multiplier: Multiplier) -> bool {
+    (-31..=0).contains(&multiplier.shift) && multiplier.mantissa >= 0
+}
+
+/// `out[i] = clamp(zp + multiplier.apply(sums[i]))` for the add's output stage, 8 lanes at a time.
+/// False (nothing written) without AVX2 or for a multiplier ≥ 1.
+pub(crate) fn requantize_all(sums: &[i32], multiplier: Multiplier, range: OutputRange, out: &mut [i8]) -> bool {
+    #[cfg(feature = "std")]
+    if vectorizable(multiplier) && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected just above.
+        unsafe { requantize_all_avx2(sums, multiplier, range, out) };
+        return true;
+    }
+    let _ = (sums, multiplier, range, out);
+    false
+}
+
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2")]
+unsafe fn requantize_all_avx2(sums: &[i32], multiplier: Multiplier, range: OutputRange, out: &mut [i8]) {
+    let mantissa = _mm256_set1_epi32(multiplier.mantissa);
+    let right_shift = _mm256_set1_epi32(-multiplier.shift);
+    let (zero_point, min, max) =
+        (_mm256_set1_epi32(range.zero_point), _mm256_set1_epi32(range.min), _mm256_set1_epi32(range.max));
+    let mut lanes = [0i32; 8];
+    for (sums, out) in sums.chunks(8).zip(out.chunks_mut(8)) {
+        lanes[..sums.len()].copy_from_slice(sums);
+        // SAFETY: `lanes` is 8 i32 long; loadu/storeu have no alignment requirement.
+        let x = unsafe { _mm256_loadu_si256(lanes.as_ptr().cast()) };
+        let q = unsafe { requantize_lanes(x, mantissa, right_shift) };
+        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
+        let q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-65536)), _mm256_set1_epi32(65536));
+        let q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, zero_point), min), max);
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), q) };
+        for (o, &v) in out.iter_mut().zip(&lanes) {
+            *o = v as i8; // clamped to [min, max] ⊂ [−128, 127] above
+        }
+    }
+}
