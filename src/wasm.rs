@@ -356,7 +356,7 @@ impl WasmModel {
 
 /// Images in a batch of `len` bytes, `image` bytes each.
 fn batch_count(context: &str, len: usize, image: usize) -> Result<usize, JsValue> {
-    if len == 0 || image == 0 || len % image != 0 {
+    if len == 0 || image == 0 || !len.is_multiple_of(image) {
         return Err(js_error(
             context,
             &format!("a batch must hold a whole number (≥ 1) of {image}-byte images, got {len} bytes"),

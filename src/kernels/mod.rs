@@ -13,6 +13,8 @@ pub mod packed;
 pub mod pool;
 #[cfg(target_arch = "x86_64")]
 pub mod vnni;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod wasm_simd;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

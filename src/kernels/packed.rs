@@ -47,24 +47,28 @@ impl Microkernel {
 
     /// The microkernels this build can run on this machine, fastest first.
     pub fn available() -> Vec<Microkernel> {
-        let mut found = Vec::new();
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
-        {
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni") {
-                found.push(Microkernel::AvxVnni);
+        [Microkernel::AvxVnni, Microkernel::Avx512Vnni, Microkernel::Relaxed, Microkernel::Simd128]
+            .into_iter()
+            .filter(|k| k.runs_here())
+            .collect()
+    }
+
+    /// Whether this build has the kernel and this CPU its instructions.
+    fn runs_here(self) -> bool {
+        match self {
+            #[cfg(all(target_arch = "x86_64", feature = "std"))]
+            Microkernel::AvxVnni => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
+            #[cfg(all(target_arch = "x86_64", feature = "std"))]
+            Microkernel::Avx512Vnni => {
+                std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("avx512vnni")
+                    && std::is_x86_feature_detected!("avx512vl")
             }
-            if std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("avx512vnni")
-                && std::is_x86_feature_detected!("avx512vl")
-            {
-                found.push(Microkernel::Avx512Vnni);
-            }
+            Microkernel::Relaxed => cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")),
+            Microkernel::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
+            #[allow(unreachable_patterns)] // the x86 arms above, on other targets
+            _ => false,
         }
-        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-        found.push(Microkernel::Relaxed);
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        found.push(Microkernel::Simd128);
-        found
     }
 
     /// The fastest microkernel here, if any.
@@ -222,6 +226,7 @@ impl PackedWeights {
     }
 
     /// Groups per output channel (all rows).
+    #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
     pub(crate) fn groups(&self) -> usize {
         self.rows * self.row_groups
     }

@@ -1,0 +1,470 @@
+//! wasm32 microkernels for conv and dense: simd128 (`i32x4.dot_i16x8_s`) and,
+//! in relaxed-SIMD builds, `i32x4.relaxed_dot_i8x16_i7x16_add_s`.
+//!
+//! The layout is the VNNI kernels' (kernels::vnni), on 4-lane vectors: the
+//! layer's input is copied once, padded, in the kernel's encoding, so every
+//! kernel row of every window is a contiguous run; a tile keeps 4 output
+//! pixels' sums of one or two blocks of 4 channels in registers, and per group
+//! of taps broadcasts one 32-bit word per pixel against the block's weights.
+//!
+//! - simd128: the copy holds x − zero_point as i16 (padding 0), 2 taps per word.
+//! - relaxed: the copy holds x itself (padding zero_point), 4 taps per word, the
+//!   signed operand; the 7-bit operand is the positive and then the negative
+//!   part of the weights (both 0..=127), so the result never depends on the
+//!   engine's choice for the top bit. The packer folded −zero_point·Σw into the bias.
+//!
+//! Integer sums are exact in any order, so both are bit-identical to the reference.
+
+use core::arch::wasm32::*;
+use core::mem::MaybeUninit;
+
+use super::dot::PATCH_MAX;
+use super::packed::{Microkernel, PackedWeights};
+use super::Conv2dGeometry;
+use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
+
+const LANES: usize = 4;
+/// Output pixels per tile.
+const PIXELS: usize = 4;
+/// Largest padded input copy (elements, on the stack); larger layers run the portable kernels.
+const IMAGE_MAX: usize = 32 * 1024;
+
+/// What differs between the two microkernels.
+trait Encoding {
+    /// An element of the padded input copy.
+    type Elem: Copy;
+    /// Accumulators of one pixel and block.
+    type Acc: Copy;
+    const KERNEL: Microkernel;
+    /// Taps per 32-bit word.
+    const GROUP: usize;
+    /// Weight bytes per group and block.
+    const STEP: usize;
+    fn encode(x: i8, zero_point: i32) -> Self::Elem;
+    fn padding(zero_point: i32) -> Self::Elem;
+    fn weights(packed: &PackedWeights) -> &[u8];
+    fn zero() -> Self::Acc;
+    /// acc + the products of the broadcast word `x` with the block's weights at `w`.
+    ///
+    /// # Safety
+    /// `w` points to STEP readable bytes.
+    unsafe fn step(acc: Self::Acc, x: v128, w: *const u8) -> Self::Acc;
+    fn sums(acc: Self::Acc) -> v128;
+}
+
+struct Simd128;
+
+impl Encoding for Simd128 {
+    type Elem = i16;
+    type Acc = v128;
+    const KERNEL: Microkernel = Microkernel::Simd128;
+    const GROUP: usize = 2;
+    const STEP: usize = 16;
+
+    #[inline(always)]
+    fn encode(x: i8, zero_point: i32) -> i16 {
+        (i32::from(x) - zero_point) as i16 // |x − zp| ≤ 255
+    }
+    #[inline(always)]
+    fn padding(_zero_point: i32) -> i16 {
+        0
+    }
+    #[inline(always)]
+    fn weights(packed: &PackedWeights) -> &[u8] {
+        bytemuck::cast_slice(&packed.wide_weights)
+    }
+    #[inline(always)]
+    fn zero() -> v128 {
+        i32x4_splat(0)
+    }
+    #[inline(always)]
+    unsafe fn step(acc: v128, x: v128, w: *const u8) -> v128 {
+        // SAFETY: the caller guarantees 16 readable bytes; v128_load has no alignment requirement.
+        let w = unsafe { v128_load(w.cast()) };
+        i32x4_add(acc, i32x4_dot_i16x8(x, w))
+    }
+    #[inline(always)]
+    fn sums(acc: v128) -> v128 {
+        acc
+    }
+}
+
+#[cfg(target_feature = "relaxed-simd")]
+struct Relaxed;
+
+#[cfg(target_feature = "relaxed-simd")]
+impl Encoding for Relaxed {
+    type Elem = i8;
+    type Acc = (v128, v128);
+    const KERNEL: Microkernel = Microkernel::Relaxed;
+    const GROUP: usize = 4;
+    const STEP: usize = 32;
+
+    #[inline(always)]
+    fn encode(x: i8, _zero_point: i32) -> i8 {
+        x
+    }
+    #[inline(always)]
+    fn padding(zero_point: i32) -> i8 {
+        zero_point as i8 // in −128..=127 (checked by the packer)
+    }
+    #[inline(always)]
+    fn weights(packed: &PackedWeights) -> &[u8] {
+        bytemuck::cast_slice(&packed.weights)
+    }
+    #[inline(always)]
+    fn zero() -> (v128, v128) {
+        (i32x4_splat(0), i32x4_splat(0))
+    }
+    #[inline(always)]
+    unsafe fn step(acc: (v128, v128), x: v128, w: *const u8) -> (v128, v128) {
+        // SAFETY: the caller guarantees 32 readable bytes (the positive part, then the negative).
+        let (positive, negative) = unsafe { (v128_load(w.cast()), v128_load(w.add(16).cast())) };
+        (i32x4_relaxed_dot_i8x16_i7x16_add(x, positive, acc.0), i32x4_relaxed_dot_i8x16_i7x16_add(x, negative, acc.1))
+    }
+    #[inline(always)]
+    fn sums(acc: (v128, v128)) -> v128 {
+        i32x4_sub(acc.0, acc.1)
+    }
+}
+
+/// Whether `packed` suits microkernel `E` for a layer of `rows` × `row_taps` taps
+/// (and the buffers its pointers walk have the lengths the packer gives them).
+fn usable<E: Encoding>(
+    packed: &PackedWeights,
+    rows: usize,
+    row_taps: usize,
+    channels: &[ChannelRequant],
+    zp: i32,
+) -> bool {
+    let blocks = channels.len().div_ceil(LANES);
+    packed.kernel == Some(E::KERNEL)
+        && packed.rows == rows
+        && packed.row_taps == row_taps
+        && packed.row_groups == row_taps.div_ceil(E::GROUP)
+        && packed.out_channels == channels.len()
+        && packed.input_zero_point == zp
+        && E::weights(packed).len() == blocks * packed.groups() * E::STEP
+        && [&packed.bias, &packed.mantissa, &packed.right_shift].iter().all(|v| v.len() == blocks * LANES)
+}
+
+/// Conv with the layer's packed microkernel; false (and nothing written) if
+/// `packed` is not for one of these kernels or does not match the layer.
+pub fn conv2d(
+    geometry: &Conv2dGeometry,
+    input: &[i8],
+    input_zero_point: i32,
+    packed: &PackedWeights,
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    match packed.kernel {
+        #[cfg(target_feature = "relaxed-simd")]
+        Some(Microkernel::Relaxed) => {
+            conv2d_with::<Relaxed, 1>(geometry, input, input_zero_point, packed, channels, range, output)
+        }
+        Some(Microkernel::Simd128) => {
+            conv2d_with::<Simd128, 2>(geometry, input, input_zero_point, packed, channels, range, output)
+        }
+        _ => false,
+    }
+}
+
+/// Dense with the layer's packed microkernel; false (and nothing written) if `packed` does not suit.
+pub fn dense(
+    input: &[i8],
+    input_zero_point: i32,
+    packed: &PackedWeights,
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    match packed.kernel {
+        #[cfg(target_feature = "relaxed-simd")]
+        Some(Microkernel::Relaxed) => {
+            dense_with::<Relaxed, 1>(input, input_zero_point, packed, channels, range, output)
+        }
+        Some(Microkernel::Simd128) => {
+            dense_with::<Simd128, 2>(input, input_zero_point, packed, channels, range, output)
+        }
+        _ => false,
+    }
+}
+
+/// `NB`: channel blocks per tile.
+fn conv2d_with<E: Encoding, const NB: usize>(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zp: i32,
+    packed: &PackedWeights,
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    let c = g.input.c;
+    let (padded_h, padded_w) = (g.input.h + 2 * g.padding, g.input.w + 2 * g.padding);
+    // A window's last kernel row is read up to GROUP − 1 elements past its end.
+    let image_len = padded_h * padded_w * c + E::GROUP;
+    let windows_fit = !g.input.is_empty()
+        && g.output.h > 0
+        && g.output.w > 0
+        && (g.output.h - 1) * g.stride + g.kernel_h <= padded_h
+        && (g.output.w - 1) * g.stride + g.kernel_w <= padded_w;
+    if !usable::<E>(packed, g.kernel_h, g.kernel_w * c, channels, zp)
+        || g.output.c != channels.len()
+        || !windows_fit
+        || image_len > IMAGE_MAX
+        || input.len() < g.input.len()
+        || output.len() < g.output.len()
+    {
+        return false;
+    }
+    let mut storage = MaybeUninit::<[E::Elem; IMAGE_MAX]>::uninit();
+    // SAFETY: image_len ≤ IMAGE_MAX (checked above); every element is written before the
+    // slice is formed. (Uninitialised storage: filling it all per layer would cost more
+    // than some layers.)
+    let image = unsafe {
+        let base = storage.as_mut_ptr().cast::<E::Elem>();
+        let pad = E::padding(zp);
+        for i in 0..image_len {
+            base.add(i).write(pad);
+        }
+        core::slice::from_raw_parts_mut(base, image_len)
+    };
+    let row = g.input.w * c;
+    for (y, src) in input.chunks_exact(row).take(g.input.h).enumerate() {
+        let dst = &mut image[((y + g.padding) * padded_w + g.padding) * c..][..row];
+        for (e, &x) in dst.iter_mut().zip(src) {
+            *e = E::encode(x, zp);
+        }
+    }
+
+    let (out_w, pixels, out_c) = (g.output.w, g.output.h * g.output.w, g.output.c);
+    let row_stride = padded_w * c;
+    let mut first = 0;
+    while first < pixels {
+        let count = PIXELS.min(pixels - first);
+        // Past the last pixel, a tile repeats it: computed, never stored.
+        let bases: [usize; PIXELS] = core::array::from_fn(|j| {
+            let pixel = (first + j).min(pixels - 1);
+            ((pixel / out_w) * g.stride * padded_w + (pixel % out_w) * g.stride) * c
+        });
+        let out = &mut output[first * out_c..][..count * out_c];
+        // SAFETY: `usable` holds; each window lies inside `image` (windows_fit, and the
+        // GROUP − 1 elements of over-read are inside image_len).
+        unsafe { tiles::<E, PIXELS, NB>(image, &bases, row_stride, count, packed, channels, range, out) };
+        first += PIXELS;
+    }
+    true
+}
+
+fn dense_with<E: Encoding, const NB: usize>(
+    input: &[i8],
+    zp: i32,
+    packed: &PackedWeights,
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    if !usable::<E>(packed, 1, input.len(), channels, zp)
+        || input.len() + E::GROUP > PATCH_MAX
+        || output.len() < channels.len()
+    {
+        return false;
+    }
+    let mut patch = [E::padding(zp); PATCH_MAX];
+    for (e, &x) in patch.iter_mut().zip(input) {
+        *e = E::encode(x, zp);
+    }
+    let out = &mut output[..channels.len()];
+    // SAFETY: `usable` holds; the one window (row_groups words) lies inside `patch`.
+    unsafe { tiles::<E, 1, NB>(&patch, &[0], 0, 1, packed, channels, range, out) };
+    true
+}
+
+/// All channel blocks of the `P` pixels whose windows start at `image[bases[p]..]` (kernel
+/// rows `row_stride` elements apart); writes the first `count` pixels' outputs to `out`.
+///
+/// # Safety
+/// `usable::<E>()` holds; every window (rows × row_groups words from its base) lies inside `image`.
+#[allow(clippy::too_many_arguments)] // the layer's state, passed through to the tile loop
+#[inline(always)]
+unsafe fn tiles<E: Encoding, const P: usize, const NB: usize>(
+    image: &[E::Elem],
+    bases: &[usize; P],
+    row_stride: usize,
+    count: usize,
+    packed: &PackedWeights,
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    out: &mut [i8],
+) {
+    let out_c = packed.out_channels;
+    let blocks = out_c.div_ceil(LANES);
+    let mut block = 0;
+    while block < blocks {
+        if block + NB <= blocks {
+            let acc = unsafe { tile::<E, P, NB>(image, bases, row_stride, packed, block) };
+            for n in 0..NB {
+                let requant = BlockRequant::load(packed, block + n, range);
+                for (p, sums) in acc.iter().enumerate().take(count) {
+                    requant.store(E::sums(sums[n]), channels, &mut out[p * out_c..][..out_c]);
+                }
+            }
+            block += NB;
+        } else {
+            let acc = unsafe { tile::<E, P, 1>(image, bases, row_stride, packed, block) };
+            let requant = BlockRequant::load(packed, block, range);
+            for (p, sums) in acc.iter().enumerate().take(count) {
+                requant.store(E::sums(sums[0]), channels, &mut out[p * out_c..][..out_c]);
+            }
+            block += 1;
+        }
+    }
+}
+
+/// The accumulators of blocks `block..block + NB` for `P` windows.
+///
+/// # Safety
+/// As `tiles`, and `block + NB` ≤ the number of blocks.
+#[inline(always)]
+unsafe fn tile<E: Encoding, const P: usize, const NB: usize>(
+    image: &[E::Elem],
+    bases: &[usize; P],
+    row_stride: usize,
+    packed: &PackedWeights,
+    block: usize,
+) -> [[E::Acc; NB]; P] {
+    let block_bytes = packed.groups() * E::STEP;
+    // SAFETY (the loads below): `usable` makes the weights blocks × block_bytes long and
+    // block + NB ≤ blocks; the windows lie inside `image` (the caller's contract).
+    let mut weights = unsafe { E::weights(packed).as_ptr().add(block * block_bytes) };
+    let mut acc = [[E::zero(); NB]; P];
+    for row in 0..packed.rows {
+        let starts: [*const E::Elem; P] =
+            core::array::from_fn(|p| unsafe { image.as_ptr().add(bases[p] + row * row_stride) });
+        for g in 0..packed.row_groups {
+            for (acc, start) in acc.iter_mut().zip(&starts) {
+                let x = unsafe { v128_load32_splat(start.add(g * E::GROUP).cast()) };
+                for (n, a) in acc.iter_mut().enumerate() {
+                    *a = unsafe { E::step(*a, x, weights.add(n * block_bytes)) };
+                }
+            }
+            weights = unsafe { weights.add(E::STEP) };
+        }
+    }
+    acc
+}
+
+/// One block's requantisation constants, as vectors.
+struct BlockRequant {
+    base: usize,
+    valid: usize,
+    vector: bool,
+    bias: v128,
+    mantissa: v128,
+    right_shift: v128,
+    /// The block's right shift when its lanes share one (the common case): one wasm shift.
+    uniform_shift: Option<u32>,
+    /// (1 << right_shift) − 1 and its half: RoundingDivideByPOT's remainder mask and threshold.
+    remainder_mask: v128,
+    half_mask: v128,
+    range: OutputRange,
+}
+
+impl BlockRequant {
+    #[inline(always)]
+    fn load(packed: &PackedWeights, block: usize, range: OutputRange) -> BlockRequant {
+        let base = block * LANES;
+        let load = |v: &[i32]| {
+            let lanes: [i32; LANES] = core::array::from_fn(|i| v.get(base + i).copied().unwrap_or(0));
+            i32x4(lanes[0], lanes[1], lanes[2], lanes[3])
+        };
+        let right_shift = load(&packed.right_shift);
+        let shifts = &packed.right_shift[base.min(packed.right_shift.len())..];
+        let uniform_shift = match shifts.get(..LANES) {
+            Some([first, rest @ ..]) if rest.iter().all(|s| s == first) => u32::try_from(*first).ok(),
+            _ => None,
+        };
+        let remainder_mask = i32x4_sub(shift_left_lanes(i32x4_splat(1), right_shift), i32x4_splat(1));
+        BlockRequant {
+            base,
+            valid: LANES.min(packed.out_channels - base),
+            vector: packed.vector_requant,
+            bias: load(&packed.bias),
+            mantissa: load(&packed.mantissa),
+            right_shift,
+            uniform_shift,
+            remainder_mask,
+            half_mask: u32x4_shr(remainder_mask, 1),
+            range,
+        }
+    }
+
+    /// Requantises one pixel's sums of this block into its channels of `out` (one pixel's outputs).
+    #[inline(always)]
+    fn store(&self, sums: v128, channels: &[ChannelRequant], out: &mut [i8]) {
+        let total = i32x4_add(sums, self.bias); // bias + Σ w·(x − zp), wrapping (exact: the loader's limits)
+        let dst = &mut out[self.base..self.base + self.valid];
+        if !self.vector {
+            let totals = [
+                i32x4_extract_lane::<0>(total),
+                i32x4_extract_lane::<1>(total),
+                i32x4_extract_lane::<2>(total),
+                i32x4_extract_lane::<3>(total),
+            ];
+            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip(&channels[self.base..]) {
+                *d = requantize(t, channel.multiplier, self.range);
+            }
+            return;
+        }
+        // SaturatingRoundingDoublingHighMul: (x·m + 2^30) >> 31 on 64-bit products (mantissa ≥ 0,
+        // so the saturating case MIN·MIN cannot occur), back to 32-bit lanes.
+        let nudge = i64x2_splat(1 << 30);
+        let low = i64x2_shr(i64x2_add(i64x2_extmul_low_i32x4(total, self.mantissa), nudge), 31);
+        let high = i64x2_shr(i64x2_add(i64x2_extmul_high_i32x4(total, self.mantissa), nudge), 31);
+        let x = i32x4_shuffle::<0, 2, 4, 6>(low, high);
+        // RoundingDivideByPOT: (x >> e) + (remainder > (mask >> 1) + (x < 0)).
+        let remainder = v128_and(x, self.remainder_mask);
+        let threshold = i32x4_sub(self.half_mask, i32x4_lt(x, i32x4_splat(0)));
+        let shifted = match self.uniform_shift {
+            Some(s) => i32x4_shr(x, s),
+            None => shift_right_lanes(x, self.right_shift),
+        };
+        let q = i32x4_sub(shifted, i32x4_gt(remainder, threshold));
+        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
+        let q = i32x4_min(i32x4_max(q, i32x4_splat(-65536)), i32x4_splat(65536));
+        let q = i32x4_add(q, i32x4_splat(self.range.zero_point));
+        let q = i32x4_min(i32x4_max(q, i32x4_splat(self.range.min)), i32x4_splat(self.range.max));
+        let words = i16x8_narrow_i32x4(q, q);
+        let bytes = i8x16_narrow_i16x8(words, words);
+        let four = i32x4_extract_lane::<0>(bytes).to_le_bytes();
+        for (d, &b) in dst.iter_mut().zip(&four) {
+            *d = b as i8;
+        }
+    }
+}
+
+/// Per-lane `x << s` (s in 0..=31): wasm shifts take one count for all lanes, so
+/// compose shifts by 16, 8, 4, 2, 1, each applied to the lanes whose count has that bit.
+#[inline(always)]
+fn shift_left_lanes(x: v128, s: v128) -> v128 {
+    let mut x = x;
+    for bit in [16u32, 8, 4, 2, 1] {
+        let on = i32x4_ne(v128_and(s, i32x4_splat(bit as i32)), i32x4_splat(0));
+        x = v128_bitselect(i32x4_shl(x, bit), x, on);
+    }
+    x
+}
+
+/// Per-lane arithmetic `x >> s` (s in 0..=31), as `shift_left_lanes`.
+#[inline(always)]
+fn shift_right_lanes(x: v128, s: v128) -> v128 {
+    let mut x = x;
+    for bit in [16u32, 8, 4, 2, 1] {
+        let on = i32x4_ne(v128_and(s, i32x4_splat(bit as i32)), i32x4_splat(0));
+        x = v128_bitselect(i32x4_shr(x, bit), x, on);
+    }
+    x
+}
