@@ -6,8 +6,8 @@
 //   node scripts/bench-wasm.mjs [MODEL] [RUNS]
 //   "$(scripts/node22)" scripts/bench-wasm.mjs      # with the relaxed package
 //
-// The relaxed package runs only under Node >= 22 (Node 20 runs relaxed-SIMD
-// wasm but computes wrong results); under an older Node it is skipped, with the
+// The relaxed package runs only under Node >= 22 (Node 20 refuses relaxed-SIMD
+// wasm without --experimental-wasm-relaxed-simd and computes wrong results with it); under an older Node it is skipped, with the
 // reason printed. MODEL defaults to models/deepconvnet-int8.safetensors (else
 // the tiny test fixture); RUNS to 2000. Inputs are MNIST test digits when
 // data/mnist has them, else pseudo-random pixels. Each batch-1 run is timed on
@@ -87,7 +87,7 @@ const results = [];
 const skipped = [];
 for (const [label, dir] of variants) {
   if (label === 'relaxed' && nodeMajor < 22) {
-    skipped.push(`relaxed: skipped, Node ${process.version} computes wrong results for relaxed SIMD; ` +
+    skipped.push(`relaxed: skipped, Node ${process.version} has no (correct) relaxed SIMD; ` +
       'run with Node 22: "$(scripts/node22)" scripts/bench-wasm.mjs');
     continue;
   }

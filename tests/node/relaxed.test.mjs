@@ -3,7 +3,7 @@
 //
 //   scripts/build-wasm && "$(scripts/node22)" --test tests/node/relaxed.test.mjs
 //
-// Needs Node >= 22: Node 20 runs relaxed-SIMD wasm but computes wrong results,
+// Needs Node >= 22: Node 20 refuses relaxed-SIMD wasm (and computes wrong results behind a flag),
 // so under an older Node (e.g. `node --test tests/node/` with Debian's Node 20)
 // these tests are skipped with that reason; scripts/test-wasm runs them in Node 22
 // (scripts/node22). Needs the MNIST test set in data/mnist (scripts/fetch-mnist).
