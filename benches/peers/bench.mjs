@@ -321,7 +321,7 @@ function report(file, opts) {
       notes.push(`- ${label}: not measured: ${r.error}`);
       continue;
     }
-    const agree = r.agree == null ? '–'
+    const agree = r.reference ? 'reference' : r.agree == null ? '–'
       : `${(100 * r.agree / r.agree_n).toFixed(1)}%${r.identical ? ' (logits bit-identical)' : ''}`;
     const wasmRatio = ROWS.find((x) => x[0] === name)[2] === 'wasm' ? ratio(r, simd) : '–';
     lines.push(`| ${label} | ${num(r.median_us, 1)} | ${num(r.p90_us, 1)} | ${num(r.batch64_images_per_s)} | ${ratio(r, native)} | ${wasmRatio} | ${agree} | ${r.accuracy == null ? '–' : (100 * r.accuracy).toFixed(1) + '%'} |`);
