@@ -21,6 +21,8 @@
 // prepared before timing; tinycnn takes the raw bytes and normalises inside.
 // Timed calls include what a caller must do to get logits back: session.run (a
 // Promise) for onnxruntime, predict + dataSync + dispose for tfjs.
+// One thread is checked: the process's CPU time over the batch-1 loop must not
+// exceed its wall time (cpu_per_wall; the report flags runtimes above 1.2).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -258,12 +260,18 @@ async function measure(name, opts) {
   for (let i = 0; i < opts.warmup; i++) await r.one(i);
   const times = new Float64Array(opts.runs);
   let sink = 0;
+  // CPU time of the whole process over the timed loop: ≈ wall time on one thread;
+  // more means the runtime used other threads.
+  const cpuStart = process.cpuUsage();
+  const wallStart = process.hrtime.bigint();
   for (let i = 0; i < opts.runs; i++) {
     const start = process.hrtime.bigint();
     const out = await r.one(i);
     times[i] = Number(process.hrtime.bigint() - start) / 1e3;
     sink += out[0];
   }
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuPerWall = (cpu.user + cpu.system) / (Number(process.hrtime.bigint() - wallStart) / 1e3);
   times.sort();
   for (let i = 0; i < 3; i++) await r.batch();
   const batches = new Float64Array(opts.batchRuns);
@@ -278,7 +286,7 @@ async function measure(name, opts) {
     name, version: r.version, node: process.version, runs: opts.runs,
     median_us: median(times), p90_us: at(times, 0.9), min_us: times[0],
     batch64_images_per_s: BATCH / median(batches),
-    agree_n: opts.agree, agree, identical, accuracy: correct / opts.agree, sink: Number.isFinite(sink),
+    cpu_per_wall: cpuPerWall, agree_n: opts.agree, agree, identical, accuracy: correct / opts.agree, sink: Number.isFinite(sink),
   };
 }
 
@@ -325,6 +333,10 @@ function report(file, opts) {
       : `${(100 * r.agree / r.agree_n).toFixed(1)}%${r.identical ? ' (logits bit-identical)' : ''}`;
     const wasmRatio = ROWS.find((x) => x[0] === name)[2] === 'wasm' ? ratio(r, simd) : '–';
     lines.push(`| ${label} | ${num(r.median_us, 1)} | ${num(r.p90_us, 1)} | ${num(r.batch64_images_per_s)} | ${ratio(r, native)} | ${wasmRatio} | ${agree} | ${r.accuracy == null ? '–' : (100 * r.accuracy).toFixed(1) + '%'} |`);
+  }
+  const threaded = ROWS.map(([n]) => results.get(n)).filter((r) => ok(r) && r.cpu_per_wall > 1.2);
+  for (const r of threaded) {
+    notes.push(`- ${r.name}: process CPU time was ${r.cpu_per_wall.toFixed(2)}× the wall time over the batch-1 loop: more than one thread ran.`);
   }
   lines.push('');
   lines.push('Versions: ' + ROWS.map(([n]) => results.get(n)).filter(ok).map((r) => `${r.version}${r.node ? ` in Node ${r.node}` : ''}`).join('; ') + '.');
