@@ -83,6 +83,12 @@ fn bench_model(c: &mut Criterion, name: &str, model: &Model) {
     let inputs: Vec<u8> = (0..8 * model.input_len()).map(|_| rng.next() as u8).collect();
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut logits = vec![0f32; model.output_len()];
+    // A real workload: the output is neither constant (all clamped) nor empty.
+    model.run(&mut arena, &inputs[..model.input_len()], &mut logits).expect("run");
+    let mut distinct: Vec<u32> = logits.iter().map(|v| v.to_bits()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() > 2, "{name}: the output takes only {} values", distinct.len());
     let mut group = c.benchmark_group("op");
     let macs = model.macs();
     if macs > 0 {
