@@ -3,13 +3,18 @@
 //! ensemble of the three int8 models through `Ensemble::predict`.
 //!
 //! Inputs: the first 64 MNIST test digits (data/mnist, scripts/fetch-mnist), cycled;
-//! without them, fixed pseudo-random pixels.
+//! without them, fixed pseudo-random pixels. Times are the median per call
+//! (benches/common: robust on a shared machine; `TINYCNN_BENCH_MEAN=1` for
+//! criterion's plain mean).
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
+use common::iter_median;
 use tinycnn::{Ensemble, Model};
 
 const INPUTS: usize = 64;
@@ -62,7 +67,7 @@ fn models(c: &mut Criterion) {
                 group.sample_size(20).measurement_time(Duration::from_secs(3));
             }
             group.bench_function(format!("{name}-{dtype}"), |b| {
-                b.iter(|| {
+                iter_median(b, || {
                     i = (i + 1) % INPUTS;
                     let x = &pixels[i * len..][..len];
                     model.run(black_box(&mut arena), black_box(x), black_box(&mut logits)).expect("run");
@@ -79,7 +84,7 @@ fn models(c: &mut Criterion) {
     let mut i = 0;
     group.sample_size(20).measurement_time(Duration::from_secs(3));
     group.bench_function("ensemble-int8 (deepconvnet+resnet+inception)", |b| {
-        b.iter(|| {
+        iter_median(b, || {
             i = (i + 1) % INPUTS;
             let x = &pixels[i * len..][..len];
             ensemble.predict(black_box(&mut arena), black_box(x), black_box(&mut probabilities)).expect("predict");

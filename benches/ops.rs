@@ -9,11 +9,16 @@
 //!
 //! Weights and inputs are fixed pseudo-random values; scales put the
 //! accumulators in the int8 range, so outputs are neither all zero nor saturated.
+//! Times are the median per call (benches/common: robust on a shared machine;
+//! `TINYCNN_BENCH_MEAN=1` for criterion's plain mean).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
+use common::iter_median;
 use serde_json::{json, Value};
 use tinycnn::model::graph::pixel_quantization;
 use tinycnn::model::writer::{write_model, TensorData};
@@ -97,7 +102,7 @@ fn bench_model(c: &mut Criterion, name: &str, model: &Model) {
     }
     let mut i = 0;
     group.bench_function(name, |b| {
-        b.iter(|| {
+        iter_median(b, || {
             i = (i + 1) % 8;
             let x = &inputs[i * model.input_len()..][..model.input_len()];
             model.run(black_box(&mut arena), black_box(x), black_box(&mut logits)).expect("run");
