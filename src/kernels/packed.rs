@@ -19,7 +19,7 @@ use crate::quant::fixed_point::ChannelRequant;
 pub enum Microkernel {
     /// x86-64 AVX-VNNI: `vpdpbusd` (u8 × i8, 4 taps per i32 lane) on 256-bit vectors.
     AvxVnni,
-    /// x86-64 AVX-512 VNNI + VL: the same instruction, EVEX-encoded, on 256-bit vectors.
+    /// x86-64 AVX-512 VNNI: the same instruction on 512-bit vectors.
     Avx512Vnni,
     /// wasm simd128: `i32x4.dot_i16x8_s` (i16 × i16, 2 taps per i32 lane).
     Simd128,
@@ -32,7 +32,8 @@ impl Microkernel {
     /// Output channels per block (i32 lanes of the accumulator vector).
     pub const fn lanes(self) -> usize {
         match self {
-            Microkernel::AvxVnni | Microkernel::Avx512Vnni => 8,
+            Microkernel::Avx512Vnni => 16,
+            Microkernel::AvxVnni => 8,
             Microkernel::Simd128 | Microkernel::Relaxed => 4,
         }
     }
@@ -47,7 +48,7 @@ impl Microkernel {
 
     /// The microkernels this build can run on this machine, fastest first.
     pub fn available() -> Vec<Microkernel> {
-        [Microkernel::AvxVnni, Microkernel::Avx512Vnni, Microkernel::Relaxed, Microkernel::Simd128]
+        [Microkernel::Avx512Vnni, Microkernel::AvxVnni, Microkernel::Relaxed, Microkernel::Simd128]
             .into_iter()
             .filter(|k| k.runs_here())
             .collect()
@@ -61,8 +62,10 @@ impl Microkernel {
             #[cfg(all(target_arch = "x86_64", feature = "std"))]
             Microkernel::Avx512Vnni => {
                 std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("avx512vnni")
+                    && std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
                     && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("avx512vnni")
             }
             Microkernel::Relaxed => cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")),
             Microkernel::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),

@@ -9,10 +9,12 @@
 //! wraps, so the result is the reference's whenever the reference's own sum
 //! fits in i32, which the loader's limits guarantee (|bias| ≤ 2^30, taps ≤ 2^15).
 //!
-//! A tile is 4 output pixels × 16 channels: 8 accumulators stay in registers;
-//! per group of 4 taps it loads 2 weight vectors, broadcasts 4 input words and
-//! issues 8 `vpdpbusd` (256 multiply-adds). Requantisation runs on whole
-//! vectors (gemmlowp's steps, lane by lane), the scalar code only for the rare
+//! Two widths: AVX-512 VNNI on 512-bit vectors (16 channels a block; a tile of
+//! 8 pixels × 2 blocks keeps 16 accumulators in the 32 registers) and AVX-VNNI
+//! on 256-bit vectors (8 channels; 4 pixels × 2 blocks in 16 registers). Per
+//! group of 4 taps a tile loads 2 weight vectors, broadcasts one input word per
+//! pixel and issues P × 2 `vpdpbusd`. Requantisation runs 8 channels at a time
+//! (gemmlowp's steps, lane by lane), the scalar code only for the rare
 //! multiplier ≥ 1.
 
 use core::arch::x86_64::*;
@@ -24,53 +26,117 @@ use super::x86::requantize_lanes;
 use super::Conv2dGeometry;
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
+/// Channels a requantisation step handles (one 256-bit vector of i32).
 const LANES: usize = 8;
 const GROUP: usize = 4;
-/// Output pixels per tile.
-const PIXELS: usize = 4;
 /// Largest padded input copy (bytes, on the stack); larger layers run the portable kernels.
 const IMAGE_MAX: usize = 64 * 1024;
 
-/// The one instruction the two encodings differ in.
-trait DotBytes {
+/// What the two widths differ in.
+trait Width {
+    /// A vector of i32 lanes, one output channel each.
+    type V: Copy;
+    /// Channels per vector (the packing's block).
+    const CHANNELS: usize;
+
+    /// # Safety (all methods)
+    /// The CPU supports the width's instructions (the caller's `target_feature`);
+    /// `load` reads CHANNELS × 4 bytes at `p`.
+    unsafe fn zero() -> Self::V;
+    unsafe fn load(p: *const i8) -> Self::V;
+    unsafe fn splat(word: i32) -> Self::V;
     /// acc + Σ over each lane's 4 bytes of u (unsigned) × w (signed).
-    ///
-    /// # Safety
-    /// The CPU supports the instruction (the caller's `target_feature`).
-    unsafe fn dpbusd(acc: __m256i, u: __m256i, w: __m256i) -> __m256i;
+    unsafe fn dpbusd(acc: Self::V, u: Self::V, w: Self::V) -> Self::V;
+    /// 8 channels `half`·8.. of the vector.
+    unsafe fn eighth(v: Self::V, half: usize) -> __m256i;
+    /// The vector as 512 bits (only called when CHANNELS is 16).
+    unsafe fn whole(v: Self::V) -> __m512i;
 }
 
-struct AvxVnni;
-struct Avx512Vnni;
+struct Ymm;
+struct Zmm;
 
-impl DotBytes for AvxVnni {
+impl Width for Ymm {
+    type V = __m256i;
+    const CHANNELS: usize = 8;
+
+    // SAFETY (every body): reached only through the `*_avxvnni` entry points (avx2, avxvnni enabled).
+    #[inline(always)]
+    unsafe fn zero() -> __m256i {
+        _mm256_setzero_si256()
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> __m256i {
+        unsafe { _mm256_loadu_si256(p.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn splat(word: i32) -> __m256i {
+        _mm256_set1_epi32(word)
+    }
     #[inline(always)]
     unsafe fn dpbusd(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
-        // SAFETY: only reached through `conv2d_avxvnni` / `dense_avxvnni` (avxvnni enabled).
         unsafe { _mm256_dpbusd_avx_epi32(acc, u, w) }
+    }
+    #[inline(always)]
+    unsafe fn eighth(v: __m256i, _half: usize) -> __m256i {
+        v
+    }
+    #[inline(always)]
+    unsafe fn whole(v: __m256i) -> __m512i {
+        _mm512_castsi256_si512(v) // not reached: CHANNELS is 8
     }
 }
 
-impl DotBytes for Avx512Vnni {
+impl Width for Zmm {
+    type V = __m512i;
+    const CHANNELS: usize = 16;
+
+    // SAFETY (every body): reached only through the `*_avx512vnni` entry points (avx512f, bw, vl, vnni enabled).
     #[inline(always)]
-    unsafe fn dpbusd(acc: __m256i, u: __m256i, w: __m256i) -> __m256i {
-        // SAFETY: only reached through the `*_avx512vnni` entry points (avx512vnni + vl enabled).
-        unsafe { _mm256_dpbusd_epi32(acc, u, w) }
+    unsafe fn zero() -> __m512i {
+        _mm512_setzero_si512()
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const i8) -> __m512i {
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+    #[inline(always)]
+    unsafe fn splat(word: i32) -> __m512i {
+        _mm512_set1_epi32(word)
+    }
+    #[inline(always)]
+    unsafe fn dpbusd(acc: __m512i, u: __m512i, w: __m512i) -> __m512i {
+        unsafe { _mm512_dpbusd_epi32(acc, u, w) }
+    }
+    #[inline(always)]
+    unsafe fn eighth(v: __m512i, half: usize) -> __m256i {
+        if half == 0 {
+            _mm512_castsi512_si256(v)
+        } else {
+            _mm512_extracti64x4_epi64::<1>(v)
+        }
+    }
+    #[inline(always)]
+    unsafe fn whole(v: __m512i) -> __m512i {
+        v
     }
 }
 
 /// Whether `packed` suits these kernels for a layer of `rows` × `row_taps` taps
 /// (and the buffers its pointers walk have the lengths the packer gives them).
 fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
-    let blocks = channels.len().div_ceil(LANES);
-    matches!(packed.kernel, Some(Microkernel::AvxVnni | Microkernel::Avx512Vnni))
-        && packed.rows == rows
+    let Some(width) = packed.kernel.filter(|k| matches!(k, Microkernel::AvxVnni | Microkernel::Avx512Vnni)) else {
+        return false;
+    };
+    let lanes = width.lanes();
+    let blocks = channels.len().div_ceil(lanes);
+    packed.rows == rows
         && packed.row_taps == row_taps
         && packed.row_groups == row_taps.div_ceil(GROUP)
         && packed.out_channels == channels.len()
         && packed.input_zero_point == zp
-        && packed.weights.len() == blocks * packed.groups() * LANES * GROUP
-        && [&packed.bias, &packed.mantissa, &packed.right_shift].iter().all(|v| v.len() == blocks * LANES)
+        && packed.weights.len() == blocks * packed.groups() * lanes * GROUP
+        && [&packed.bias, &packed.mantissa, &packed.right_shift].iter().all(|v| v.len() == blocks * lanes)
 }
 
 /// Conv with VNNI; false (and nothing written) if `packed` is not for these
@@ -144,10 +210,10 @@ unsafe fn conv2d_avxvnni(
     range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { conv2d_with::<AvxVnni>(g, input, packed, channels, range, output) }
+    unsafe { conv2d_with::<Ymm, 4>(g, input, packed, channels, range, output) }
 }
 
-#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn conv2d_avx512vnni(
     g: &Conv2dGeometry,
     input: &[i8],
@@ -156,7 +222,7 @@ unsafe fn conv2d_avx512vnni(
     range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { conv2d_with::<Avx512Vnni>(g, input, packed, channels, range, output) }
+    unsafe { conv2d_with::<Zmm, 8>(g, input, packed, channels, range, output) }
 }
 
 #[target_feature(enable = "avx2,avxvnni")]
@@ -167,10 +233,10 @@ unsafe fn dense_avxvnni(
     range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { dense_with::<AvxVnni>(input, packed, channels, range, output) }
+    unsafe { dense_with::<Ymm>(input, packed, channels, range, output) }
 }
 
-#[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn dense_avx512vnni(
     input: &[i8],
     packed: &PackedWeights,
@@ -178,13 +244,15 @@ unsafe fn dense_avx512vnni(
     range: OutputRange,
     output: &mut [i8],
 ) {
-    unsafe { dense_with::<Avx512Vnni>(input, packed, channels, range, output) }
+    unsafe { dense_with::<Zmm>(input, packed, channels, range, output) }
 }
 
+/// `P`: output pixels per tile.
+///
 /// # Safety
-/// The CPU supports `D`; everything `conv2d` checks holds.
+/// The CPU supports `W`; everything `conv2d` checks holds.
 #[inline(always)]
-unsafe fn conv2d_with<D: DotBytes>(
+unsafe fn conv2d_with<W: Width, const P: usize>(
     g: &Conv2dGeometry,
     input: &[i8],
     packed: &PackedWeights,
@@ -218,22 +286,22 @@ unsafe fn conv2d_with<D: DotBytes>(
     let row_stride = padded_w * c;
     let mut first = 0;
     while first < pixels {
-        let count = PIXELS.min(pixels - first);
+        let count = P.min(pixels - first);
         // Past the last pixel, a tile repeats it: computed, never stored.
-        let bases: [usize; PIXELS] = core::array::from_fn(|j| {
+        let bases: [usize; P] = core::array::from_fn(|j| {
             let pixel = (first + j).min(pixels - 1);
             ((pixel / out_w) * g.stride * padded_w + (pixel % out_w) * g.stride) * c
         });
         let out = &mut output[first * out_c..][..count * out_c];
-        unsafe { tiles::<D, PIXELS>(image, &bases, row_stride, count, packed, channels, range, out) };
-        first += PIXELS;
+        unsafe { tiles::<W, P>(image, &bases, row_stride, count, packed, channels, range, out) };
+        first += P;
     }
 }
 
 /// # Safety
-/// The CPU supports `D`; everything `dense` checks holds.
+/// The CPU supports `W`; everything `dense` checks holds.
 #[inline(always)]
-unsafe fn dense_with<D: DotBytes>(
+unsafe fn dense_with<W: Width>(
     input: &[i8],
     packed: &PackedWeights,
     channels: &[ChannelRequant],
@@ -245,18 +313,18 @@ unsafe fn dense_with<D: DotBytes>(
         *u = x as u8 ^ 0x80;
     }
     let out = &mut output[..channels.len()];
-    unsafe { tiles::<D, 1>(&patch, &[0], 0, 1, packed, channels, range, out) };
+    unsafe { tiles::<W, 1>(&patch, &[0], 0, 1, packed, channels, range, out) };
 }
 
 /// All channel blocks of the `P` pixels whose windows start at `image[bases[p]..]` (kernel
 /// rows `row_stride` apart); writes the first `count` pixels' outputs to `out`.
 ///
 /// # Safety
-/// The CPU supports `D`; `usable()` holds; every window (rows × row_groups × 4 bytes
+/// The CPU supports `W`; `usable()` holds; every window (rows × row_groups × 4 bytes
 /// from its base) lies inside `image`.
 #[allow(clippy::too_many_arguments)] // the layer's state, passed through to the tile loop
 #[inline(always)]
-unsafe fn tiles<D: DotBytes, const P: usize>(
+unsafe fn tiles<W: Width, const P: usize>(
     image: &[u8],
     bases: &[usize; P],
     row_stride: usize,
@@ -267,26 +335,114 @@ unsafe fn tiles<D: DotBytes, const P: usize>(
     out: &mut [i8],
 ) {
     let out_c = packed.out_channels;
-    let blocks = out_c.div_ceil(LANES);
+    let blocks = out_c.div_ceil(W::CHANNELS);
     let mut block = 0;
     while block < blocks {
         if block + 2 <= blocks {
-            let acc = unsafe { tile::<D, P, 2>(image, bases, row_stride, packed, block) };
-            for n in 0..2 {
-                let requant = unsafe { BlockRequant::load(packed, block + n, range) };
-                for (p, sums) in acc.iter().enumerate().take(count) {
-                    unsafe { requant.store(sums[n], channels, &mut out[p * out_c..][..out_c]) };
-                }
-            }
+            let acc = unsafe { tile::<W, P, 2>(image, bases, row_stride, packed, block) };
+            unsafe { store::<W, P, 2>(&acc, count, block, packed, channels, range, out) };
             block += 2;
         } else {
-            let acc = unsafe { tile::<D, P, 1>(image, bases, row_stride, packed, block) };
-            let requant = unsafe { BlockRequant::load(packed, block, range) };
-            for (p, sums) in acc.iter().enumerate().take(count) {
-                unsafe { requant.store(sums[0], channels, &mut out[p * out_c..][..out_c]) };
-            }
+            let acc = unsafe { tile::<W, P, 1>(image, bases, row_stride, packed, block) };
+            unsafe { store::<W, P, 1>(&acc, count, block, packed, channels, range, out) };
             block += 1;
         }
+    }
+}
+
+/// Requantises the sums of blocks `block..block + NB` of the first `count` pixels into `out`.
+///
+/// # Safety
+/// As `tiles`.
+#[inline(always)]
+unsafe fn store<W: Width, const P: usize, const NB: usize>(
+    acc: &[[W::V; NB]; P],
+    count: usize,
+    block: usize,
+    packed: &PackedWeights,
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    out: &mut [i8],
+) {
+    let out_c = packed.out_channels;
+    for n in 0..NB {
+        let first = (block + n) * W::CHANNELS;
+        if W::CHANNELS == 16 && packed.vector_requant && first + 16 <= out_c {
+            // A whole 512-bit block at once.
+            let requant = unsafe { Requant16::load(packed, first, range) };
+            for (p, sums) in acc.iter().enumerate().take(count) {
+                unsafe { requant.store(W::whole(sums[n]), &mut out[p * out_c + first..][..16]) };
+            }
+            continue;
+        }
+        for half in 0..W::CHANNELS / LANES {
+            let eighth = first / LANES + half;
+            if eighth * LANES >= out_c {
+                break; // padding channels of the last block
+            }
+            let requant = unsafe { BlockRequant::load(packed, eighth, range) };
+            for (p, sums) in acc.iter().enumerate().take(count) {
+                unsafe { requant.store(W::eighth(sums[n], half), channels, &mut out[p * out_c..][..out_c]) };
+            }
+        }
+    }
+}
+
+/// 16 channels' requantisation constants (512-bit kernels, multipliers < 1).
+struct Requant16 {
+    bias: __m512i,
+    mantissa: __m512i,
+    right_shift: __m512i,
+    zero_point: __m512i,
+    min: __m512i,
+    max: __m512i,
+}
+
+impl Requant16 {
+    /// Channels `first..first + 16`.
+    ///
+    /// # Safety
+    /// AVX-512F; `usable()` holds and first + 16 ≤ the padded channel count.
+    #[inline(always)]
+    unsafe fn load(packed: &PackedWeights, first: usize, range: OutputRange) -> Requant16 {
+        // SAFETY: the per-channel vectors are padded to whole blocks of 16 (`usable()`).
+        let load = |v: &[i32]| unsafe { _mm512_loadu_si512(v.as_ptr().add(first).cast()) };
+        Requant16 {
+            bias: load(&packed.bias),
+            mantissa: load(&packed.mantissa),
+            right_shift: load(&packed.right_shift),
+            zero_point: _mm512_set1_epi32(range.zero_point),
+            min: _mm512_set1_epi32(range.min),
+            max: _mm512_set1_epi32(range.max),
+        }
+    }
+
+    /// The steps of `requantize_lanes` and `BlockRequant::store`, on 16 lanes.
+    ///
+    /// # Safety
+    /// AVX-512F; `out` is 16 bytes.
+    #[inline(always)]
+    unsafe fn store(&self, sums: __m512i, out: &mut [i8]) {
+        let x = _mm512_add_epi32(sums, self.bias);
+        let nudge = _mm512_set1_epi64(1 << 30);
+        let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.mantissa), nudge);
+        let odd = _mm512_add_epi64(
+            _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(self.mantissa)),
+            nudge,
+        );
+        let high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd));
+        let one = _mm512_set1_epi32(1);
+        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, self.right_shift), one);
+        let remainder = _mm512_and_si512(high, mask);
+        let half = _mm512_srli_epi32::<1>(mask);
+        let threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()), half, one);
+        let shifted = _mm512_srav_epi32(high, self.right_shift);
+        let q = _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, one);
+        let q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-65536)), _mm512_set1_epi32(65536));
+        let q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, self.zero_point), self.min), self.max);
+        // SAFETY: `out` is 16 bytes; storeu has no alignment requirement. The lanes are in
+        // [min, max] ⊂ [−128, 127], so truncating to bytes keeps them.
+        unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(q)) };
     }
 }
 
@@ -295,32 +451,31 @@ unsafe fn tiles<D: DotBytes, const P: usize>(
 /// # Safety
 /// As `tiles`, and `block + NB` ≤ the number of blocks.
 #[inline(always)]
-unsafe fn tile<D: DotBytes, const P: usize, const NB: usize>(
+unsafe fn tile<W: Width, const P: usize, const NB: usize>(
     image: &[u8],
     bases: &[usize; P],
     row_stride: usize,
     packed: &PackedWeights,
     block: usize,
-) -> [[__m256i; NB]; P] {
-    const STEP: usize = LANES * GROUP; // weight bytes per group
-    let block_bytes = packed.groups() * STEP;
+) -> [[W::V; NB]; P] {
+    let step = W::CHANNELS * GROUP; // weight bytes per group
+    let block_bytes = packed.groups() * step;
     // SAFETY (the loads below): `usable()` makes `packed.weights` blocks × block_bytes long
     // and block + NB ≤ blocks; the windows lie inside `image` (the caller's contract).
     let mut weights = unsafe { packed.weights.as_ptr().add(block * block_bytes) };
-    let mut acc = [[_mm256_setzero_si256(); NB]; P];
+    let mut acc = [[unsafe { W::zero() }; NB]; P];
     for row in 0..packed.rows {
         let starts: [*const u8; P] =
             core::array::from_fn(|p| unsafe { image.as_ptr().add(bases[p] + row * row_stride) });
         for g in 0..packed.row_groups {
-            let w: [__m256i; NB] =
-                core::array::from_fn(|n| unsafe { _mm256_loadu_si256(weights.add(n * block_bytes).cast()) });
+            let w: [W::V; NB] = core::array::from_fn(|n| unsafe { W::load(weights.add(n * block_bytes)) });
             for (acc, start) in acc.iter_mut().zip(&starts) {
-                let u = _mm256_set1_epi32(unsafe { start.add(g * GROUP).cast::<i32>().read_unaligned() });
+                let u = unsafe { W::splat(start.add(g * GROUP).cast::<i32>().read_unaligned()) };
                 for (a, &w) in acc.iter_mut().zip(&w) {
-                    *a = unsafe { D::dpbusd(*a, u, w) };
+                    *a = unsafe { W::dpbusd(*a, u, w) };
                 }
             }
-            weights = unsafe { weights.add(STEP) };
+            weights = unsafe { weights.add(step) };
         }
     }
     acc
@@ -341,12 +496,14 @@ struct BlockRequant {
 }
 
 impl BlockRequant {
+    /// Channels `eighth`·8.. of the layer.
+    ///
     /// # Safety
-    /// AVX2; `usable()` holds and `block` < blocks.
+    /// AVX2; `usable()` holds and `eighth`·8 < out_channels.
     #[inline(always)]
-    unsafe fn load(packed: &PackedWeights, block: usize, range: OutputRange) -> BlockRequant {
-        let base = block * LANES;
-        // SAFETY: the per-channel vectors are blocks × LANES long (`usable()`).
+    unsafe fn load(packed: &PackedWeights, eighth: usize, range: OutputRange) -> BlockRequant {
+        let base = eighth * LANES;
+        // SAFETY: the per-channel vectors are padded to whole blocks of 8 or 16 (`usable()`).
         let load = |v: &[i32]| unsafe { _mm256_loadu_si256(v.as_ptr().add(base).cast()) };
         BlockRequant {
             base,
