@@ -296,7 +296,7 @@ async function measure(name, opts) {
 
 const ROWS = [
   // name, label, kind, ratio baselines
-  ['tinycnn-native', 'tinycnn native int8 (AVX2)', 'native'],
+  ['tinycnn-native', 'tinycnn native int8', 'native'],
   ['ort-node-int8', 'onnxruntime-node int8 (QOperator)', 'native'],
   ['ort-node-fp32', 'onnxruntime-node fp32', 'native'],
   ['tinycnn-simd128', 'tinycnn wasm SIMD128 int8 (pkg/node)', 'wasm'],

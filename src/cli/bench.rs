@@ -11,6 +11,7 @@ use std::vec::Vec;
 
 use super::gpu::{self, Backend};
 use super::{load_model, micros, CliResult, SplitMix64};
+use crate::kernels::packed::Microkernel;
 use crate::mnist::load_test;
 use crate::model::graph::Dtype;
 use crate::Model;
@@ -84,6 +85,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     writeln!(out, "dtype: {}", model.dtype().as_str())?;
     writeln!(out, "input: {source}")?;
     writeln!(out, "threads: 1")?;
+    writeln!(out, "kernel: {}", conv_kernel())?;
     writeln!(out, "iters: {iters}")?;
     writeln!(out, "median_us: {}", micros(stats.median))?;
     writeln!(out, "p90_us: {}", micros(stats.p90))?;
@@ -94,6 +96,16 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
         layer_split(&model, iters, &image, out)?;
     }
     Ok(())
+}
+
+/// What runs the int8 convolutions here: the packed microkernel, else the AVX2 or scalar dot rows.
+fn conv_kernel() -> &'static str {
+    match Microkernel::best() {
+        Some(kernel) => kernel.name(),
+        #[cfg(target_arch = "x86_64")]
+        None if std::is_x86_feature_detected!("avx2") => "avx2 (dot rows)",
+        None => "scalar",
+    }
 }
 
 /// Per-layer medians: the time from one activation being shown to the observer to

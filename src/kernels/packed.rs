@@ -74,6 +74,16 @@ impl Microkernel {
         }
     }
 
+    /// Short name, as `tinycnn bench` prints it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Microkernel::AvxVnni => "avx-vnni (256-bit)",
+            Microkernel::Avx512Vnni => "avx512-vnni (512-bit)",
+            Microkernel::Simd128 => "simd128",
+            Microkernel::Relaxed => "relaxed-simd",
+        }
+    }
+
     /// The fastest microkernel here, if any.
     pub fn best() -> Option<Microkernel> {
         Microkernel::available().first().copied()
