@@ -47,8 +47,8 @@ trait Width {
     unsafe fn splat(word: i32) -> Self::V;
     /// acc + Σ over each lane's 4 bytes of u (unsigned) × w (signed).
     unsafe fn dpbusd(acc: Self::V, u: Self::V, w: Self::V) -> Self::V;
-    /// 8 channels `half`·8.. of the vector.
-    unsafe fn eighth(v: Self::V, half: usize) -> __m256i;
+    /// Channels `8·part..8·part + 8` of the vector.
+    unsafe fn octet(v: Self::V, part: usize) -> __m256i;
     /// The vector as 512 bits (only called when CHANNELS is 16).
     unsafe fn whole(v: Self::V) -> __m512i;
 }
@@ -78,7 +78,7 @@ impl Width for Ymm {
         unsafe { _mm256_dpbusd_avx_epi32(acc, u, w) }
     }
     #[inline(always)]
-    unsafe fn eighth(v: __m256i, _half: usize) -> __m256i {
+    unsafe fn octet(v: __m256i, _part: usize) -> __m256i {
         v
     }
     #[inline(always)]
@@ -109,8 +109,8 @@ impl Width for Zmm {
         unsafe { _mm512_dpbusd_epi32(acc, u, w) }
     }
     #[inline(always)]
-    unsafe fn eighth(v: __m512i, half: usize) -> __m256i {
-        if half == 0 {
+    unsafe fn octet(v: __m512i, part: usize) -> __m256i {
+        if part == 0 {
             _mm512_castsi512_si256(v)
         } else {
             _mm512_extracti64x4_epi64::<1>(v)
@@ -375,14 +375,14 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
             }
             continue;
         }
-        for half in 0..W::CHANNELS / LANES {
-            let eighth = first / LANES + half;
-            if eighth * LANES >= out_c {
+        for part in 0..W::CHANNELS / LANES {
+            let octet = first / LANES + part;
+            if octet * LANES >= out_c {
                 break; // padding channels of the last block
             }
-            let requant = unsafe { BlockRequant::load(packed, eighth, range) };
+            let requant = unsafe { BlockRequant::load(packed, octet, range) };
             for (p, sums) in acc.iter().enumerate().take(count) {
-                unsafe { requant.store(W::eighth(sums[n], half), channels, &mut out[p * out_c..][..out_c]) };
+                unsafe { requant.store(W::octet(sums[n], part), channels, &mut out[p * out_c..][..out_c]) };
             }
         }
     }
@@ -496,13 +496,13 @@ struct BlockRequant {
 }
 
 impl BlockRequant {
-    /// Channels `eighth`·8.. of the layer.
+    /// Channels `8·octet..8·octet + 8` of the layer.
     ///
     /// # Safety
-    /// AVX2; `usable()` holds and `eighth`·8 < out_channels.
+    /// AVX2; `usable()` holds and 8·octet < out_channels.
     #[inline(always)]
-    unsafe fn load(packed: &PackedWeights, eighth: usize, range: OutputRange) -> BlockRequant {
-        let base = eighth * LANES;
+    unsafe fn load(packed: &PackedWeights, octet: usize, range: OutputRange) -> BlockRequant {
+        let base = octet * LANES;
         // SAFETY: the per-channel vectors are padded to whole blocks of 8 or 16 (`usable()`).
         let load = |v: &[i32]| unsafe { _mm256_loadu_si256(v.as_ptr().add(base).cast()) };
         BlockRequant {
