@@ -49,6 +49,43 @@ fn check_header(bytes: &[u8]) -> Result<()> {
             limit: limits::HEADER_BYTES as u64,
         });
     }
+    // Both checks above passed, so the header is within the file.
+    if let Some(json) = bytes.get(8..8 + header as usize) {
+        check_unique_keys(json)?;
+    }
+    Ok(())
+}
+
+/// The safetensors crate reads the header into a map, so a tensor listed twice
+/// would silently shadow the first entry (and surface as a confusing offset
+/// error). Refuse it by name. Malformed JSON is left to the safetensors parser.
+fn check_unique_keys(json: &[u8]) -> Result<()> {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> core::result::Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Keys;
+                fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> core::result::Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some(key) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        keys.push(key);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            d.deserialize_map(Visitor)
+        }
+    }
+    let Ok(Keys(mut keys)) = serde_json::from_slice::<Keys>(json) else { return Ok(()) };
+    keys.sort_unstable();
+    if let Some(pair) = keys.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(Error::NotSafetensors(format!("tensor '{}' appears twice in the header", pair[0])));
+    }
     Ok(())
 }
 
