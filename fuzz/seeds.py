@@ -7,8 +7,8 @@ Seeds are small on purpose: the small valid models of tests/fixtures, header
 mutations of them, and the malformed corpus (load_model); digits from
 tests/fixtures/tiny-inputs.safetensors (run_model, preprocess); a few
 arguments of each quantiser function (quant_scales). Inputs the fuzzer found
-interesting enough to keep, once minimised, are added next to them by
-`scripts/fuzz` (`cargo fuzz cmin`) and replayed by tests/fuzz_corpus.rs.
+that add coverage are added next to them by `scripts/fuzz merge`; all are
+replayed by tests/fuzz_corpus.rs. Running this again rewrites the seeds only.
 """
 
 import json
