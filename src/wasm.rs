@@ -93,7 +93,8 @@ fn describe(value: &JsValue) -> String {
     if let Some(object) = value.dyn_ref::<Object>() {
         if let Some(name) = object.constructor().name().as_string() {
             if let Some(first) = name.chars().next() {
-                let article = if "AEIOUaeiou".contains(first) { "an" } else { "a" };
+                // "a Uint16Array", "an Int8Array", "an Array".
+                let article = if "AEIOaeio".contains(first) { "an" } else { "a" };
                 return format!("{article} {name}");
             }
         }

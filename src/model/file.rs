@@ -49,7 +49,100 @@ fn check_header(bytes: &[u8]) -> Result<()> {
             limit: limits::HEADER_BYTES as u64,
         });
     }
+    // Both checks above passed, so the header is within the file.
+    if let Some(json) = bytes.get(8..8 + header as usize) {
+        check_unique_keys(json)?;
+    }
     Ok(())
+}
+
+/// The safetensors crate reads the header into a map, so a tensor listed twice
+/// would silently shadow the first entry (and surface as a confusing offset
+/// error). Refuse it by name. Anything the key scan does not understand is
+/// left to the safetensors parser, which reports it.
+fn check_unique_keys(json: &[u8]) -> Result<()> {
+    let Some(keys) = top_level_keys(json) else { return Ok(()) };
+    // (name, position) pairs sort with the same code as the graph's node names.
+    let mut keys: Vec<(&str, usize)> = keys.into_iter().zip(0..).collect();
+    keys.sort_unstable();
+    if let Some(pair) = keys.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(Error::NotSafetensors(format!("tensor '{}' appears twice in the header", pair[0].0)));
+    }
+    Ok(())
+}
+
+/// The keys of a JSON object, as written (escapes not decoded). A small scanner
+/// rather than serde: a second serde_json instantiation costs ~10 KB of wasm.
+fn top_level_keys(json: &[u8]) -> Option<Vec<&str>> {
+    let mut keys = Vec::new();
+    let mut i = skip_whitespace(json, 0);
+    if json.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_whitespace(json, i);
+        match json.get(i)? {
+            b'}' => return Some(keys),
+            b',' => i += 1,
+            b'"' => {
+                let end = string_end(json, i)?;
+                keys.push(core::str::from_utf8(json.get(i + 1..end - 1)?).ok()?);
+                i = skip_whitespace(json, end);
+                if json.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = skip_value(json, i + 1)?;
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
+    while json.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+/// `json[start]` is a `"`: the index just past the closing quote.
+fn string_end(json: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        match json.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// Skips one value: the index of the `,` or `}` after a scalar, or just past a string, object or array.
+fn skip_value(json: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        match json.get(i)? {
+            b'"' => {
+                i = string_end(json, i)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return Some(i),
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b',' if depth == 0 => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
 }
 
 impl<'a> TensorFile<'a> {
@@ -163,5 +256,23 @@ impl TensorRef<'_> {
             return Err(self.dtype_error("F32"));
         }
         self.decode_float(expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_keys_are_scanned_past_nested_values_and_strings() {
+        let json = br#" { "a" : {"x": [1, {"}": "]"}]}, "b\"}":"{,", "c": 12.5e3 ,"d":[]} "#;
+        let keys = top_level_keys(json).unwrap();
+        assert_eq!(keys, ["a", r#"b\"}"#, "c", "d"]);
+        assert!(check_unique_keys(json).is_ok());
+        let twice = br#"{"w": {"dtype": "F32"}, "v": 1, "w": {"dtype": "I8"}}"#;
+        assert!(matches!(check_unique_keys(twice), Err(Error::NotSafetensors(m)) if m.contains("'w' appears twice")));
+        for broken in [&b""[..], b"[1]", b"{\"a\"", b"{\"a\":", b"{\"a\" 1}", b"{\"a\":\"", b"{1:2}"] {
+            assert!(check_unique_keys(broken).is_ok(), "left to the safetensors parser");
+        }
     }
 }

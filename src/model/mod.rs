@@ -171,10 +171,11 @@ impl<B: AsRef<[u8]>> Model<B> {
                 let macs = match &self.params[i] {
                     NodeParams::FloatConv { kernel_h, kernel_w, .. }
                     | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
-                        (output.len() * input.c * kernel_h * kernel_w) as u64
+                        // u64: on 32-bit targets the product can pass usize::MAX.
+                        output.len() as u64 * (input.c * kernel_h * kernel_w) as u64
                     }
                     NodeParams::FloatDense { out_features, .. } | NodeParams::Int8Dense { out_features, .. } => {
-                        (out_features * input.c) as u64
+                        *out_features as u64 * input.c as u64
                     }
                     _ => 0,
                 };

@@ -32,8 +32,11 @@ pub struct Plan {
     pub arena_bytes: usize,
 }
 
+/// Saturating, like every sum below: on a 32-bit target a hostile graph can ask
+/// for more than `usize::MAX` bytes, which must saturate (and be refused by the
+/// arena limit), not wrap around to a small arena.
 fn align_up(x: usize) -> usize {
-    x.div_ceil(ALIGN) * ALIGN
+    x.div_ceil(ALIGN).saturating_mul(ALIGN)
 }
 
 /// `sizes[v]` bytes live during `lifetimes[v]`.
@@ -49,14 +52,15 @@ pub fn plan(sizes: &[usize], lifetimes: &[Lifetime]) -> Plan {
         // Candidate offsets: 0 and the aligned end of every conflicting buffer.
         let conflicts: Vec<&Range<usize>> =
             placed.iter().filter(|&&p| lifetimes[p].overlaps(&lifetimes[v])).map(|&p| &buffers[p]).collect();
-        let fits = |start: usize| conflicts.iter().all(|r| start + size <= r.start || r.end <= start);
+        let fits = |start: usize| conflicts.iter().all(|r| start.saturating_add(size) <= r.start || r.end <= start);
         let offset = core::iter::once(0)
             .chain(conflicts.iter().map(|r| align_up(r.end)))
             .filter(|&start| fits(start))
             .min()
             .unwrap_or(0);
-        buffers[v] = offset..offset + size;
-        arena_bytes = arena_bytes.max(offset + size);
+        let end = offset.saturating_add(size);
+        buffers[v] = offset..end;
+        arena_bytes = arena_bytes.max(end);
         placed.push(v);
     }
     Plan { buffers, arena_bytes: align_up(arena_bytes) }
@@ -98,5 +102,12 @@ mod tests {
             }
             assert!(p.buffers[a].end <= p.arena_bytes);
         }
+    }
+
+    #[test]
+    fn sizes_beyond_usize_saturate() {
+        let big = usize::MAX / 3;
+        let lifetimes = [Lifetime { first: 0, last: 1 }; 4];
+        assert_eq!(plan(&[big; 4], &lifetimes).arena_bytes, usize::MAX);
     }
 }

@@ -142,7 +142,9 @@ pub fn quantize_weights(weights: &[f32], out_channels: usize) -> (Vec<f32>, Vec<
     for o in 0..out_channels {
         let w = &weights[o * row..][..row];
         let max = w.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        // max/127 underflows to 0 for subnormal weights (found by fuzzing: a zero
+        // scale made the quantised file unloadable); such weights are 0 at any scale.
+        let scale = if max / 127.0 > 0.0 { max / 127.0 } else { 1.0 };
         scales.push(scale);
         q.extend(w.iter().map(|&x| libm::roundf(x / scale).clamp(-127.0, 127.0) as i8));
     }
@@ -286,6 +288,13 @@ mod tests {
         assert_eq!(&q[..3], &[127, -64, 32]);
         assert_eq!(&q[3..], &[0, 0, 0]);
         assert_eq!(scales[1], 1.0);
+    }
+
+    #[test]
+    fn subnormal_weights_get_a_positive_scale() {
+        let (scales, q) = quantize_weights(&[-8.8e-44, 0.0, -1.07e8, 1.0], 2);
+        assert!(scales.iter().all(|s| s.is_finite() && *s > 0.0), "{scales:?}");
+        assert_eq!(&q[..2], &[0, 0]);
     }
 
     #[test]

@@ -192,6 +192,75 @@ test('misuse throws an Error with a clear message, and the model keeps working',
   assert.throws(() => model.predict(good), Error);
 });
 
+test('more misuse: NaN/Inf numbers, float arrays, ensembles and freed objects; the module keeps working', () => {
+  const model = new t.Model(modelBytes);
+  const good = images.subarray(0, 784);
+  const want = model.predict(good);
+  const works = (what) => {
+    assert.ok(sameBits(model.predict(good), want), `a valid predict works after ${what}`);
+    const fresh = new t.Model(modelBytes);
+    assert.ok(sameBits(fresh.predict(good), want), `a new Model works after ${what}`);
+    fresh.free();
+  };
+  const check = (fn, pattern) => {
+    assert.throws(fn, (e) => e instanceof Error && pattern.test(e.message), `expected ${pattern}`);
+    works(pattern);
+  };
+
+  // Float input: the API takes pixel bytes, so NaN/Inf never reach the engine.
+  check(() => model.predict(new Float32Array(784).fill(NaN)), /^Model\.predict: the pixels must be a Uint8Array or Uint8ClampedArray, got a Float32Array$/);
+  check(() => model.logits(new Float64Array(784).fill(Infinity)), /^Model\.logits: .*got a Float64Array$/);
+  check(() => model.predictBatch(Array(784).fill(-Infinity)), /^Model\.predictBatch: .*got an Array$/);
+  check(() => model.predict(NaN), /^Model\.predict: .*got a number$/);
+  check(() => model.predict(new Int8Array(784)), /got an Int8Array/);
+  check(() => model.predict(new Uint16Array(784)), /got a Uint16Array/);
+  check(() => model.predictBatch(new Uint8Array(0)), /whole number \(≥ 1\) of 784-byte images, got 0 bytes/);
+  check(() => model.firstConvFeatures(new Float32Array(784)), /^Model\.firstConvFeatures: .*got a Float32Array$/);
+  // NaN, ±Infinity, fractions, 0, negatives and too large as image sizes.
+  const rgba = new Uint8ClampedArray(28 * 28 * 4);
+  for (const fn of [t.preprocess, t.segment]) {
+    const name = fn === t.preprocess ? 'preprocess' : 'segment';
+    for (const [w, h, bad] of [[NaN, 28, 'width'], [28, Infinity, 'height'], [-Infinity, 28, 'width'], [28.5, 28, 'width'],
+      [0, 28, 'width'], [28, -28, 'height'], [4097, 28, 'width'], [undefined, 28, 'width']]) {
+      check(() => fn(rgba, w, h), new RegExp(`^${name}: ${bad} must be a whole number from 1 to 4096, got `));
+    }
+    check(() => fn(new Float32Array(28 * 28 * 4).fill(NaN), 28, 28), new RegExp(`^${name}: the RGBA data must be a Uint8Array or Uint8ClampedArray, got a Float32Array$`));
+    check(() => fn(rgba, 28, 27), new RegExp(`^${name}: data: the RGBA buffer has 3136 bytes`));
+  }
+
+  // Ensembles: the same checks as a Model, and models of different shapes refused.
+  const ensemble = new t.Ensemble([model, new t.Model(modelBytes)]);
+  const ensembleWant = ensemble.predict(good);
+  const checkEnsemble = (fn, pattern) => {
+    check(fn, pattern);
+    assert.ok(sameBits(ensemble.predict(good), ensembleWant), `the ensemble works after ${pattern}`);
+  };
+  checkEnsemble(() => ensemble.predict(new Uint8Array(783)), /^Ensemble\.predict: input has 783 values, the model takes 784$/);
+  checkEnsemble(() => ensemble.predict(new Float32Array(784).fill(NaN)), /^Ensemble\.predict: .*got a Float32Array$/);
+  checkEnsemble(() => ensemble.predictBatch(new Uint8Array(784 * 2 + 1)), /^Ensemble\.predictBatch: .*got 1569 bytes$/);
+  checkEnsemble(() => new t.Ensemble([model, new t.Model(denseModel(14, 10))]), /^new Ensemble: ensemble member 1: its input shape differs/);
+  checkEnsemble(() => new t.Ensemble([new t.Model(denseModel(14, 10)), model]), /^new Ensemble: ensemble member 1: its input shape differs/);
+  checkEnsemble(() => new t.Ensemble('models'), /^new Ensemble: expected an array of Models, got a string$/);
+  checkEnsemble(() => new t.Ensemble([model, null]), /element 1 is not a Model \(it is null\)/);
+
+  // Use after free, of every method (and a second free()): wasm-bindgen's own Error.
+  const freed = new t.Model(modelBytes);
+  freed.free();
+  for (const fn of [() => freed.logits(good), () => freed.predictBatch(good), () => freed.logitsBatch(good),
+    () => freed.firstConvFeatures(good), () => freed.inputLength, () => freed.classes]) {
+    check(fn, /null pointer passed to rust/);
+  }
+  check(() => freed.free(), /null pointer passed to rust/); // a second free() is an Error too
+  const freedEnsemble = new t.Ensemble([model]);
+  freedEnsemble.free();
+  check(() => freedEnsemble.predict(good), /null pointer passed to rust/);
+  check(() => freedEnsemble.size, /null pointer passed to rust/);
+  check(() => freedEnsemble.free(), /null pointer passed to rust/);
+  assert.ok(sameBits(ensemble.predict(good), ensembleWant));
+  ensemble.free();
+  model.free();
+});
+
 test('ensembles copy their members', () => {
   const a = new t.Model(modelBytes);
   const b = new t.Model(modelBytes);

@@ -1,0 +1,233 @@
+//! What each fuzz target does with its input, shared by the cargo-fuzz targets
+//! (`fuzz/fuzz_targets/*.rs`, run by `scripts/fuzz`) and by the corpus replay
+//! test (`tests/fuzz_corpus.rs`, which includes this file with `#[path]`), so
+//! that CI replays every committed input through exactly the fuzzed code.
+//!
+//! Each function takes arbitrary bytes, calls the library the way a user
+//! does, and panics only when tinycnn breaks a promise: a panic inside the
+//! library, an `Error::Internal`, or a result that violates a documented
+//! property (e.g. a multiplier mantissa outside [2^30, 2^31)).
+
+use tinycnn::model::limits;
+use tinycnn::preprocess::{self, DIGIT_LEN, MAX_DIGITS};
+use tinycnn::quant::fixed_point::{Multiplier, MAX_LEFT_SHIFT};
+use tinycnn::quant::quantize::{activation_quantization, quantize_weights};
+use tinycnn::{Error, Model};
+
+/// Valid models the `run_model` target can pick by its first byte, so that the
+/// fuzzer spends most of its time on inputs to real networks.
+pub const MODELS: [&[u8]; 3] = [
+    include_bytes!("../../tests/fixtures/tiny-float.safetensors"),
+    include_bytes!("../../tests/fixtures/small-int8.safetensors"),
+    include_bytes!("../../models/deepconvnet-int8.safetensors"),
+];
+
+/// Models with more multiply-accumulates than this are loaded but not run:
+/// a hostile file within the limits can ask for ~10^11 MACs (a legitimate
+/// "slow model", not a bug), which would only show up as libFuzzer timeouts.
+pub const RUN_MACS: u64 = 50_000_000;
+
+/// An error must be one of the typed, user-facing variants: never `Internal`,
+/// and its message must say something.
+fn check_error(e: &Error) {
+    assert!(!matches!(e, Error::Internal(_)), "internal error: {e}");
+    assert!(!e.to_string().is_empty(), "empty message for {e:?}");
+}
+
+/// Target `load_model`: a model file from arbitrary bytes.
+pub fn load_model(data: &[u8]) {
+    match Model::load(data) {
+        Ok(model) => check_loaded(&model),
+        Err(e) => check_error(&e),
+    }
+}
+
+/// What a loaded model promises: limits held, stats computable.
+fn check_loaded(model: &Model<&[u8]>) {
+    assert!(model.input_len() > 0 && model.input_len() <= limits::ELEMENTS);
+    assert!(model.output_len() > 0 && model.output_len() <= limits::ELEMENTS);
+    assert!(model.plan().arena_bytes <= limits::ARENA_BYTES);
+    let _ = model.node_stats();
+    let _ = model.parameter_count();
+}
+
+/// Target `run_model`: load a model, then run it on arbitrary pixels.
+///
+/// Byte 0 picks the model: `k < MODELS.len()` is `MODELS[k]`; anything else
+/// means the model is in the input, as a 4-byte little-endian length and that
+/// many bytes. The rest of the input is the pixels, repeated to fill the
+/// model's input (an empty rest gives zeros).
+pub fn run_model(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else { return };
+    let (model_bytes, pixels) = match MODELS.get(usize::from(pick)) {
+        Some(m) => (*m, rest),
+        None => {
+            let Some((len, rest)) = rest.split_first_chunk::<4>() else { return };
+            let len = (u32::from_le_bytes(*len) as usize).min(rest.len());
+            rest.split_at(len)
+        }
+    };
+    let model = match Model::load(model_bytes) {
+        Ok(m) => m,
+        Err(e) => return check_error(&e),
+    };
+    check_loaded(&model);
+    if model.macs() > RUN_MACS {
+        return;
+    }
+    let input: Vec<u8> = if pixels.is_empty() {
+        vec![0; model.input_len()]
+    } else {
+        pixels.iter().copied().cycle().take(model.input_len()).collect()
+    };
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut out = vec![0f32; model.output_len()];
+
+    // Misuse is refused with the right error.
+    let short = &input[..input.len() - 1];
+    assert!(matches!(model.run(&mut arena, short, &mut out), Err(Error::InputLength { .. })));
+    if !out.is_empty() {
+        let last = out.len() - 1;
+        assert!(matches!(model.run(&mut arena, &input, &mut out[..last]), Err(Error::OutputLength { .. })));
+    }
+    if let Some(small) = arena.len().checked_sub(1) {
+        assert!(matches!(model.run(&mut arena[..small], &input, &mut out), Err(Error::ArenaTooSmall { .. })));
+    }
+
+    // A real run, twice: the arena's previous contents must not matter.
+    match model.run(&mut arena, &input, &mut out) {
+        Ok(()) => {
+            let first = out.clone();
+            arena.fill(0xA5);
+            model.run(&mut arena, &input, &mut out).unwrap_or_else(|e| panic!("second run failed: {e}"));
+            assert!(same_bits(&first, &out), "two runs of one input differ");
+            if model.dtype() == tinycnn::Dtype::Int8 && out.iter().all(|v| v.is_finite()) {
+                model.predict(&mut arena, &input, &mut out).unwrap_or_else(|e| panic!("predict failed: {e}"));
+                let sum: f32 = out.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-3, "probabilities sum to {sum}");
+            }
+        }
+        Err(e) => check_error(&e),
+    }
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Target `quant_scales`: the quantiser's scale and multiplier derivation.
+///
+/// Byte 0 picks the function; the rest are its arguments (little-endian floats).
+pub fn quant_scales(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else { return };
+    match pick % 3 {
+        0 => {
+            let Some((real, rest)) = rest.split_first_chunk::<8>() else { return };
+            multiplier(f64::from_le_bytes(*real), rest);
+        }
+        1 => {
+            let Some((min, rest)) = rest.split_first_chunk::<4>() else { return };
+            let Some((max, _)) = rest.split_first_chunk::<4>() else { return };
+            activation(f32::from_le_bytes(*min), f32::from_le_bytes(*max));
+        }
+        _ => {
+            let Some((&channels, rest)) = rest.split_first() else { return };
+            let weights: Vec<f32> =
+                rest.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            weight_scales(&weights, usize::from(channels));
+        }
+    }
+}
+
+/// `Multiplier::from_real`: a Q31 mantissa in [2^30, 2^31) (or 0) and a bounded
+/// shift, within 2^-30 relative error; `apply` never panics.
+fn multiplier(real: f64, accumulators: &[u8]) {
+    let m = match Multiplier::from_real(real) {
+        Ok(m) => m,
+        Err(e) => {
+            check_error(&e);
+            assert!(!(real.is_finite() && real > 0.0 && real < 1.0), "refused the multiplier {real}");
+            return;
+        }
+    };
+    assert!(real.is_finite() && real > 0.0, "accepted the multiplier {real}");
+    if m.mantissa == 0 {
+        assert_eq!(m.shift, 0);
+        assert!(real < libm_pow2(-31), "{real} encoded as zero");
+    } else {
+        assert!((1 << 30..=i32::MAX).contains(&m.mantissa), "mantissa {} of {real}", m.mantissa);
+        assert!((-31..=MAX_LEFT_SHIFT).contains(&m.shift), "shift {} of {real}", m.shift);
+        let error = (m.to_real() - real).abs() / real;
+        assert!(error <= libm_pow2(-30), "{real} → {m:?} = {} (relative error {error})", m.to_real());
+    }
+    for chunk in accumulators.chunks_exact(4) {
+        let _ = m.apply(i32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+    }
+    for x in [0, 1, -1, 127, -128, i32::MAX, i32::MIN] {
+        let _ = m.apply(x);
+    }
+}
+
+fn libm_pow2(e: i32) -> f64 {
+    f64::from(e).exp2()
+}
+
+/// `activation_quantization`: a finite scale > 0, a zero point in [−128, 127],
+/// and (for a finite range containing 0) real 0 exactly representable.
+fn activation(min: f32, max: f32) {
+    let q = activation_quantization(min, max);
+    assert!(q.scale.is_finite() && q.scale > 0.0, "scale {} for [{min}, {max}]", q.scale);
+    assert!((-128..=127).contains(&q.zero_point), "zero point {} for [{min}, {max}]", q.zero_point);
+}
+
+/// `quantize_weights`: for finite weights, finite positive per-channel scales
+/// and int8 values in [−127, 127], one per weight.
+fn weight_scales(weights: &[f32], channels: usize) {
+    if channels == 0 || weights.len() % channels != 0 || weights.iter().any(|w| !w.is_finite()) {
+        return; // the loader refuses non-finite weights; shapes always divide
+    }
+    let (scales, q) = quantize_weights(weights, channels);
+    assert_eq!(scales.len(), channels);
+    assert_eq!(q.len(), weights.len());
+    assert!(q.iter().all(|&v| v != i8::MIN), "an int8 weight of -128");
+    for (o, &s) in scales.iter().enumerate() {
+        assert!(s.is_finite() && s > 0.0, "channel {o}: scale {s} from {weights:?}");
+    }
+}
+
+/// Target `preprocess`: arbitrary RGBA (and grayscale) images through
+/// `preprocess_*` and `segment_*`.
+///
+/// Bytes 0–1: the width (1 + u16 % 64); byte 2: bit 0 picks grayscale, bit 1
+/// makes the length mismatch on purpose. The rest is the pixels; the height
+/// is however many whole rows they hold.
+pub fn preprocess(data: &[u8]) {
+    let Some((head, pixels)) = data.split_first_chunk::<3>() else { return };
+    let width = 1 + usize::from(u16::from_le_bytes([head[0], head[1]])) % 64;
+    let gray = head[2] & 1 != 0;
+    let channels = if gray { 1 } else { 4 };
+    let mut height = pixels.len() / (width * channels);
+    if head[2] & 2 != 0 {
+        height += 1; // a buffer one row short: must be a Data error
+    }
+    let pixels = &pixels[..(height * width * channels).min(pixels.len())];
+    let (one, many) = if gray {
+        (preprocess::preprocess_gray(pixels, width, height), preprocess::segment_gray(pixels, width, height))
+    } else {
+        (preprocess::preprocess_rgba(pixels, width, height), preprocess::segment_rgba(pixels, width, height))
+    };
+    match one {
+        Ok(digit) => assert_eq!(digit.len(), DIGIT_LEN),
+        Err(e) => {
+            check_error(&e);
+            assert!(matches!(e, Error::Data(_)), "{e:?}");
+        }
+    }
+    match many {
+        Ok(digits) => assert!(!digits.is_empty() && digits.len() <= MAX_DIGITS, "{} digits", digits.len()),
+        Err(e) => {
+            check_error(&e);
+            assert!(matches!(e, Error::Data(_)), "{e:?}");
+        }
+    }
+}
