@@ -183,7 +183,7 @@ fn activation(min: f32, max: f32) {
 /// `quantize_weights`: for finite weights, finite positive per-channel scales
 /// and int8 values in [−127, 127], one per weight.
 fn weight_scales(weights: &[f32], channels: usize) {
-    if channels == 0 || weights.len() % channels != 0 || weights.iter().any(|w| !w.is_finite()) {
+    if channels == 0 || !weights.len().is_multiple_of(channels) || weights.iter().any(|w| !w.is_finite()) {
         return; // the loader refuses non-finite weights; shapes always divide
     }
     let (scales, q) = quantize_weights(weights, channels);
