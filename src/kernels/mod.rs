@@ -86,6 +86,25 @@ impl Conv2dGeometry {
         (first, last.max(first))
     }
 
+    /// The input padded on every side, for the kernels that copy it so: (height, width,
+    /// elements + `slack`), if every output window lies inside it and nothing overflows.
+    pub fn padded_input(&self, slack: usize) -> Option<(usize, usize, usize)> {
+        let padded_h = self.input.h.checked_add(self.padding.checked_mul(2)?)?;
+        let padded_w = self.input.w.checked_add(self.padding.checked_mul(2)?)?;
+        let fits = |out: usize, kernel: usize, len: usize| {
+            out > 0
+                && (out - 1).checked_mul(self.stride).and_then(|x| x.checked_add(kernel)).is_some_and(|end| end <= len)
+        };
+        if self.input.is_empty()
+            || !fits(self.output.h, self.kernel_h, padded_h)
+            || !fits(self.output.w, self.kernel_w, padded_w)
+        {
+            return None;
+        }
+        let elements = padded_h.checked_mul(padded_w)?.checked_mul(self.input.c)?.checked_add(slack)?;
+        Some((padded_h, padded_w, elements))
+    }
+
     /// Input coordinate of tap `t` at output position `o` (only for taps inside `taps()`).
     #[inline]
     pub fn source(&self, o: usize, t: usize) -> usize {

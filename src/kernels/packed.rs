@@ -202,11 +202,11 @@ impl PackedWeights {
         let padded = blocks * lanes;
         let (mut bias, mut mantissa, mut right_shift) = (vec![0i32; padded], vec![0i32; padded], vec![0i32; padded]);
         for (o, channel) in channels.iter().enumerate() {
-            let row_sum: i32 = weights[o * taps..][..taps].iter().map(|&w| i32::from(w)).sum();
             // Wrapping: exact whenever the reference's own sum fits i32 (the loader's limits).
+            let row_sum = weights[o * taps..][..taps].iter().fold(0i32, |sum, &w| sum.wrapping_add(i32::from(w)));
             bias[o] = channel.bias.wrapping_sub(offset.wrapping_mul(row_sum));
             mantissa[o] = channel.multiplier.mantissa;
-            right_shift[o] = -channel.multiplier.shift;
+            right_shift[o] = channel.multiplier.shift.saturating_neg(); // used only when in 0..=31
         }
         let vector_requant =
             channels.iter().all(|c| (-31..=0).contains(&c.multiplier.shift) && c.multiplier.mantissa >= 0);
@@ -229,13 +229,6 @@ impl PackedWeights {
     /// The microkernel these weights are packed for, if any.
     pub fn kernel(&self) -> Option<Microkernel> {
         self.kernel
-    }
-
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.weights.len()
-            + 2 * self.wide_weights.len()
-            + 4 * (self.bias.len() + self.mantissa.len() + self.right_shift.len())
     }
 
     /// Groups per output channel (all rows).

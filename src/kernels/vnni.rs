@@ -151,16 +151,12 @@ pub fn conv2d(
     output: &mut [i8],
 ) -> bool {
     let g = geometry;
-    let (padded_h, padded_w) = (g.input.h + 2 * g.padding, g.input.w + 2 * g.padding);
-    let windows_fit = !g.input.is_empty()
-        && g.output.h > 0
-        && g.output.w > 0
-        && (g.output.h - 1) * g.stride + g.kernel_h <= padded_h
-        && (g.output.w - 1) * g.stride + g.kernel_w <= padded_w;
+    // Every window inside the padded copy, which fits the stack buffer (with the over-read of
+    // a window's last kernel row, up to GROUP − 1 bytes past its end).
+    let fits_buffer = g.padded_input(GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
     if !usable(packed, g.kernel_h, g.kernel_w * g.input.c, channels, input_zero_point)
         || g.output.c != channels.len()
-        || !windows_fit
-        || padded_h * padded_w * g.input.c + GROUP > IMAGE_MAX
+        || !fits_buffer
         || input.len() < g.input.len()
         || output.len() < g.output.len()
     {
@@ -261,9 +257,9 @@ unsafe fn conv2d_with<W: Width, const P: usize>(
     output: &mut [i8],
 ) {
     let c = g.input.c;
-    let (padded_h, padded_w) = (g.input.h + 2 * g.padding, g.input.w + 2 * g.padding);
-    // A window's last kernel row is read up to GROUP − 1 bytes past its end.
-    let image_len = padded_h * padded_w * c + GROUP;
+    let Some((_, padded_w, image_len)) = g.padded_input(GROUP) else {
+        return; // not reached: `conv2d` checked it
+    };
     let pad = (packed.input_zero_point + 128) as u8;
     let mut storage = MaybeUninit::<[u8; IMAGE_MAX]>::uninit();
     // SAFETY: image_len ≤ IMAGE_MAX (checked by `conv2d`); the bytes are written before

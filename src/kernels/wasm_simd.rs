@@ -203,18 +203,13 @@ fn conv2d_with<E: Encoding, const NB: usize>(
     output: &mut [i8],
 ) -> bool {
     let c = g.input.c;
-    let (padded_h, padded_w) = (g.input.h + 2 * g.padding, g.input.w + 2 * g.padding);
-    // A window's last kernel row is read up to GROUP − 1 elements past its end.
-    let image_len = padded_h * padded_w * c + E::GROUP;
-    let windows_fit = !g.input.is_empty()
-        && g.output.h > 0
-        && g.output.w > 0
-        && (g.output.h - 1) * g.stride + g.kernel_h <= padded_h
-        && (g.output.w - 1) * g.stride + g.kernel_w <= padded_w;
+    // Every window inside the padded copy, which fits the stack buffer (with the over-read of a
+    // window's last kernel row, up to GROUP − 1 elements past its end).
+    let Some((_, padded_w, image_len)) = g.padded_input(E::GROUP).filter(|&(_, _, len)| len <= IMAGE_MAX) else {
+        return false;
+    };
     if !usable::<E>(packed, g.kernel_h, g.kernel_w * c, channels, zp)
         || g.output.c != channels.len()
-        || !windows_fit
-        || image_len > IMAGE_MAX
         || input.len() < g.input.len()
         || output.len() < g.output.len()
     {
@@ -251,8 +246,8 @@ fn conv2d_with<E: Encoding, const NB: usize>(
             ((pixel / out_w) * g.stride * padded_w + (pixel % out_w) * g.stride) * c
         });
         let out = &mut output[first * out_c..][..count * out_c];
-        // SAFETY: `usable` holds; each window lies inside `image` (windows_fit, and the
-        // GROUP − 1 elements of over-read are inside image_len).
+        // SAFETY: `usable` holds; each window lies inside `image` (`padded_input`, whose
+        // slack covers the GROUP − 1 elements of over-read).
         unsafe { tiles::<E, PIXELS, NB>(image, &bases, row_stride, count, packed, channels, range, out) };
         first += PIXELS;
     }
