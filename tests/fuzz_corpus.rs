@@ -57,3 +57,8 @@ fn quant_scales_corpus() {
 fn preprocess_corpus() {
     replay("preprocess", fuzz_logic::preprocess);
 }
+
+#[test]
+fn kernels_corpus() {
+    replay("kernels", fuzz_logic::kernels);
+}

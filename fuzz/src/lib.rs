@@ -8,8 +8,11 @@
 //! library, an `Error::Internal`, or a result that violates a documented
 //! property (e.g. a multiplier mantissa outside [2^30, 2^31)).
 
+use tinycnn::kernels::packed::{Microkernel, PackedWeights};
+use tinycnn::kernels::{conv, dense, output_len, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::model::limits;
 use tinycnn::preprocess::{self, DIGIT_LEN, MAX_DIGITS};
+use tinycnn::quant::fixed_point::{ChannelRequant, OutputRange};
 use tinycnn::quant::fixed_point::{Multiplier, MAX_LEFT_SHIFT};
 use tinycnn::quant::quantize::{activation_quantization, quantize_weights};
 use tinycnn::{Error, Model};
@@ -228,6 +231,97 @@ pub fn preprocess(data: &[u8]) {
         Err(e) => {
             check_error(&e);
             assert!(matches!(e, Error::Data(_)), "{e:?}");
+        }
+    }
+}
+
+/// Target `kernels`: the SIMD microkernels (unsafe code) against the scalar reference.
+/// The first bytes choose a conv geometry (or a dense layer), zero points and
+/// multipliers; the rest fills weights and input. Every microkernel this CPU runs
+/// must give the reference's bytes, and never read outside its buffers.
+pub fn kernels(data: &[u8]) {
+    let mut bytes = Bytes(data);
+    let c = 1 + bytes.next() as usize % 40;
+    let (h, w) = (1 + bytes.next() as usize % 20, 1 + bytes.next() as usize % 20);
+    let (kh, kw) = (1 + bytes.next() as usize % 6, 1 + bytes.next() as usize % 6);
+    let stride = 1 + bytes.next() as usize % 3;
+    let padding = bytes.next() as usize % 3;
+    let out_c = 1 + bytes.next() as usize % 40;
+    let zp = i32::from(bytes.next() as i8);
+    let range = OutputRange::new(i32::from(bytes.next() as i8), bytes.next() % 2 == 0);
+    let dense_layer = bytes.next() % 4 == 0;
+    let channels: Vec<ChannelRequant> = (0..out_c)
+        .map(|_| {
+            let exponent = -(i32::from(bytes.next() % 40)) + 8; // multipliers 2^-31 .. 2^8
+            let real = f64::from(1 + u32::from(bytes.next())) / 256.0 * libm_pow2(exponent);
+            ChannelRequant {
+                bias: i32::from_le_bytes([bytes.next(), bytes.next(), bytes.next(), bytes.next() % 64]) - (1 << 29),
+                multiplier: Multiplier::from_real(real).unwrap_or(Multiplier { mantissa: 0, shift: 0 }),
+            }
+        })
+        .collect();
+    if dense_layer {
+        let len = c * h * w;
+        let weights: Vec<i8> = (0..out_c * len).map(|_| (bytes.next() as i8).max(-127)).collect();
+        let input: Vec<i8> = (0..len).map(|_| bytes.next() as i8).collect();
+        let mut want = vec![0i8; out_c];
+        dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
+        for kernel in Microkernel::available() {
+            let packed = PackedWeights::for_kernel(kernel, &weights, &channels, 1, zp);
+            let mut got = vec![0i8; out_c];
+            dense::dense_layer(
+                &input,
+                zp,
+                &Int8Layer { weights: &weights, channels: &channels, packed: &packed },
+                range,
+                &mut got,
+            );
+            assert_eq!(got, want, "{kernel:?}: dense {len} → {out_c}");
+        }
+        return;
+    }
+    let (Some(oh), Some(ow)) = (output_len(h, kh, stride, padding), output_len(w, kw, stride, padding)) else {
+        return;
+    };
+    let g = Conv2dGeometry {
+        input: Shape::new(c, h, w),
+        output: Shape::new(out_c, oh, ow),
+        kernel_h: kh,
+        kernel_w: kw,
+        stride,
+        padding,
+    };
+    let weights: Vec<i8> = (0..out_c * kh * kw * c).map(|_| (bytes.next() as i8).max(-127)).collect();
+    let input: Vec<i8> = (0..g.input.len()).map(|_| bytes.next() as i8).collect();
+    let mut want = vec![0i8; g.output.len()];
+    conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
+    for kernel in Microkernel::available() {
+        let packed = PackedWeights::for_kernel(kernel, &weights, &channels, kh, zp);
+        let mut got = vec![0i8; g.output.len()];
+        conv::conv2d_layer(
+            &g,
+            &input,
+            zp,
+            &Int8Layer { weights: &weights, channels: &channels, packed: &packed },
+            range,
+            &mut got,
+        );
+        assert_eq!(got, want, "{kernel:?}: {g:?}");
+    }
+}
+
+/// The fuzz input as an endless byte stream (zeros once it runs out), so that every
+/// input makes a whole test case.
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn next(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
         }
     }
 }
