@@ -10,6 +10,8 @@ pub mod dot;
 pub mod eltwise;
 pub mod float;
 pub mod packed;
+#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+mod padded;
 pub mod pool;
 #[cfg(target_arch = "x86_64")]
 pub mod vnni;

@@ -23,7 +23,7 @@ use core::mem::MaybeUninit;
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights};
 use super::x86::requantize_lanes;
-use super::Conv2dGeometry;
+use super::{padded, Conv2dGeometry};
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// Channels a requantisation step handles (one 256-bit vector of i32).
@@ -256,40 +256,23 @@ unsafe fn conv2d_with<W: Width, const P: usize>(
     range: OutputRange,
     output: &mut [i8],
 ) {
-    let c = g.input.c;
-    let Some((_, padded_w, image_len)) = g.padded_input(GROUP) else {
-        return; // not reached: `conv2d` checked it
-    };
     let pad = (packed.input_zero_point + 128) as u8;
-    let mut storage = MaybeUninit::<[u8; IMAGE_MAX]>::uninit();
-    // SAFETY: image_len ≤ IMAGE_MAX (checked by `conv2d`); the bytes are written before
-    // the slice is formed. (Uninitialised storage: filling 64 KiB per layer would cost
-    // more than some layers.)
-    let image = unsafe {
-        let base = storage.as_mut_ptr().cast::<u8>();
-        base.write_bytes(pad, image_len);
-        core::slice::from_raw_parts_mut(base, image_len)
+    // Uninitialised: filling 64 KiB per layer would cost more than some layers; `copy` writes
+    // the part it returns.
+    let mut storage = [const { MaybeUninit::<u8>::uninit() }; IMAGE_MAX];
+    let Some((image, padded_w)) = padded::copy(g, input, GROUP, pad, |x| x as u8 ^ 0x80, &mut storage) else {
+        return; // not reached: `conv2d` checked the geometry and the buffer size
     };
-    let row = g.input.w * c;
-    for (y, src) in input.chunks_exact(row).take(g.input.h).enumerate() {
-        let dst = &mut image[((y + g.padding) * padded_w + g.padding) * c..][..row];
-        for (u, &x) in dst.iter_mut().zip(src) {
-            *u = x as u8 ^ 0x80;
-        }
-    }
-
-    let (out_w, pixels, out_c) = (g.output.w, g.output.h * g.output.w, g.output.c);
-    let row_stride = padded_w * c;
+    let (pixels, out_c) = (g.output.h * g.output.w, g.output.c);
+    let row_stride = padded_w * g.input.c;
     let mut first = 0;
     while first < pixels {
         let count = P.min(pixels - first);
-        // Past the last pixel, a tile repeats it: computed, never stored.
-        let bases: [usize; P] = core::array::from_fn(|j| {
-            let pixel = (first + j).min(pixels - 1);
-            ((pixel / out_w) * g.stride * padded_w + (pixel % out_w) * g.stride) * c
-        });
+        let starts = padded::window_starts::<P>(g, padded_w, first);
         let out = &mut output[first * out_c..][..count * out_c];
-        unsafe { tiles::<W, P>(image, &bases, row_stride, count, packed, channels, range, out) };
+        // SAFETY: the caller's contract, and each window lies inside `image` (`padded_input`,
+        // whose slack covers the GROUP − 1 bytes of over-read).
+        unsafe { tiles::<W, P>(image, &starts, row_stride, count, packed, channels, range, out) };
         first += P;
     }
 }
@@ -312,7 +295,7 @@ unsafe fn dense_with<W: Width>(
     unsafe { tiles::<W, 1>(&patch, &[0], 0, 1, packed, channels, range, out) };
 }
 
-/// All channel blocks of the `P` pixels whose windows start at `image[bases[p]..]` (kernel
+/// All channel blocks of the `P` pixels whose windows start at `image[windows[p]..]` (kernel
 /// rows `row_stride` apart); writes the first `count` pixels' outputs to `out`.
 ///
 /// # Safety
@@ -322,7 +305,7 @@ unsafe fn dense_with<W: Width>(
 #[inline(always)]
 unsafe fn tiles<W: Width, const P: usize>(
     image: &[u8],
-    bases: &[usize; P],
+    windows: &[usize; P],
     row_stride: usize,
     count: usize,
     packed: &PackedWeights,
@@ -335,11 +318,11 @@ unsafe fn tiles<W: Width, const P: usize>(
     let mut block = 0;
     while block < blocks {
         if block + 2 <= blocks {
-            let acc = unsafe { tile::<W, P, 2>(image, bases, row_stride, packed, block) };
+            let acc = unsafe { tile::<W, P, 2>(image, windows, row_stride, packed, block) };
             unsafe { store::<W, P, 2>(&acc, count, block, packed, channels, range, out) };
             block += 2;
         } else {
-            let acc = unsafe { tile::<W, P, 1>(image, bases, row_stride, packed, block) };
+            let acc = unsafe { tile::<W, P, 1>(image, windows, row_stride, packed, block) };
             unsafe { store::<W, P, 1>(&acc, count, block, packed, channels, range, out) };
             block += 1;
         }
@@ -449,7 +432,7 @@ impl Requant16 {
 #[inline(always)]
 unsafe fn tile<W: Width, const P: usize, const NB: usize>(
     image: &[u8],
-    bases: &[usize; P],
+    windows: &[usize; P],
     row_stride: usize,
     packed: &PackedWeights,
     block: usize,
@@ -462,7 +445,7 @@ unsafe fn tile<W: Width, const P: usize, const NB: usize>(
     let mut acc = [[unsafe { W::zero() }; NB]; P];
     for row in 0..packed.rows {
         let starts: [*const u8; P] =
-            core::array::from_fn(|p| unsafe { image.as_ptr().add(bases[p] + row * row_stride) });
+            core::array::from_fn(|p| unsafe { image.as_ptr().add(windows[p] + row * row_stride) });
         for g in 0..packed.row_groups {
             let w: [W::V; NB] = core::array::from_fn(|n| unsafe { W::load(weights.add(n * block_bytes)) });
             for (acc, start) in acc.iter_mut().zip(&starts) {

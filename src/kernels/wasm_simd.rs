@@ -20,7 +20,7 @@ use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights};
-use super::Conv2dGeometry;
+use super::{padded, Conv2dGeometry};
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 const LANES: usize = 4;
@@ -202,53 +202,32 @@ fn conv2d_with<E: Encoding, const NB: usize>(
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
-    let c = g.input.c;
-    // Every window inside the padded copy, which fits the stack buffer (with the over-read of a
-    // window's last kernel row, up to GROUP − 1 elements past its end).
-    let Some((_, padded_w, image_len)) = g.padded_input(E::GROUP).filter(|&(_, _, len)| len <= IMAGE_MAX) else {
-        return false;
-    };
-    if !usable::<E>(packed, g.kernel_h, g.kernel_w * c, channels, zp)
+    let fits_buffer = g.padded_input(E::GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
+    if !usable::<E>(packed, g.kernel_h, g.kernel_w * g.input.c, channels, zp)
         || g.output.c != channels.len()
+        || !fits_buffer
         || input.len() < g.input.len()
         || output.len() < g.output.len()
     {
         return false;
     }
-    let mut storage = MaybeUninit::<[E::Elem; IMAGE_MAX]>::uninit();
-    // SAFETY: image_len ≤ IMAGE_MAX (checked above); every element is written before the
-    // slice is formed. (Uninitialised storage: filling it all per layer would cost more
-    // than some layers.)
-    let image = unsafe {
-        let base = storage.as_mut_ptr().cast::<E::Elem>();
-        let pad = E::padding(zp);
-        for i in 0..image_len {
-            base.add(i).write(pad);
-        }
-        core::slice::from_raw_parts_mut(base, image_len)
+    // Uninitialised: filling it all per layer would cost more than some layers; `copy`
+    // writes the part it returns.
+    let mut storage = [const { MaybeUninit::<E::Elem>::uninit() }; IMAGE_MAX];
+    let Some((image, padded_w)) = padded::copy(g, input, E::GROUP, E::padding(zp), |x| E::encode(x, zp), &mut storage)
+    else {
+        return false;
     };
-    let row = g.input.w * c;
-    for (y, src) in input.chunks_exact(row).take(g.input.h).enumerate() {
-        let dst = &mut image[((y + g.padding) * padded_w + g.padding) * c..][..row];
-        for (e, &x) in dst.iter_mut().zip(src) {
-            *e = E::encode(x, zp);
-        }
-    }
-
-    let (out_w, pixels, out_c) = (g.output.w, g.output.h * g.output.w, g.output.c);
-    let row_stride = padded_w * c;
+    let (pixels, out_c) = (g.output.h * g.output.w, g.output.c);
+    let row_stride = padded_w * g.input.c;
     let mut first = 0;
     while first < pixels {
         let count = PIXELS.min(pixels - first);
-        // Past the last pixel, a tile repeats it: computed, never stored.
-        let bases: [usize; PIXELS] = core::array::from_fn(|j| {
-            let pixel = (first + j).min(pixels - 1);
-            ((pixel / out_w) * g.stride * padded_w + (pixel % out_w) * g.stride) * c
-        });
+        let starts = padded::window_starts::<PIXELS>(g, padded_w, first);
         let out = &mut output[first * out_c..][..count * out_c];
         // SAFETY: `usable` holds; each window lies inside `image` (`padded_input`, whose
         // slack covers the GROUP − 1 elements of over-read).
-        unsafe { tiles::<E, PIXELS, NB>(image, &bases, row_stride, count, packed, channels, range, out) };
+        unsafe { tiles::<E, PIXELS, NB>(image, &starts, row_stride, count, packed, channels, range, out) };
         first += PIXELS;
     }
     true
@@ -278,7 +257,7 @@ fn dense_with<E: Encoding, const NB: usize>(
     true
 }
 
-/// All channel blocks of the `P` pixels whose windows start at `image[bases[p]..]` (kernel
+/// All channel blocks of the `P` pixels whose windows start at `image[windows[p]..]` (kernel
 /// rows `row_stride` elements apart); writes the first `count` pixels' outputs to `out`.
 ///
 /// # Safety
@@ -287,7 +266,7 @@ fn dense_with<E: Encoding, const NB: usize>(
 #[inline(always)]
 unsafe fn tiles<E: Encoding, const P: usize, const NB: usize>(
     image: &[E::Elem],
-    bases: &[usize; P],
+    windows: &[usize; P],
     row_stride: usize,
     count: usize,
     packed: &PackedWeights,
@@ -300,7 +279,7 @@ unsafe fn tiles<E: Encoding, const P: usize, const NB: usize>(
     let mut block = 0;
     while block < blocks {
         if block + NB <= blocks {
-            let acc = unsafe { tile::<E, P, NB>(image, bases, row_stride, packed, block) };
+            let acc = unsafe { tile::<E, P, NB>(image, windows, row_stride, packed, block) };
             for n in 0..NB {
                 let requant = BlockRequant::load(packed, block + n, range);
                 for (p, sums) in acc.iter().enumerate().take(count) {
@@ -309,7 +288,7 @@ unsafe fn tiles<E: Encoding, const P: usize, const NB: usize>(
             }
             block += NB;
         } else {
-            let acc = unsafe { tile::<E, P, 1>(image, bases, row_stride, packed, block) };
+            let acc = unsafe { tile::<E, P, 1>(image, windows, row_stride, packed, block) };
             let requant = BlockRequant::load(packed, block, range);
             for (p, sums) in acc.iter().enumerate().take(count) {
                 requant.store(E::sums(sums[0]), channels, &mut out[p * out_c..][..out_c]);
@@ -326,7 +305,7 @@ unsafe fn tiles<E: Encoding, const P: usize, const NB: usize>(
 #[inline(always)]
 unsafe fn tile<E: Encoding, const P: usize, const NB: usize>(
     image: &[E::Elem],
-    bases: &[usize; P],
+    windows: &[usize; P],
     row_stride: usize,
     packed: &PackedWeights,
     block: usize,
@@ -338,7 +317,7 @@ unsafe fn tile<E: Encoding, const P: usize, const NB: usize>(
     let mut acc = [[E::zero(); NB]; P];
     for row in 0..packed.rows {
         let starts: [*const E::Elem; P] =
-            core::array::from_fn(|p| unsafe { image.as_ptr().add(bases[p] + row * row_stride) });
+            core::array::from_fn(|p| unsafe { image.as_ptr().add(windows[p] + row * row_stride) });
         for g in 0..packed.row_groups {
             for (acc, start) in acc.iter_mut().zip(&starts) {
                 let x = unsafe { v128_load32_splat(start.add(g * E::GROUP).cast()) };
