@@ -343,6 +343,26 @@ fn bench_reports_latency() {
     assert!(median > 0.0 && median <= p90 && mean > 0.0, "{text}");
     assert_eq!(field(&text, "input"), "pseudo-random pixels");
     assert_eq!(field(&text, "iters"), "50");
+    assert!(!field(&text, "kernel").is_empty(), "{text}");
+}
+
+#[test]
+fn bench_splits_the_time_by_layer() {
+    let dir = scratch("bench-layers");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/deepconvnet-int8.safetensors");
+    let text =
+        assert_success(&tinycnn(&dir, &["bench", path_str(&model), "--iters", "20", "--warmup", "2", "--layers"]));
+    let layers: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("layers")).skip(1).collect();
+    // One line per computed value: the input, then every node but the softmax.
+    let names: Vec<&str> = layers.iter().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names.first(), Some(&"input"), "{text}");
+    for node in ["conv1", "conv6", "pool3", "fc1", "fc2"] {
+        assert!(names.contains(&node), "{node} missing:\n{text}");
+    }
+    assert!(!names.contains(&"softmax"), "{text}");
+    let shares: f64 =
+        layers.iter().filter_map(|l| l.split_whitespace().last()?.strip_suffix('%')?.parse::<f64>().ok()).sum();
+    assert!((shares - 100.0).abs() < 1.0, "shares sum to {shares}:\n{text}");
 }
 
 #[test]

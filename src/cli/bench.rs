@@ -116,8 +116,7 @@ fn layer_split<'i>(model: &Model, iters: usize, image: &dyn Fn(usize) -> &'i [u8
     let mut logits = vec![0f32; model.output_len()];
     let mut samples: Vec<Vec<u64>> = vec![Vec::with_capacity(iters); nodes + 1];
     for i in 0..iters {
-        let start = Instant::now();
-        let mut last = start;
+        let mut last = Instant::now();
         let mut record = |value: usize| {
             let now = Instant::now();
             if let Some(s) = samples.get_mut(value) {
