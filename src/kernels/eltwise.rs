@@ -52,6 +52,8 @@ pub fn add(
 ) {
     const CHUNK: usize = 64;
     let mut sums = [0i32; CHUNK];
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = super::x86::Avx2Requant::new(output_multiplier);
     for (start, out) in (0..output.len()).step_by(CHUNK).zip(output.chunks_mut(CHUNK)) {
         let sums = &mut sums[..out.len()];
         sums.fill(0);
@@ -61,7 +63,8 @@ pub fn add(
             }
         }
         #[cfg(target_arch = "x86_64")]
-        if super::x86::requantize_all(sums, output_multiplier, output_range, out) {
+        if let Some(avx2) = avx2 {
+            avx2.apply(sums, output_range, out);
             continue;
         }
         for (o, &sum) in out.iter_mut().zip(sums.iter()) {

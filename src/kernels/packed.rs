@@ -208,8 +208,7 @@ impl PackedWeights {
             mantissa[o] = channel.multiplier.mantissa;
             right_shift[o] = channel.multiplier.shift.saturating_neg(); // used only when in 0..=31
         }
-        let vector_requant =
-            channels.iter().all(|c| (-31..=0).contains(&c.multiplier.shift) && c.multiplier.mantissa >= 0);
+        let vector_requant = channels.iter().all(|c| c.multiplier.is_right_shift_only());
         PackedWeights {
             kernel: Some(kernel),
             out_channels,

@@ -27,22 +27,31 @@ pub(crate) unsafe fn requantize_lanes(x: __m256i, mantissa: __m256i, right_shift
     _mm256_sub_epi32(_mm256_srav_epi32(high, right_shift), _mm256_cmpgt_epi32(remainder, threshold))
 }
 
-/// Whether `requantize_lanes` computes `multiplier.apply` exactly.
-pub(crate) fn vectorizable(multiplier: Multiplier) -> bool {
-    (-31..=0).contains(&multiplier.shift) && multiplier.mantissa >= 0
-}
+/// The add's output stage on AVX2: `out[i] = clamp(zp + multiplier.apply(sums[i]))`, 8 lanes
+/// at a time. Exists only where AVX2 was detected and the multiplier is < 1.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2Requant(Multiplier);
 
-/// `out[i] = clamp(zp + multiplier.apply(sums[i]))` for the add's output stage, 8 lanes at a time.
-/// False (nothing written) without AVX2 or for a multiplier ≥ 1.
-pub(crate) fn requantize_all(sums: &[i32], multiplier: Multiplier, range: OutputRange, out: &mut [i8]) -> bool {
-    #[cfg(feature = "std")]
-    if vectorizable(multiplier) && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was detected just above.
-        unsafe { requantize_all_avx2(sums, multiplier, range, out) };
-        return true;
+impl Avx2Requant {
+    /// Checks the CPU once (per layer), not per chunk.
+    pub(crate) fn new(multiplier: Multiplier) -> Option<Avx2Requant> {
+        #[cfg(feature = "std")]
+        if multiplier.is_right_shift_only() && std::is_x86_feature_detected!("avx2") {
+            return Some(Avx2Requant(multiplier));
+        }
+        let _ = multiplier;
+        None
     }
-    let _ = (sums, multiplier, range, out);
-    false
+
+    pub(crate) fn apply(self, sums: &[i32], range: OutputRange, out: &mut [i8]) {
+        // SAFETY: `new` only builds one where AVX2 was detected.
+        #[cfg(feature = "std")]
+        unsafe {
+            requantize_all_avx2(sums, self.0, range, out)
+        };
+        #[cfg(not(feature = "std"))]
+        let _ = (sums, range, out);
+    }
 }
 
 #[cfg(feature = "std")]

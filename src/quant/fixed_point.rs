@@ -50,6 +50,12 @@ impl Multiplier {
         Ok(Multiplier { mantissa: mantissa as i32, shift: exponent })
     }
 
+    /// Below 1 in the form the vector requantisations take: no left shift, a right shift
+    /// of at most 31, a non-negative mantissa (every `from_real` of a value < 1).
+    pub fn is_right_shift_only(self) -> bool {
+        (-31..=0).contains(&self.shift) && self.mantissa >= 0
+    }
+
     /// The real value this multiplier stands for.
     pub fn to_real(self) -> f64 {
         self.mantissa as f64 * libm::pow(2.0, (self.shift - 31) as f64)
