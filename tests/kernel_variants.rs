@@ -135,6 +135,35 @@ fn dense_and_dot_variants_match_reference() {
 }
 
 #[test]
+fn requantisation_extremes_match_reference() {
+    // Accumulators near ±2^30 (the loader's bias limit plus the largest sums) times
+    // multipliers from just below 1 down to 2^-31: the 64-bit products reach 2^61.
+    let multipliers = [1.0 - 1e-9, 0.75, 0.5, 0.5 + 1e-9, 2f64.powi(-17), 2f64.powi(-30) * 1.5, 2f64.powi(-31)];
+    let mut rng = Rng(0x0dd_ba11);
+    for case in 0..60 {
+        let (i, o) = (1 + rng.below(1000), 1 + rng.below(40));
+        let input: Vec<i8> = (0..i).map(|_| if rng.below(2) == 0 { 127 } else { -128 }).collect();
+        let weights: Vec<i8> = (0..i * o).map(|_| if rng.below(2) == 0 { 127 } else { -127 }).collect();
+        let channels: Vec<ChannelRequant> = (0..o)
+            .map(|_| ChannelRequant {
+                bias: if rng.below(2) == 0 { 1 << 30 } else { -(1 << 30) } + rng.range(-1000, 1000),
+                multiplier: Multiplier::from_real(multipliers[rng.below(multipliers.len())]).unwrap(),
+            })
+            .collect();
+        let zp = if case % 2 == 0 { -128 } else { 127 };
+        let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
+        let mut want = vec![0i8; o];
+        dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
+        for (kernel, packed) in packings(&weights, &channels, 1, zp) {
+            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+            let mut got = vec![1i8; o];
+            dense::dense_layer(&input, zp, &layer, range, &mut got);
+            assert_eq!(got, want, "case {case}, {kernel:?}: dense {i}→{o}");
+        }
+    }
+}
+
+#[test]
 fn extreme_values_do_not_overflow() {
     // Largest products: x − zp = ±255 with |w| = 127 over many taps.
     let g = Conv2dGeometry {

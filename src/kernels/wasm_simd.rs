@@ -218,18 +218,11 @@ fn conv2d_with<E: Encoding, const NB: usize>(
     else {
         return false;
     };
-    let (pixels, out_c) = (g.output.h * g.output.w, g.output.c);
-    let row_stride = padded_w * g.input.c;
-    let mut first = 0;
-    while first < pixels {
-        let count = PIXELS.min(pixels - first);
-        let starts = padded::window_starts::<PIXELS>(g, padded_w, first);
-        let out = &mut output[first * out_c..][..count * out_c];
-        // SAFETY: `usable` holds; each window lies inside `image` (`padded_input`, whose
-        // slack covers the GROUP − 1 elements of over-read).
-        unsafe { tiles::<E, PIXELS, NB>(image, &starts, row_stride, count, packed, channels, range, out) };
-        first += PIXELS;
-    }
+    let layer = Layer { packed, channels, range, row_stride: padded_w * g.input.c };
+    let windows = |first| padded::window_starts::<PIXELS>(g, padded_w, first);
+    // SAFETY: `usable` holds; each window lies inside `image` (`padded_input`, whose
+    // slack covers the GROUP − 1 elements of over-read).
+    unsafe { layer.run::<E, PIXELS, NB>(image, g.output.h * g.output.w, windows, &mut output[..g.output.len()]) };
     true
 }
 
@@ -251,49 +244,72 @@ fn dense_with<E: Encoding, const NB: usize>(
     for (e, &x) in patch.iter_mut().zip(input) {
         *e = E::encode(x, zp);
     }
-    let out = &mut output[..channels.len()];
+    let layer = Layer { packed, channels, range, row_stride: 0 };
     // SAFETY: `usable` holds; the one window (row_groups words) lies inside `patch`.
-    unsafe { tiles::<E, 1, NB>(&patch, &[0], 0, 1, packed, channels, range, out) };
+    unsafe { layer.run::<E, 1, NB>(&patch, 1, |_| [0], &mut output[..channels.len()]) };
     true
 }
 
-/// All channel blocks of the `P` pixels whose windows start at `image[windows[p]..]` (kernel
-/// rows `row_stride` elements apart); writes the first `count` pixels' outputs to `out`.
-///
-/// # Safety
-/// `usable::<E>()` holds; every window (rows × row_groups words from its base) lies inside `image`.
-#[allow(clippy::too_many_arguments)] // the layer's state, passed through to the tile loop
-#[inline(always)]
-unsafe fn tiles<E: Encoding, const P: usize, const NB: usize>(
-    image: &[E::Elem],
-    windows: &[usize; P],
-    row_stride: usize,
-    count: usize,
-    packed: &PackedWeights,
-    channels: &[ChannelRequant],
+/// What the tile loops of one layer share.
+struct Layer<'a> {
+    packed: &'a PackedWeights,
+    channels: &'a [ChannelRequant],
     range: OutputRange,
-    out: &mut [i8],
-) {
-    let out_c = packed.out_channels;
-    let blocks = out_c.div_ceil(LANES);
-    let mut block = 0;
-    while block < blocks {
-        if block + NB <= blocks {
-            let acc = unsafe { tile::<E, P, NB>(image, windows, row_stride, packed, block) };
-            for n in 0..NB {
-                let requant = BlockRequant::load(packed, block + n, range);
-                for (p, sums) in acc.iter().enumerate().take(count) {
-                    requant.store(E::sums(sums[n]), channels, &mut out[p * out_c..][..out_c]);
-                }
+    /// Elements between a window's kernel rows.
+    row_stride: usize,
+}
+
+impl Layer<'_> {
+    /// Every output of the layer (`pixels` × out_channels into `output`): channel blocks
+    /// outer, so that each block's requantisation constants are set up once, and tiles
+    /// of `P` pixels inner, the windows of pixels `first..first + P` at `windows(first)`.
+    ///
+    /// # Safety
+    /// `usable::<E>()` holds; every window (rows × row_groups words from its base) lies inside `image`.
+    #[inline(always)]
+    unsafe fn run<E: Encoding, const P: usize, const NB: usize>(
+        &self,
+        image: &[E::Elem],
+        pixels: usize,
+        windows: impl Fn(usize) -> [usize; P],
+        output: &mut [i8],
+    ) {
+        let blocks = self.packed.out_channels.div_ceil(LANES);
+        let mut block = 0;
+        while block < blocks {
+            if block + NB <= blocks {
+                unsafe { self.column::<E, P, NB>(image, pixels, &windows, block, output) };
+                block += NB;
+            } else {
+                unsafe { self.column::<E, P, 1>(image, pixels, &windows, block, output) };
+                block += 1;
             }
-            block += NB;
-        } else {
-            let acc = unsafe { tile::<E, P, 1>(image, windows, row_stride, packed, block) };
-            let requant = BlockRequant::load(packed, block, range);
-            for (p, sums) in acc.iter().enumerate().take(count) {
-                requant.store(E::sums(sums[0]), channels, &mut out[p * out_c..][..out_c]);
+        }
+    }
+
+    /// Blocks `block..block + NB` of every pixel.
+    ///
+    /// # Safety
+    /// As `run`, and `block + NB` ≤ the number of blocks.
+    #[inline(always)]
+    unsafe fn column<E: Encoding, const P: usize, const NB: usize>(
+        &self,
+        image: &[E::Elem],
+        pixels: usize,
+        windows: &impl Fn(usize) -> [usize; P],
+        block: usize,
+        output: &mut [i8],
+    ) {
+        let out_c = self.packed.out_channels;
+        let requants: [BlockRequant; NB] = core::array::from_fn(|n| BlockRequant::load(self.packed, block + n));
+        let mut first = 0;
+        while first < pixels {
+            let acc = unsafe { tile::<E, P, NB>(image, &windows(first), self.row_stride, self.packed, block) };
+            for (p, sums) in acc.iter().enumerate().take(pixels - first) {
+                let sums = sums.map(E::sums);
+                store(&requants, &sums, self.channels, self.range, &mut output[(first + p) * out_c..][..out_c]);
             }
-            block += 1;
+            first += P;
         }
     }
 }
@@ -344,12 +360,11 @@ struct BlockRequant {
     /// (1 << right_shift) − 1 and its half: RoundingDivideByPOT's remainder mask and threshold.
     remainder_mask: v128,
     half_mask: v128,
-    range: OutputRange,
 }
 
 impl BlockRequant {
     #[inline(always)]
-    fn load(packed: &PackedWeights, block: usize, range: OutputRange) -> BlockRequant {
+    fn load(packed: &PackedWeights, block: usize) -> BlockRequant {
         let base = block * LANES;
         let load = |v: &[i32]| {
             let lanes: [i32; LANES] = core::array::from_fn(|i| v.get(base + i).copied().unwrap_or(0));
@@ -372,33 +387,22 @@ impl BlockRequant {
             uniform_shift,
             remainder_mask,
             half_mask: u32x4_shr(remainder_mask, 1),
-            range,
         }
     }
 
-    /// Requantises one pixel's sums of this block into its channels of `out` (one pixel's outputs).
+    /// The block's four outputs for one pixel's sums, as i32 lanes within `range`
+    /// (the vector form: every multiplier below 1, `vector`).
     #[inline(always)]
-    fn store(&self, sums: v128, channels: &[ChannelRequant], out: &mut [i8]) {
+    fn requantize(&self, sums: v128, range: OutputRange) -> v128 {
         let total = i32x4_add(sums, self.bias); // bias + Σ w·(x − zp), wrapping (exact: the loader's limits)
-        let dst = &mut out[self.base..self.base + self.valid];
-        if !self.vector {
-            let totals = [
-                i32x4_extract_lane::<0>(total),
-                i32x4_extract_lane::<1>(total),
-                i32x4_extract_lane::<2>(total),
-                i32x4_extract_lane::<3>(total),
-            ];
-            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip(&channels[self.base..]) {
-                *d = requantize(t, channel.multiplier, self.range);
-            }
-            return;
-        }
-        // SaturatingRoundingDoublingHighMul: (x·m + 2^30) >> 31 on 64-bit products (mantissa ≥ 0,
-        // so the saturating case MIN·MIN cannot occur), back to 32-bit lanes.
+                                                // SaturatingRoundingDoublingHighMul: (x·m + 2^30) >> 31 on 64-bit products (mantissa ≥ 0,
+                                                // so the saturating case MIN·MIN cannot occur). |x·m + 2^30| < 2^62, so shifting it left
+                                                // by one cannot overflow and its high word is the shifted result: i64x2.shl is one x86
+                                                // instruction where i64x2.shr_s takes several without AVX-512.
         let nudge = i64x2_splat(1 << 30);
-        let low = i64x2_shr(i64x2_add(i64x2_extmul_low_i32x4(total, self.mantissa), nudge), 31);
-        let high = i64x2_shr(i64x2_add(i64x2_extmul_high_i32x4(total, self.mantissa), nudge), 31);
-        let x = i32x4_shuffle::<0, 2, 4, 6>(low, high);
+        let low = i64x2_shl(i64x2_add(i64x2_extmul_low_i32x4(total, self.mantissa), nudge), 1);
+        let high = i64x2_shl(i64x2_add(i64x2_extmul_high_i32x4(total, self.mantissa), nudge), 1);
+        let x = i32x4_shuffle::<1, 3, 5, 7>(low, high);
         // RoundingDivideByPOT: (x >> e) + (remainder > (mask >> 1) + (x < 0)).
         let remainder = v128_and(x, self.remainder_mask);
         let threshold = i32x4_sub(self.half_mask, i32x4_lt(x, i32x4_splat(0)));
@@ -409,14 +413,51 @@ impl BlockRequant {
         let q = i32x4_sub(shifted, i32x4_gt(remainder, threshold));
         // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
         let q = i32x4_min(i32x4_max(q, i32x4_splat(-65536)), i32x4_splat(65536));
-        let q = i32x4_add(q, i32x4_splat(self.range.zero_point));
-        let q = i32x4_min(i32x4_max(q, i32x4_splat(self.range.min)), i32x4_splat(self.range.max));
-        let words = i16x8_narrow_i32x4(q, q);
-        let bytes = i8x16_narrow_i16x8(words, words);
-        let four = i32x4_extract_lane::<0>(bytes).to_le_bytes();
-        for (d, &b) in dst.iter_mut().zip(&four) {
-            *d = b as i8;
+        let q = i32x4_add(q, i32x4_splat(range.zero_point));
+        i32x4_min(i32x4_max(q, i32x4_splat(range.min)), i32x4_splat(range.max))
+    }
+}
+
+/// Requantises one pixel's sums of the blocks `requants` describe into their channels of
+/// `out` (that pixel's outputs): one 8-byte store for two whole blocks, else per block.
+#[inline(always)]
+fn store<const NB: usize>(
+    requants: &[BlockRequant; NB],
+    sums: &[v128; NB],
+    channels: &[ChannelRequant],
+    range: OutputRange,
+    out: &mut [i8],
+) {
+    if !requants[0].vector {
+        for (requant, &sums) in requants.iter().zip(sums) {
+            let totals = i32x4_add(sums, requant.bias);
+            let totals = [
+                i32x4_extract_lane::<0>(totals),
+                i32x4_extract_lane::<1>(totals),
+                i32x4_extract_lane::<2>(totals),
+                i32x4_extract_lane::<3>(totals),
+            ];
+            let dst = &mut out[requant.base..requant.base + requant.valid];
+            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip(&channels[requant.base..]) {
+                *d = requantize(t, channel.multiplier, range);
+            }
         }
+        return;
+    }
+    let q: [v128; NB] = core::array::from_fn(|n| requants[n].requantize(sums[n], range));
+    if let ([first, last], [q0, q1]) = (requants.as_slice(), q.as_slice()) {
+        if last.valid == LANES {
+            // Consecutive whole blocks (`run` pairs them so): 8 channels in one store.
+            let bytes = i8x16_narrow_i16x8(i16x8_narrow_i32x4(*q0, *q1), i16x8_narrow_i32x4(*q0, *q1));
+            let eight: [i8; 8] = bytemuck::cast(i64x2_extract_lane::<0>(bytes));
+            out[first.base..first.base + 8].copy_from_slice(&eight);
+            return;
+        }
+    }
+    for (requant, &q) in requants.iter().zip(&q) {
+        let words = i16x8_narrow_i32x4(q, q);
+        let four: [i8; 4] = bytemuck::cast(i32x4_extract_lane::<0>(i8x16_narrow_i16x8(words, words)));
+        out[requant.base..requant.base + requant.valid].copy_from_slice(&four[..requant.valid]);
     }
 }
 
