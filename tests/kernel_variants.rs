@@ -60,6 +60,28 @@ fn packings(weights: &[i8], channels: &[ChannelRequant], rows: usize, zp: i32) -
         .collect()
 }
 
+/// The comparisons below reach only the microkernels `packings` finds: each build and CPU
+/// that has one must offer it, or they would pass without testing it.
+#[test]
+fn this_build_offers_its_microkernels() {
+    let available = Microkernel::available();
+    let expected = [
+        (Microkernel::Neon, cfg!(target_arch = "aarch64")),
+        (Microkernel::Simd128, cfg!(all(target_arch = "wasm32", target_feature = "simd128"))),
+        (Microkernel::Relaxed, cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))),
+        #[cfg(target_arch = "x86_64")]
+        (Microkernel::AvxVnni, std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")),
+        #[cfg(target_arch = "x86_64")]
+        (
+            Microkernel::Avx512Vnni,
+            std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw"),
+        ),
+    ];
+    for (kernel, here) in expected {
+        assert_eq!(available.contains(&kernel), here, "{kernel:?} in {available:?}");
+    }
+}
+
 fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
     loop {
         let c = 1 + rng.below(40);
@@ -137,8 +159,19 @@ fn dense_and_dot_variants_match_reference() {
 #[test]
 fn requantisation_extremes_match_reference() {
     // Accumulators near ±2^30 (the loader's bias limit plus the largest sums) times
-    // multipliers from just below 1 down to 2^-31: the 64-bit products reach 2^61.
-    let multipliers = [1.0 - 1e-9, 0.75, 0.5, 0.5 + 1e-9, 2f64.powi(-17), 2f64.powi(-30) * 1.5, 2f64.powi(-31)];
+    // multipliers from just below 1 down to 2^-31: the 64-bit products reach 2^61. Those
+    // near 2^-24 and 2^-25 bring such products back into int8, where rounding shows.
+    let multipliers = [
+        1.0 - 1e-9,
+        0.75,
+        0.5 + 1e-9,
+        2f64.powi(-17),
+        2f64.powi(-24) * 1.9,
+        2f64.powi(-25) * 1.5,
+        2f64.powi(-25) * 1.03,
+        2f64.powi(-30) * 1.5,
+        2f64.powi(-31),
+    ];
     let mut rng = Rng(0x0dd_ba11);
     for case in 0..60 {
         let (i, o) = (1 + rng.below(1000), 1 + rng.below(40));

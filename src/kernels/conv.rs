@@ -88,7 +88,7 @@ pub fn conv2d(
 }
 
 /// What the engine runs: the layer's packed microkernel when this machine has
-/// one (`kernels::vnni`, `kernels::wasm_simd`), else `conv2d`. Bit-identical to the reference.
+/// one (`kernels::vnni`, `kernels::wasm_simd`, `kernels::neon`), else `conv2d`. Bit-identical to the reference.
 pub fn conv2d_layer(
     geometry: &Conv2dGeometry,
     input: &[i8],
@@ -103,6 +103,10 @@ pub fn conv2d_layer(
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if super::wasm_simd::conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if super::neon::conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
         return;
     }
     conv2d(geometry, input, input_zero_point, layer.weights, layer.channels, output_range, output);

@@ -45,7 +45,7 @@ pub fn dense(
 }
 
 /// What the engine runs: the layer's packed microkernel when this machine has
-/// one (`kernels::vnni`, `kernels::wasm_simd`), else `dense`. Bit-identical to the reference.
+/// one (`kernels::vnni`, `kernels::wasm_simd`, `kernels::neon`), else `dense`. Bit-identical to the reference.
 pub fn dense_layer(
     input: &[i8],
     input_zero_point: i32,
@@ -59,6 +59,10 @@ pub fn dense_layer(
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if super::wasm_simd::dense(input, input_zero_point, layer.packed, layer.channels, output_range, output) {
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if super::neon::dense(input, input_zero_point, layer.packed, layer.channels, output_range, output) {
         return;
     }
     dense(input, input_zero_point, layer.weights, layer.channels, output_range, output);

@@ -9,8 +9,10 @@ pub mod dense;
 pub mod dot;
 pub mod eltwise;
 pub mod float;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 pub mod packed;
-#[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", all(target_arch = "wasm32", target_feature = "simd128")))]
 mod padded;
 pub mod pool;
 #[cfg(target_arch = "x86_64")]

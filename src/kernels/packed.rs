@@ -26,6 +26,9 @@ pub enum Microkernel {
     /// wasm relaxed-SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s` (4 taps per lane), its
     /// 7-bit operand the positive and the negative part of the weights in turn.
     Relaxed,
+    /// aarch64 NEON: `smlal` by element (i16 × i16 into i32), one tap at a time; the
+    /// weights of a group are stored tap by tap (`[tap][lane]`), 8 channels a block.
+    Neon,
 }
 
 impl Microkernel {
@@ -33,22 +36,23 @@ impl Microkernel {
     pub const fn lanes(self) -> usize {
         match self {
             Microkernel::Avx512Vnni => 16,
-            Microkernel::AvxVnni => 8,
+            Microkernel::AvxVnni | Microkernel::Neon => 8,
             Microkernel::Simd128 | Microkernel::Relaxed => 4,
         }
     }
 
-    /// Taps one dot instruction sums into each lane.
+    /// Taps one dot instruction sums into each lane (NEON: taps per window load).
     pub const fn group(self) -> usize {
         match self {
             Microkernel::AvxVnni | Microkernel::Avx512Vnni | Microkernel::Relaxed => 4,
             Microkernel::Simd128 => 2,
+            Microkernel::Neon => 8,
         }
     }
 
     /// The microkernels this build can run on this machine, fastest first.
     pub fn available() -> Vec<Microkernel> {
-        [Microkernel::Avx512Vnni, Microkernel::AvxVnni, Microkernel::Relaxed, Microkernel::Simd128]
+        [Microkernel::Avx512Vnni, Microkernel::AvxVnni, Microkernel::Relaxed, Microkernel::Simd128, Microkernel::Neon]
             .into_iter()
             .filter(|k| k.runs_here())
             .collect()
@@ -69,6 +73,7 @@ impl Microkernel {
             }
             Microkernel::Relaxed => cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")),
             Microkernel::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
+            Microkernel::Neon => cfg!(all(target_arch = "aarch64", target_feature = "neon")),
             #[allow(unreachable_patterns)] // the x86 arms above, on other targets
             _ => false,
         }
@@ -81,6 +86,7 @@ impl Microkernel {
             Microkernel::Avx512Vnni => "avx512-vnni (512-bit)",
             Microkernel::Simd128 => "simd128",
             Microkernel::Relaxed => "relaxed-simd",
+            Microkernel::Neon => "neon",
         }
     }
 
@@ -110,7 +116,7 @@ pub struct PackedWeights {
     /// i8 microkernels: `[block][row][group][lane][tap]`. Relaxed: each group holds the
     /// positive part, then the negative part (both 0..=127).
     pub(crate) weights: Vec<i8>,
-    /// Simd128: the same layout as i16.
+    /// Simd128: the same layout as i16. Neon: i16, `[block][row][group][tap][lane]`.
     pub(crate) wide_weights: Vec<i16>,
     /// Per output channel, padded to whole blocks with zeros: the bias plus the
     /// zero-point correction of this kernel's activation encoding, the Q31
@@ -182,6 +188,9 @@ impl PackedWeights {
                     };
                     match kernel {
                         Microkernel::Simd128 => wide.extend(cells().map(i16::from)),
+                        Microkernel::Neon => wide.extend((0..group).flat_map(|t| {
+                            (0..lanes).map(move |lane| i16::from(weight(block * lanes + lane, row, g * group + t)))
+                        })),
                         Microkernel::Relaxed => {
                             packed.extend(cells().map(|w| w.max(0)));
                             packed.extend(cells().map(|w| (-w).max(0)));
@@ -193,11 +202,11 @@ impl PackedWeights {
         }
 
         // Σ w·(x − zp) from what the kernel multiplies: u = x + 128 (VNNI: u8 operand),
-        // x itself (relaxed: signed operand), or x − zp already (simd128: i16 patches).
+        // x itself (relaxed: signed operand), or x − zp already (simd128, NEON: i16 patches).
         let offset = match kernel {
             Microkernel::AvxVnni | Microkernel::Avx512Vnni => input_zero_point + 128,
             Microkernel::Relaxed => input_zero_point,
-            Microkernel::Simd128 => 0,
+            Microkernel::Simd128 | Microkernel::Neon => 0,
         };
         let padded = blocks * lanes;
         let (mut bias, mut mantissa, mut right_shift) = (vec![0i32; padded], vec![0i32; padded], vec![0i32; padded]);
@@ -231,7 +240,11 @@ impl PackedWeights {
     }
 
     /// Groups per output channel (all rows).
-    #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))]
     pub(crate) fn groups(&self) -> usize {
         self.rows * self.row_groups
     }
