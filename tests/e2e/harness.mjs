@@ -78,6 +78,30 @@ export function startServer({ build = true, timeoutMs = 20 * 60_000 } = {}) {
  * the SwiftShader software adapter; without the flag navigator.gpu exists but
  * requestAdapter() resolves to null.
  */
+export const PIXELS = 784;
+const MNIST_IMAGES = join(ROOT, 'data', 'mnist', 't10k-images-idx3-ubyte');
+
+/**
+ * `count` × 784 digit bytes and where they come from: the first MNIST test digits
+ * (data/mnist, scripts/fetch-mnist) when present, else deterministic pseudo-random images.
+ */
+export function testDigits(count) {
+  if (existsSync(MNIST_IMAGES)) {
+    const file = readFileSync(MNIST_IMAGES);
+    if (file.readUInt32BE(0) !== 0x803 || file.readUInt32BE(4) < count) {
+      throw new Error(`${MNIST_IMAGES}: not an idx3 file of at least ${count} images`);
+    }
+    return { source: `the first ${count} MNIST test digits`, pixels: file.subarray(16, 16 + count * PIXELS) };
+  }
+  const pixels = Buffer.alloc(count * PIXELS);
+  let x = 0x12345678;
+  for (let i = 0; i < pixels.length; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    pixels[i] = x >>> 24 > 160 ? x >>> 16 : 0; // sparse "ink"
+  }
+  return { source: `${count} pseudo-random images (no MNIST data)`, pixels };
+}
+
 export async function launchBrowser({ webgpu = false } = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (scripts/setup)`);

@@ -6,38 +6,20 @@
 //
 // Chromium runs with --enable-unsafe-webgpu (harness.mjs), which gives the
 // SwiftShader software adapter on a machine without a GPU. No adapter is a
-// test failure, not a skip. The digits: the first 200 MNIST test images
-// (data/mnist/t10k-images-idx3-ubyte, scripts/fetch-mnist) when present,
-// else 200 deterministic pseudo-random images.
+// test failure, not a skip. The digits: harness.mjs's testDigits (the first
+// 200 MNIST test images when data/mnist is present).
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, assertClean, drawDigit, guard, launchBrowser, loadStrokes, openPage, settled, shownReading, startServer } from './harness.mjs';
+import {
+  PIXELS, ROOT, assertClean, drawDigit, guard, launchBrowser, loadStrokes, openPage, settled, shownReading, startServer, testDigits,
+} from './harness.mjs';
 
-const PIXELS = 784;
 const IMAGES = 200;
 const INT8 = join(ROOT, 'models', 'deepconvnet-int8.safetensors');
 const FLOAT = join(ROOT, 'models', 'deepconvnet-float.safetensors');
-const MNIST = join(ROOT, 'data', 'mnist', 't10k-images-idx3-ubyte');
-
-/** IMAGES × 784 digit bytes and where they come from. */
-function digits() {
-  if (existsSync(MNIST)) {
-    const file = readFileSync(MNIST);
-    assert.equal(file.readUInt32BE(0), 0x803, 'idx3 magic');
-    assert.ok(file.readUInt32BE(4) >= IMAGES);
-    return { source: `the first ${IMAGES} MNIST test digits`, pixels: file.subarray(16, 16 + IMAGES * PIXELS) };
-  }
-  const pixels = Buffer.alloc(IMAGES * PIXELS);
-  let x = 0x12345678;
-  for (let i = 0; i < pixels.length; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    pixels[i] = x >>> 24 > 160 ? x >>> 16 : 0; // sparse "ink"
-  }
-  return { source: `${IMAGES} pseudo-random images (no MNIST data)`, pixels };
-}
 
 /** Float32 values as their bit patterns (so −0, NaN, … compare exactly). */
 const bits = (values) => Array.from(new Uint32Array(new Float32Array(values).buffer));
@@ -55,7 +37,7 @@ describe('WebGPU backend (pkg/gpu) in headless Chromium', () => {
     context = await browser.newContext();
     g = guard(context, server.origin);
     page = g.watch(await context.newPage());
-    await page.goto(`${server.origin}/tests/e2e/webgpu.html`);
+    await page.goto(`${server.origin}/tests/e2e/blank.html`);
   });
 
   after(async () => {
@@ -75,7 +57,7 @@ describe('WebGPU backend (pkg/gpu) in headless Chromium', () => {
   });
 
   test('GpuModel logits equal the CPU wasm logits bit for bit', async () => {
-    const { source, pixels } = digits();
+    const { source, pixels } = testDigits(IMAGES);
     const model = readFileSync(INT8);
     const out = await page.evaluate(
       async ({ modelB64, pixelsB64 }) => {
