@@ -44,9 +44,20 @@ pub(crate) fn copy<'s, T: Copy>(
 /// padded copy; past the last pixel, the last one again (its sums are computed, never stored).
 #[inline(always)]
 pub(crate) fn window_starts<const P: usize>(g: &Conv2dGeometry, padded_w: usize, first: usize) -> [usize; P] {
-    let pixels = g.output.h * g.output.w;
-    core::array::from_fn(|j| {
-        let pixel = (first + j).min(pixels.saturating_sub(1));
-        ((pixel / g.output.w) * g.stride * padded_w + (pixel % g.output.w) * g.stride) * g.input.c
+    let last = (g.output.h * g.output.w).saturating_sub(1);
+    // One division per tile, then steps: a division per pixel cost conv1 (a few taps
+    // per pixel) a third of its time.
+    let mut pixel = first.min(last);
+    let (mut y, mut x) = (pixel.checked_div(g.output.w).unwrap_or(0), pixel.checked_rem(g.output.w).unwrap_or(0));
+    core::array::from_fn(|_| {
+        let start = (y * g.stride * padded_w + x * g.stride) * g.input.c;
+        if pixel < last {
+            pixel += 1;
+            x += 1;
+            if x == g.output.w {
+                (y, x) = (y + 1, 0);
+            }
+        }
+        start
     })
 }

@@ -371,7 +371,12 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
 struct Requant16 {
     bias: __m512i,
     mantissa: __m512i,
+    /// The mantissas of the odd lanes, moved to the even ones (`_mm512_mul_epi32` reads those).
+    odd_mantissa: __m512i,
     right_shift: __m512i,
+    /// (1 << right_shift) − 1 and its half: RoundingDivideByPOT's remainder mask and threshold.
+    remainder_mask: __m512i,
+    half_mask: __m512i,
     zero_point: __m512i,
     min: __m512i,
     max: __m512i,
@@ -386,10 +391,16 @@ impl Requant16 {
     unsafe fn load(packed: &PackedWeights, first: usize, range: OutputRange) -> Requant16 {
         // SAFETY: the per-channel vectors are padded to whole blocks of 16 (`usable()`).
         let load = |v: &[i32]| unsafe { _mm512_loadu_si512(v.as_ptr().add(first).cast()) };
+        let (mantissa, right_shift) = (load(&packed.mantissa), load(&packed.right_shift));
+        let one = _mm512_set1_epi32(1);
+        let remainder_mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right_shift), one);
         Requant16 {
             bias: load(&packed.bias),
-            mantissa: load(&packed.mantissa),
-            right_shift: load(&packed.right_shift),
+            mantissa,
+            odd_mantissa: _mm512_srli_epi64::<32>(mantissa),
+            right_shift,
+            remainder_mask,
+            half_mask: _mm512_srli_epi32::<1>(remainder_mask),
             zero_point: _mm512_set1_epi32(range.zero_point),
             min: _mm512_set1_epi32(range.min),
             max: _mm512_set1_epi32(range.max),
@@ -405,15 +416,11 @@ impl Requant16 {
         let x = _mm512_add_epi32(sums, self.bias);
         let nudge = _mm512_set1_epi64(1 << 30);
         let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.mantissa), nudge);
-        let odd = _mm512_add_epi64(
-            _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(self.mantissa)),
-            nudge,
-        );
+        let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.odd_mantissa), nudge);
         let high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd));
         let one = _mm512_set1_epi32(1);
-        let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, self.right_shift), one);
-        let remainder = _mm512_and_si512(high, mask);
-        let half = _mm512_srli_epi32::<1>(mask);
+        let remainder = _mm512_and_si512(high, self.remainder_mask);
+        let half = self.half_mask;
         let threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()), half, one);
         let shifted = _mm512_srav_epi32(high, self.right_shift);
         let q = _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, one);
