@@ -1,6 +1,7 @@
 //! Reading the safetensors container: header checks before anything is
 //! allocated, then typed access to tensors.
 
+use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -62,8 +63,10 @@ fn check_header(bytes: &[u8]) -> Result<()> {
 /// left to the safetensors parser, which reports it.
 fn check_unique_keys(json: &[u8]) -> Result<()> {
     let Some(keys) = top_level_keys(json) else { return Ok(()) };
+    // Compared decoded: `"w"` and `"\u0077"` are the same name to the parser.
+    let Some(keys) = keys.into_iter().map(unescape).collect::<Option<Vec<_>>>() else { return Ok(()) };
     // (name, position) pairs sort with the same code as the graph's node names.
-    let mut keys: Vec<(&str, usize)> = keys.into_iter().zip(0..).collect();
+    let mut keys: Vec<(Cow<str>, usize)> = keys.into_iter().zip(0..).collect();
     keys.sort_unstable();
     if let Some(pair) = keys.windows(2).find(|pair| pair[0].0 == pair[1].0) {
         return Err(Error::NotSafetensors(format!("tensor '{}' appears twice in the header", pair[0].0)));
@@ -97,6 +100,47 @@ fn top_level_keys(json: &[u8]) -> Option<Vec<&str>> {
             _ => return None,
         }
     }
+}
+
+/// A JSON string's contents (between the quotes) with its escapes decoded; None if
+/// an escape is invalid (the parser then reports the header).
+fn unescape(raw: &str) -> Option<Cow<'_, str>> {
+    if !raw.contains('\\') {
+        return Some(Cow::Borrowed(raw));
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut units = Vec::new(); // UTF-16 code units of consecutive \u escapes (surrogate pairs)
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        let escape = if c == '\\' { Some(chars.next()?) } else { None };
+        if escape == Some('u') {
+            let hex: String = chars.by_ref().take(4).collect();
+            if hex.len() != 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            units.push(u16::from_str_radix(&hex, 16).ok()?);
+            continue;
+        }
+        for decoded in char::decode_utf16(units.drain(..)) {
+            out.push(decoded.ok()?);
+        }
+        out.push(match escape {
+            None => c,
+            Some('"') => '"',
+            Some('\\') => '\\',
+            Some('/') => '/',
+            Some('b') => '\u{8}',
+            Some('f') => '\u{c}',
+            Some('n') => '\n',
+            Some('r') => '\r',
+            Some('t') => '\t',
+            Some(_) => return None,
+        });
+    }
+    for decoded in char::decode_utf16(units) {
+        out.push(decoded.ok()?);
+    }
+    Some(Cow::Owned(out))
 }
 
 fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
@@ -271,6 +315,20 @@ mod tests {
         assert!(check_unique_keys(json).is_ok());
         let twice = br#"{"w": {"dtype": "F32"}, "v": 1, "w": {"dtype": "I8"}}"#;
         assert!(matches!(check_unique_keys(twice), Err(Error::NotSafetensors(m)) if m.contains("'w' appears twice")));
+        // The same name spelled with escapes, including a surrogate pair.
+        let escaped = br#"{"w\u00e9": 1, "x": 2, "\u0077\u00E9": 3}"#;
+        assert!(
+            matches!(check_unique_keys(escaped), Err(Error::NotSafetensors(m)) if m.contains("'wé' appears twice"))
+        );
+        let pair = r#"{"\ud83d\ude00\n": 1, "😀\u000a": 2}"#;
+        assert!(
+            matches!(check_unique_keys(pair.as_bytes()), Err(Error::NotSafetensors(m)) if m.contains("appears twice"))
+        );
+        assert!(check_unique_keys(br#"{"a\"b": 1, "a\\b": 2, "a/b": 3, "a\/c": 4}"#).is_ok());
+        assert_eq!(unescape(r"\ud83d").as_deref(), None, "a lone surrogate is the parser's to report");
+        assert_eq!(unescape(r"\q").as_deref(), None);
+        assert_eq!(unescape(r"\u00").as_deref(), None);
+        assert_eq!(unescape(r"\u+123").as_deref(), None, "four hex digits, no sign");
         for broken in [&b""[..], b"[1]", b"{\"a\"", b"{\"a\":", b"{\"a\" 1}", b"{\"a\":\"", b"{1:2}"] {
             assert!(check_unique_keys(broken).is_ok(), "left to the safetensors parser");
         }
