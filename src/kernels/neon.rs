@@ -162,8 +162,9 @@ unsafe fn tile<const P: usize>(
     block: usize,
 ) -> [[int32x4_t; 2]; P] {
     let step = GROUP * LANES; // weights per group
-                              // SAFETY (the loads below): `usable` makes the weights blocks × groups × step long;
-                              // the windows lie inside `image` (the caller's contract).
+
+    // SAFETY (the loads below): `usable` makes the weights blocks × groups × step long;
+    // the windows lie inside `image` (the caller's contract).
     let mut weights = unsafe { packed.wide_weights.as_ptr().add(block * packed.groups() * step) };
     // SAFETY: NEON (module comment).
     let mut acc = [[unsafe { vdupq_n_s32(0) }; 2]; P];

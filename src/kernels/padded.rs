@@ -45,8 +45,8 @@ pub(crate) fn copy<'s, T: Copy>(
 #[inline(always)]
 pub(crate) fn window_starts<const P: usize>(g: &Conv2dGeometry, padded_w: usize, first: usize) -> [usize; P] {
     let last = (g.output.h * g.output.w).saturating_sub(1);
-    // One division per tile, then steps: a division per pixel cost conv1 (a few taps
-    // per pixel) a third of its time.
+    // One division per tile, then steps: layers with few taps per pixel (conv1) felt a
+    // division per pixel.
     let mut pixel = first.min(last);
     let (mut y, mut x) = (pixel.checked_div(g.output.w).unwrap_or(0), pixel.checked_rem(g.output.w).unwrap_or(0));
     core::array::from_fn(|_| {

@@ -394,11 +394,12 @@ impl BlockRequant {
     /// (the vector form: every multiplier below 1, `vector`).
     #[inline(always)]
     fn requantize(&self, sums: v128, range: OutputRange) -> v128 {
-        let total = i32x4_add(sums, self.bias); // bias + Σ w·(x − zp), wrapping (exact: the loader's limits)
-                                                // SaturatingRoundingDoublingHighMul: (x·m + 2^30) >> 31 on 64-bit products (mantissa ≥ 0,
-                                                // so the saturating case MIN·MIN cannot occur). |x·m + 2^30| < 2^62, so shifting it left
-                                                // by one cannot overflow and its high word is the shifted result: i64x2.shl is one x86
-                                                // instruction where i64x2.shr_s takes several without AVX-512.
+        // bias + Σ w·(x − zp), wrapping (exact: the loader's limits).
+        let total = i32x4_add(sums, self.bias);
+        // SaturatingRoundingDoublingHighMul: (x·m + 2^30) >> 31 on 64-bit products (mantissa ≥ 0,
+        // so the saturating case MIN·MIN cannot occur). |x·m + 2^30| < 2^62, so shifting it left
+        // by one cannot overflow and its high word is the shifted result: i64x2.shl is one x86
+        // instruction where i64x2.shr_s takes several without AVX-512.
         let nudge = i64x2_splat(1 << 30);
         let low = i64x2_shl(i64x2_add(i64x2_extmul_low_i32x4(total, self.mantissa), nudge), 1);
         let high = i64x2_shl(i64x2_add(i64x2_extmul_high_i32x4(total, self.mantissa), nudge), 1);
