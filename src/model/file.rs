@@ -1,7 +1,6 @@
 //! Reading the safetensors container: header checks before anything is
 //! allocated, then typed access to tensors.
 
-use alloc::borrow::Cow;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -62,11 +61,11 @@ fn check_header(bytes: &[u8]) -> Result<()> {
 /// error). Refuse it by name. Anything the key scan does not understand is
 /// left to the safetensors parser, which reports it.
 fn check_unique_keys(json: &[u8]) -> Result<()> {
-    let Some(keys) = top_level_keys(json) else { return Ok(()) };
+    let Some(raw) = top_level_keys(json) else { return Ok(()) };
     // Compared decoded: `"w"` and `"\u0077"` are the same name to the parser.
-    let Some(keys) = keys.into_iter().map(unescape).collect::<Option<Vec<_>>>() else { return Ok(()) };
+    let Some(decoded) = raw.into_iter().map(unescape).collect::<Option<Vec<String>>>() else { return Ok(()) };
     // (name, position) pairs sort with the same code as the graph's node names.
-    let mut keys: Vec<(Cow<str>, usize)> = keys.into_iter().zip(0..).collect();
+    let mut keys: Vec<(&str, usize)> = decoded.iter().map(String::as_str).zip(0..).collect();
     keys.sort_unstable();
     if let Some(pair) = keys.windows(2).find(|pair| pair[0].0 == pair[1].0) {
         return Err(Error::NotSafetensors(format!("tensor '{}' appears twice in the header", pair[0].0)));
@@ -104,43 +103,47 @@ fn top_level_keys(json: &[u8]) -> Option<Vec<&str>> {
 
 /// A JSON string's contents (between the quotes) with its escapes decoded; None if
 /// an escape is invalid (the parser then reports the header).
-fn unescape(raw: &str) -> Option<Cow<'_, str>> {
-    if !raw.contains('\\') {
-        return Some(Cow::Borrowed(raw));
-    }
+fn unescape(raw: &str) -> Option<String> {
     let mut out = String::with_capacity(raw.len());
-    let mut units = Vec::new(); // UTF-16 code units of consecutive \u escapes (surrogate pairs)
     let mut chars = raw.chars();
+    let mut high_surrogate = None; // a \uD800–\uDBFF waiting for its low half
     while let Some(c) = chars.next() {
-        let escape = if c == '\\' { Some(chars.next()?) } else { None };
-        if escape == Some('u') {
-            let hex: String = chars.by_ref().take(4).collect();
-            if hex.len() != 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            units.push(u16::from_str_radix(&hex, 16).ok()?);
-            continue;
-        }
-        for decoded in char::decode_utf16(units.drain(..)) {
-            out.push(decoded.ok()?);
-        }
-        out.push(match escape {
-            None => c,
-            Some('"') => '"',
-            Some('\\') => '\\',
-            Some('/') => '/',
-            Some('b') => '\u{8}',
-            Some('f') => '\u{c}',
-            Some('n') => '\n',
-            Some('r') => '\r',
-            Some('t') => '\t',
-            Some(_) => return None,
-        });
+        let decoded = match (c, high_surrogate) {
+            ('\\', _) => match chars.next()? {
+                'u' => {
+                    let mut unit = 0;
+                    for _ in 0..4 {
+                        unit = unit * 16 + chars.next()?.to_digit(16)?;
+                    }
+                    match (high_surrogate.take(), unit) {
+                        (None, 0xd800..=0xdbff) => {
+                            high_surrogate = Some(unit);
+                            continue;
+                        }
+                        (Some(high), 0xdc00..=0xdfff) => {
+                            char::from_u32(0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00))?
+                        }
+                        (None, _) => char::from_u32(unit)?, // a lone low surrogate is not a char: None
+                        (Some(_), _) => return None,
+                    }
+                }
+                _ if high_surrogate.is_some() => return None,
+                '"' => '"',
+                '\\' => '\\',
+                '/' => '/',
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'n' => '\n',
+                'r' => '\r',
+                't' => '\t',
+                _ => return None,
+            },
+            (_, Some(_)) => return None,
+            (c, None) => c,
+        };
+        out.push(decoded);
     }
-    for decoded in char::decode_utf16(units) {
-        out.push(decoded.ok()?);
-    }
-    Some(Cow::Owned(out))
+    high_surrogate.is_none().then_some(out)
 }
 
 fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
