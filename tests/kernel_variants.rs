@@ -82,6 +82,53 @@ fn this_build_offers_its_microkernels() {
     }
 }
 
+/// A layer packed for a microkernel runs on it (the module's entry accepts it), rather
+/// than falling back to the portable kernels, which would pass the comparisons below too.
+#[test]
+fn packed_layers_take_their_microkernel() {
+    let mut rng = Rng(7);
+    let g = Conv2dGeometry {
+        input: Shape::new(16, 6, 6),
+        output: Shape::new(20, 6, 6),
+        kernel_h: 3,
+        kernel_w: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let input = rng.i8s(g.input.len(), -128, 127);
+    let weights = rng.i8s(g.output.c * 9 * g.input.c, -127, 127);
+    let channels = rng.channels(g.output.c, false);
+    let range = OutputRange::new(-128, true);
+    let dense_input = &input[..100];
+    let dense_weights = &weights[..100 * g.output.c];
+    for (kernel, packed) in packings(&weights, &channels, g.kernel_h, 3) {
+        let (_, dense_packed) =
+            packings(dense_weights, &channels, 1, 3).into_iter().find(|(k, _)| *k == kernel).unwrap();
+        let (mut out, mut dense_out) = (vec![0i8; g.output.len()], vec![0i8; g.output.c]);
+        let args = (&packed, &channels[..], range);
+        let taken = match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Microkernel::AvxVnni | Microkernel::Avx512Vnni => (
+                tinycnn::kernels::vnni::conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
+                tinycnn::kernels::vnni::dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
+            ),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Microkernel::Simd128 | Microkernel::Relaxed => (
+                tinycnn::kernels::wasm_simd::conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
+                tinycnn::kernels::wasm_simd::dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
+            ),
+            #[cfg(target_arch = "aarch64")]
+            Microkernel::Neon => (
+                tinycnn::kernels::neon::conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
+                tinycnn::kernels::neon::dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
+            ),
+            #[allow(unreachable_patterns)] // the arms of other targets
+            _ => panic!("{kernel:?} is available but has no entry on this target"),
+        };
+        assert_eq!(taken, (true, true), "{kernel:?} refused its own packing (conv, dense)");
+    }
+}
+
 fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
     loop {
         let c = 1 + rng.below(40);

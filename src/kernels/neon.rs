@@ -31,21 +31,14 @@ const LANES: usize = 8;
 const GROUP: usize = 8;
 /// Output pixels per tile.
 const PIXELS: usize = 4;
+// The packer lays the weights out by Microkernel::Neon's shape (`PackedWeights::fits_layer` checks that one).
+const _: () = assert!(LANES == Microkernel::Neon.lanes() && GROUP == Microkernel::Neon.group());
 /// Largest padded input copy (elements, on the stack); larger layers run the portable kernels.
 const IMAGE_MAX: usize = 32 * 1024;
 
-/// Whether `packed` suits this microkernel for a layer of `rows` × `row_taps` taps
-/// (and the buffers its pointers walk have the lengths the packer gives them).
+/// Whether `packed` suits this microkernel for a layer of `rows` × `row_taps` taps.
 fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
-    let blocks = channels.len().div_ceil(LANES);
-    packed.kernel == Some(Microkernel::Neon)
-        && packed.rows == rows
-        && packed.row_taps == row_taps
-        && packed.row_groups == row_taps.div_ceil(GROUP)
-        && packed.out_channels == channels.len()
-        && packed.input_zero_point == zp
-        && packed.wide_weights.len() == blocks * packed.groups() * GROUP * LANES
-        && [&packed.bias, &packed.mantissa, &packed.right_shift].iter().all(|v| v.len() == blocks * LANES)
+    packed.fits_layer(Microkernel::Neon, rows, row_taps, channels, zp)
 }
 
 #[inline(always)]

@@ -239,6 +239,42 @@ impl PackedWeights {
         self.kernel
     }
 
+    /// Whether these weights are packed for `kernel`, for a layer of `rows` × `row_taps` taps,
+    /// `channels` and input zero point `zp`, with the buffer lengths the packer gives them:
+    /// what a microkernel's unchecked loads rely on.
+    #[cfg(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))]
+    pub(crate) fn fits_layer(
+        &self,
+        kernel: Microkernel,
+        rows: usize,
+        row_taps: usize,
+        channels: &[ChannelRequant],
+        zp: i32,
+    ) -> bool {
+        let (lanes, group) = (kernel.lanes(), kernel.group());
+        let blocks = channels.len().div_ceil(lanes);
+        let row_groups = row_taps.div_ceil(group);
+        let cells = blocks * rows * row_groups * lanes * group;
+        let (narrow, wide) = match kernel {
+            Microkernel::AvxVnni | Microkernel::Avx512Vnni => (cells, 0),
+            Microkernel::Relaxed => (2 * cells, 0), // the positive part, then the negative
+            Microkernel::Simd128 | Microkernel::Neon => (0, cells),
+        };
+        self.kernel == Some(kernel)
+            && self.rows == rows
+            && self.row_taps == row_taps
+            && self.row_groups == row_groups
+            && self.out_channels == channels.len()
+            && self.input_zero_point == zp
+            && self.weights.len() == narrow
+            && self.wide_weights.len() == wide
+            && [&self.bias, &self.mantissa, &self.right_shift].iter().all(|v| v.len() == blocks * lanes)
+    }
+
     /// Groups per output channel (all rows).
     #[cfg(any(
         target_arch = "x86_64",

@@ -29,6 +29,13 @@ use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 /// Channels a requantisation step handles (one 256-bit vector of i32).
 const LANES: usize = 8;
 const GROUP: usize = 4;
+// The packer lays the weights out by the microkernels' shapes (`PackedWeights::fits_layer` checks those).
+const _: () = assert!(
+    GROUP == Microkernel::AvxVnni.group()
+        && GROUP == Microkernel::Avx512Vnni.group()
+        && Ymm::CHANNELS == Microkernel::AvxVnni.lanes()
+        && Zmm::CHANNELS == Microkernel::Avx512Vnni.lanes()
+);
 /// Largest padded input copy (bytes, on the stack); larger layers run the portable kernels.
 const IMAGE_MAX: usize = 64 * 1024;
 
@@ -125,18 +132,10 @@ impl Width for Zmm {
 /// Whether `packed` suits these kernels for a layer of `rows` × `row_taps` taps
 /// (and the buffers its pointers walk have the lengths the packer gives them).
 fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
-    let Some(width) = packed.kernel.filter(|k| matches!(k, Microkernel::AvxVnni | Microkernel::Avx512Vnni)) else {
-        return false;
-    };
-    let lanes = width.lanes();
-    let blocks = channels.len().div_ceil(lanes);
-    packed.rows == rows
-        && packed.row_taps == row_taps
-        && packed.row_groups == row_taps.div_ceil(GROUP)
-        && packed.out_channels == channels.len()
-        && packed.input_zero_point == zp
-        && packed.weights.len() == blocks * packed.groups() * lanes * GROUP
-        && [&packed.bias, &packed.mantissa, &packed.right_shift].iter().all(|v| v.len() == blocks * lanes)
+    packed
+        .kernel
+        .filter(|k| matches!(k, Microkernel::AvxVnni | Microkernel::Avx512Vnni))
+        .is_some_and(|kernel| packed.fits_layer(kernel, rows, row_taps, channels, zp))
 }
 
 /// Conv with VNNI; false (and nothing written) if `packed` is not for these

@@ -24,6 +24,12 @@ use super::{padded, Conv2dGeometry};
 use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 const LANES: usize = 4;
+// The packer lays the weights out by the microkernels' shapes (`PackedWeights::fits_layer` checks those).
+const _: () = assert!(
+    LANES == Microkernel::Simd128.lanes()
+        && LANES == Microkernel::Relaxed.lanes()
+        && Simd128::GROUP == Microkernel::Simd128.group()
+);
 /// Output pixels per tile.
 const PIXELS: usize = 4;
 /// Largest padded input copy (elements, on the stack); larger layers run the portable kernels.
@@ -93,6 +99,9 @@ impl Encoding for Simd128 {
 struct Relaxed;
 
 #[cfg(target_feature = "relaxed-simd")]
+const _: () = assert!(Relaxed::GROUP == Microkernel::Relaxed.group());
+
+#[cfg(target_feature = "relaxed-simd")]
 impl Encoding for Relaxed {
     type Elem = i8;
     type Acc = (v128, v128);
@@ -128,8 +137,7 @@ impl Encoding for Relaxed {
     }
 }
 
-/// Whether `packed` suits microkernel `E` for a layer of `rows` × `row_taps` taps
-/// (and the buffers its pointers walk have the lengths the packer gives them).
+/// Whether `packed` suits microkernel `E` for a layer of `rows` × `row_taps` taps.
 fn usable<E: Encoding>(
     packed: &PackedWeights,
     rows: usize,
@@ -137,15 +145,7 @@ fn usable<E: Encoding>(
     channels: &[ChannelRequant],
     zp: i32,
 ) -> bool {
-    let blocks = channels.len().div_ceil(LANES);
-    packed.kernel == Some(E::KERNEL)
-        && packed.rows == rows
-        && packed.row_taps == row_taps
-        && packed.row_groups == row_taps.div_ceil(E::GROUP)
-        && packed.out_channels == channels.len()
-        && packed.input_zero_point == zp
-        && E::weights(packed).len() == blocks * packed.groups() * E::STEP
-        && [&packed.bias, &packed.mantissa, &packed.right_shift].iter().all(|v| v.len() == blocks * LANES)
+    packed.fits_layer(E::KERNEL, rows, row_taps, channels, zp)
 }
 
 /// Conv with the layer's packed microkernel; false (and nothing written) if
