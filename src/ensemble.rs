@@ -4,8 +4,8 @@
 use alloc::vec::Vec;
 
 use crate::engine::softmax_in_place;
+use crate::engine::Model;
 use crate::error::{Error, Result};
-use crate::model::Model;
 
 /// Models that read the same input and give the same number of classes.
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ impl<B: AsRef<[u8]>> Ensemble<B> {
     }
 
     fn member_arena_bytes(&self) -> usize {
-        let max = self.members.iter().map(Model::arena_bytes).max().unwrap_or(0);
+        let max = self.members.iter().map(|m| m.arena_bytes()).max().unwrap_or(0);
         max.div_ceil(TAIL_ALIGN) * TAIL_ALIGN
     }
 

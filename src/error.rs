@@ -62,6 +62,8 @@ pub enum Error {
     NonFiniteInput { index: usize },
     /// Data files (MNIST IDX, images) are malformed.
     Data(String),
+    /// An image to preprocess or segment is blank: no ink to read (a page says "draw something").
+    EmptyImage,
     /// An invariant of tinycnn itself broke (a bug: please report it).
     Internal(&'static str),
 }
@@ -116,6 +118,7 @@ impl fmt::Display for Error {
             }
             Error::NonFiniteInput { index } => write!(f, "input value {index} is NaN or infinite"),
             Error::Data(why) => write!(f, "data: {why}"),
+            Error::EmptyImage => write!(f, "data: the image has no ink (it is blank): draw or photograph a digit"),
             Error::Internal(what) => write!(f, "internal error (a tinycnn bug): {what}"),
         }
     }

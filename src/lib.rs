@@ -34,13 +34,13 @@ pub mod mnist;
 pub mod model;
 pub mod preprocess;
 pub mod quant;
+pub mod spec;
 #[cfg(feature = "wasm")]
 pub mod wasm;
-#[cfg(all(feature = "wasm", feature = "gpu", target_arch = "wasm32"))]
-pub mod wasm_gpu;
 
+pub use engine::{KernelSet, LoadOptions, Model};
 pub use ensemble::Ensemble;
 pub use error::{Error, Result};
-pub use kernels::Shape;
 pub use model::graph::{Dtype, Graph};
-pub use model::Model;
+pub use model::Network;
+pub use spec::Shape;

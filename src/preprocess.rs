@@ -23,12 +23,11 @@
 //! connected components of ink, merged when they overlap horizontally (the two
 //! strokes of a 4 or 5 drawn separately, a broken stroke), ordered left to right.
 //!
-//! An image without ink is an error ([`Error::Data`] with the message
-//! [`NO_INK`]); a web page can treat it as "draw something".
+//! An image without ink is an error ([`Error::EmptyImage`]); a web page can
+//! treat it as "draw something".
 //! Everything here is deterministic integer arithmetic: the same image gives
 //! the same bytes on every platform.
 
-use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -46,8 +45,6 @@ pub const MAX_DIMENSION: usize = 4096;
 pub const MAX_DIGITS: usize = 32;
 /// Ink (|luminance − background|, 0–255) below this is never ink.
 pub const INK_THRESHOLD: u8 = 32;
-/// The [`Error::Data`] message of an image without ink.
-pub const NO_INK: &str = "the image has no ink (it is blank): draw or photograph a digit";
 
 /// Ink below this fraction (in 1/256) of the strongest ink is background noise.
 const RELATIVE_THRESHOLD: u32 = 77; // ≈ 30 %
@@ -225,7 +222,7 @@ impl Ink {
         }
         let threshold = INK_THRESHOLD.max(((u32::from(strongest) * RELATIVE_THRESHOLD) >> 8) as u8);
         if strongest < threshold || strongest == 0 {
-            return Err(Error::Data(NO_INK.to_string()));
+            return Err(Error::EmptyImage);
         }
         let s = u32::from(strongest);
         for v in ink.iter_mut() {
@@ -281,7 +278,7 @@ fn blobs(ink: &Ink) -> Result<(Vec<u32>, Vec<Blob>)> {
         found.push(blob);
     }
     if found.is_empty() {
-        return Err(Error::Data(NO_INK.to_string()));
+        return Err(Error::EmptyImage);
     }
     Ok((labels, found))
 }
@@ -296,12 +293,8 @@ fn digit(ink: Ink) -> Result<[u8; DIGIT_LEN]> {
     let largest = found.iter().map(|b| b.pixels).max().unwrap_or(0);
     // Group 0: every blob that is not a speck; specks go nowhere.
     let groups: Vec<Option<usize>> = found.iter().map(|b| (!is_speck(b, largest)).then_some(0)).collect();
-    let rect = found
-        .iter()
-        .filter(|b| !is_speck(b, largest))
-        .map(|b| b.rect)
-        .reduce(Rect::union)
-        .ok_or_else(|| Error::Data(NO_INK.to_string()))?;
+    let rect =
+        found.iter().filter(|b| !is_speck(b, largest)).map(|b| b.rect).reduce(Rect::union).ok_or(Error::EmptyImage)?;
     Ok(render(&ink, &labels, &groups, 0, rect))
 }
 
@@ -423,6 +416,7 @@ fn render(ink: &Ink, labels: &[u32], group_of: &[Option<usize>], group: usize, r
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     /// A white-background grayscale image with black rectangles (x0, y0, x1, y1).
     fn paper(width: usize, height: usize, rects: &[(usize, usize, usize, usize)]) -> Vec<u8> {
@@ -597,8 +591,8 @@ mod tests {
         assert!(msg(preprocess_gray(&[], 0, 5)).contains("at least 1"));
         assert!(msg(preprocess_gray(&[], 5000, 1)).contains("over the limit"));
         assert!(msg(preprocess_gray(&[], usize::MAX, usize::MAX)).contains("over the limit"));
-        assert!(matches!(preprocess_gray(&[255; 100], 10, 10), Err(Error::Data(m)) if m == NO_INK));
-        assert!(matches!(preprocess_rgba(&[0; 400], 10, 10), Err(Error::Data(m)) if m == NO_INK));
-        assert!(matches!(segment_gray(&[7; 100], 10, 10), Err(Error::Data(m)) if m == NO_INK));
+        assert!(matches!(preprocess_gray(&[255; 100], 10, 10), Err(Error::EmptyImage)));
+        assert!(matches!(preprocess_rgba(&[0; 400], 10, 10), Err(Error::EmptyImage)));
+        assert!(matches!(segment_gray(&[7; 100], 10, 10), Err(Error::EmptyImage)));
     }
 }

@@ -8,7 +8,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use tinycnn::kernels::eltwise::{add, add_reference, add_terms, AddInput};
 use tinycnn::kernels::packed::{Microkernel, PackedWeights};
 use tinycnn::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
-use tinycnn::quant::fixed_point::{ChannelRequant, Multiplier, OutputRange};
+use tinycnn::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
 
 /// xorshift64*: deterministic, no dependency, same sequence on every target.
 struct Rng(u64);

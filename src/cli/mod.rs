@@ -16,7 +16,7 @@ use std::{eprintln, format};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::model::Model;
+use crate::engine::Model;
 
 mod bench;
 mod eval;

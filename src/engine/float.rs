@@ -1,10 +1,11 @@
 //! The f32 engine: C×H×W activations, computed as PyTorch computes them.
 
 use super::{plan_error, ArenaSplit, Observer, MAX_INPUTS};
+use crate::engine::Model;
 use crate::error::{Error, Result};
 use crate::kernels::float as k;
 use crate::model::graph::Op;
-use crate::model::{Model, NodeParams};
+use crate::model::NodeParams;
 
 /// The f32 view of a byte arena, skipping the few bytes needed for alignment
 /// (`arena_bytes()` of a float model includes that slack).

@@ -1,15 +1,139 @@
 //! The integer engine: int8 activations (H×W×C) in the arena, int8 kernels,
 //! logits dequantised to f32 at the very end.
+//!
+//! `prepare` resolves every node once into a [`Step`]: the graph's op and the
+//! network's parameters are matched here only, never per run.
+
+use alloc::vec::Vec;
+use core::ops::Range;
 
 use super::{plan_error, ArenaSplit, Observer, MAX_INPUTS};
 use crate::error::{Error, Result};
-use crate::kernels::{conv, dense, eltwise, pool, Int8Layer};
+use crate::kernels::eltwise::{add_terms, AddInput, ConcatInput};
+use crate::kernels::packed::PackedWeights;
+use crate::kernels::{conv, dense, eltwise, pool, Int8Layer, KernelSet};
 use crate::model::graph::Op;
-use crate::model::{Model, NodeParams};
-use crate::quant::fixed_point::OutputRange;
+use crate::model::{Network, NodeParams};
+use crate::spec::fixed_point::{dequantize_channels_last, ChannelRequant, Multiplier, OutputRange};
+use crate::spec::Conv2dGeometry;
+
+/// One node as the CPU kernels run it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    Conv2d {
+        geometry: Conv2dGeometry,
+        layer: Layer,
+        input_zero_point: i32,
+        range: OutputRange,
+    },
+    Dense {
+        layer: Layer,
+        input_zero_point: i32,
+        range: OutputRange,
+    },
+    MaxPool {
+        geometry: Conv2dGeometry,
+    },
+    AvgPool {
+        geometry: Conv2dGeometry,
+        input_zero_point: i32,
+    },
+    GlobalAvgPool {
+        channels: usize,
+        input_zero_point: i32,
+    },
+    Add {
+        inputs: Vec<AddInput>,
+        /// Per input, its term of the sum for each of the 256 int8 values
+        /// (`eltwise::add_terms`); empty for the reference set, which computes them.
+        terms: Vec<[i32; 256]>,
+        output: Multiplier,
+        range: OutputRange,
+    },
+    Concat {
+        inputs: Vec<ConcatInput>,
+        output_zero_point: i32,
+    },
+    Relu {
+        zero_point: i32,
+    },
+    /// Flatten and dropout: the bytes pass unchanged.
+    Copy,
+    /// A softmax after the logits: the engines return logits, `predict` applies it in f32.
+    Skip,
+}
+
+/// A conv or dense layer's parameters: the file's weights (a byte range of
+/// the model) and, for a microkernel set, the same packed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Layer {
+    weights: Range<usize>,
+    channels: Vec<ChannelRequant>,
+    packed: PackedWeights,
+}
+
+impl Layer {
+    fn view<'a, B: AsRef<[u8]>>(&'a self, network: &'a Network<B>) -> Int8Layer<'a> {
+        Int8Layer { weights: network.int8_weights(&self.weights), channels: &self.channels, packed: &self.packed }
+    }
+}
+
+pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) -> Result<Vec<Step>> {
+    let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
+    let layer = |weights: &Range<usize>, channels: &[ChannelRequant], rows: usize, input_zero_point: i32| {
+        let packed = match kernels {
+            KernelSet::Microkernel(kernel) => {
+                PackedWeights::for_kernel(kernel, network.int8_weights(weights), channels, rows, input_zero_point)
+            }
+            KernelSet::Reference | KernelSet::Portable => PackedWeights::default(),
+        };
+        Layer { weights: weights.clone(), channels: channels.to_vec(), packed }
+    };
+    let graph = network.graph();
+    let mut steps = Vec::with_capacity(graph.nodes.len());
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let input_zero_point = zero_point(node.inputs[0]);
+        let output_zero_point = zero_point(i + 1);
+        let geometry = || network.geometry(i).ok_or(Error::Internal("a window op without geometry"));
+        let step = match (node.op, &network.params()[i]) {
+            (Op::Conv2d { relu, .. }, NodeParams::Int8Conv { weights, channels, kernel_h, .. }) => Step::Conv2d {
+                geometry: geometry()?,
+                layer: layer(weights, channels, *kernel_h, input_zero_point),
+                input_zero_point,
+                range: OutputRange::new(output_zero_point, relu),
+            },
+            (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, .. }) => Step::Dense {
+                layer: layer(weights, channels, 1, input_zero_point),
+                input_zero_point,
+                range: OutputRange::new(output_zero_point, relu),
+            },
+            (Op::MaxPool2d(_), _) => Step::MaxPool { geometry: geometry()? },
+            (Op::AvgPool2d(_), _) => Step::AvgPool { geometry: geometry()?, input_zero_point },
+            (Op::GlobalAvgPool, _) => Step::GlobalAvgPool { channels: network.shape(i + 1).c, input_zero_point },
+            (Op::Add { relu }, NodeParams::Int8Add { inputs, output }) => Step::Add {
+                inputs: inputs.clone(),
+                terms: match kernels {
+                    KernelSet::Reference => Vec::new(),
+                    KernelSet::Portable | KernelSet::Microkernel(_) => inputs.iter().map(add_terms).collect(),
+                },
+                output: *output,
+                range: OutputRange::new(output_zero_point, relu),
+            },
+            (Op::Concat, NodeParams::Int8Concat { inputs }) => {
+                Step::Concat { inputs: inputs.clone(), output_zero_point }
+            }
+            (Op::Relu, _) => Step::Relu { zero_point: input_zero_point },
+            (Op::Flatten | Op::Dropout, _) => Step::Copy,
+            (Op::Softmax, _) => Step::Skip,
+            _ => return Err(Error::Internal("int8 node without int8 parameters")),
+        };
+        steps.push(step);
+    }
+    Ok(steps)
+}
 
 pub(super) fn run<B: AsRef<[u8]>>(
-    model: &Model<B>,
+    model: &super::Model<B>,
     arena: &mut [u8],
     pixels: &[u8],
     logits: &mut [f32],
@@ -32,8 +156,9 @@ pub(super) fn run<B: AsRef<[u8]>>(
     }
 
     let graph = model.graph();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        if node.op == Op::Softmax {
+    let reference = model.kernels() == KernelSet::Reference;
+    for (i, (node, step)) in graph.nodes.iter().zip(&model.steps).enumerate() {
+        if *step == Step::Skip {
             continue;
         }
         let (split, out) = ArenaSplit::new(arena, buffers[i + 1].clone()).ok_or_else(plan_error)?;
@@ -42,53 +167,53 @@ pub(super) fn run<B: AsRef<[u8]>>(
             *slot = split.get(buffers[v].clone()).ok_or_else(plan_error)?;
         }
         let inputs = &inputs[..node.inputs.len()];
-        let zero_point = |v: usize| model.quant(v).map_or(0, |q| q.zero_point);
-        let in_zp = zero_point(node.inputs[0]);
-        let out_zp = zero_point(i + 1);
-        match (node.op, &model.params()[i]) {
-            (Op::Conv2d { relu, .. }, NodeParams::Int8Conv { weights, channels, packed, .. }) => {
-                let geometry = model.geometry(i).ok_or(Error::Internal("conv without geometry"))?;
-                let layer = Int8Layer { weights: model.int8_weights(weights), channels, packed };
-                conv::conv2d_layer(&geometry, inputs[0], in_zp, &layer, OutputRange::new(out_zp, relu), out);
+        let x = inputs[0];
+        match step {
+            Step::Conv2d { geometry, layer, input_zero_point: zp, range } if reference => conv::conv2d_reference(
+                geometry,
+                x,
+                *zp,
+                model.int8_weights(&layer.weights),
+                &layer.channels,
+                *range,
+                out,
+            ),
+            Step::Conv2d { geometry, layer, input_zero_point, range } => {
+                conv::conv2d_layer(geometry, x, *input_zero_point, &layer.view(model), *range, out)
             }
-            (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, packed, .. }) => {
-                let layer = Int8Layer { weights: model.int8_weights(weights), channels, packed };
-                dense::dense_layer(inputs[0], in_zp, &layer, OutputRange::new(out_zp, relu), out);
+            Step::Dense { layer, input_zero_point: zp, range } if reference => {
+                dense::dense_reference(x, *zp, model.int8_weights(&layer.weights), &layer.channels, *range, out)
             }
-            (Op::MaxPool2d(_), _) => {
-                let geometry = model.geometry(i).ok_or(Error::Internal("pool without geometry"))?;
-                pool::maxpool2d(&geometry, inputs[0], out);
+            Step::Dense { layer, input_zero_point, range } => {
+                dense::dense_layer(x, *input_zero_point, &layer.view(model), *range, out)
             }
-            (Op::AvgPool2d(_), _) => {
-                let geometry = model.geometry(i).ok_or(Error::Internal("pool without geometry"))?;
-                pool::avgpool2d_reference(&geometry, inputs[0], in_zp, out);
+            Step::MaxPool { geometry } if reference => pool::maxpool2d_reference(geometry, x, out),
+            Step::MaxPool { geometry } => pool::maxpool2d(geometry, x, out),
+            Step::AvgPool { geometry, input_zero_point } => {
+                pool::avgpool2d_reference(geometry, x, *input_zero_point, out)
             }
-            (Op::GlobalAvgPool, _) => {
-                pool::global_avgpool_reference(inputs[0], model.shape(i + 1).c, in_zp, out);
+            Step::GlobalAvgPool { channels, input_zero_point } => {
+                pool::global_avgpool_reference(x, *channels, *input_zero_point, out)
             }
-            (Op::Add { relu }, NodeParams::Int8Add { output, terms, .. }) => {
-                eltwise::add(inputs, terms, *output, OutputRange::new(out_zp, relu), out);
+            Step::Add { inputs: params, output, range, .. } if reference => {
+                eltwise::add_reference(inputs, params, *output, *range, out)
             }
-            (Op::Concat, NodeParams::Int8Concat { inputs: params }) => {
-                eltwise::concat_reference(inputs, params, out_zp, out);
+            Step::Add { terms, output, range, .. } => eltwise::add(inputs, terms, *output, *range, out),
+            Step::Concat { inputs: params, output_zero_point } => {
+                eltwise::concat_reference(inputs, params, *output_zero_point, out)
             }
-            (Op::Relu, _) => eltwise::relu_reference(inputs[0], in_zp, out),
-            (Op::Flatten | Op::Dropout, _) => out.copy_from_slice(inputs[0]),
-            _ => return Err(Error::Internal("int8 node without int8 parameters")),
+            Step::Relu { zero_point } => eltwise::relu_reference(x, *zero_point, out),
+            Step::Copy => out.copy_from_slice(x),
+            Step::Skip => {}
         }
         if let Some(obs) = observer.as_mut() {
             obs(i + 1, out);
         }
     }
 
-    // Dequantise the logits, H×W×C → C×H×W.
     let shape = model.shape(graph.logits);
     let q = model.quant(graph.logits).ok_or(Error::Internal("logits without quantisation"))?;
     let values = arena.get(buffers[graph.logits].clone()).ok_or_else(plan_error)?;
-    for (p, pixel) in values.chunks_exact(shape.c).enumerate() {
-        for (c, &v) in pixel.iter().enumerate() {
-            logits[c * shape.h * shape.w + p] = (i32::from(v) - q.zero_point) as f32 * q.scale;
-        }
-    }
+    dequantize_channels_last(values, shape.c, shape, q.scale, q.zero_point, logits);
     Ok(())
 }

@@ -1,17 +1,94 @@
-//! Running a planned model over a caller-provided arena, without touching the heap.
+//! The CPU engine: a [`Network`] prepared for this machine's kernels, run over
+//! a caller-provided arena without touching the heap.
 //!
-//! `Model::run` dispatches on the model's dtype: the integer engine (int8.rs)
-//! or the f32 engine (float.rs). Both read each node's inputs from, and write
-//! its output to, the byte ranges the planner assigned.
+//! Preparing (once, at load) turns every int8 node into a [`int8::Step`] that
+//! holds what its kernel needs: geometry, zero points, output clamp, the
+//! weights packed for the chosen [`KernelSet`], the add tables. Running then
+//! only walks the steps. `Model::run` dispatches on the dtype: the integer
+//! engine (int8.rs) or the f32 engine (float.rs); both read each node's inputs
+//! from, and write its output to, the byte ranges the planner assigned.
 
 mod float;
 mod int8;
 
-use core::ops::Range;
+use alloc::vec::Vec;
+use core::ops::{Deref, Range};
 
 use crate::error::{Error, Result};
-use crate::model::graph::Dtype;
-use crate::model::Model;
+pub use crate::kernels::KernelSet;
+use crate::model::graph::{Dtype, Graph};
+use crate::model::{Network, NodeParams};
+
+/// How [`Model::load_with`] prepares a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// The int8 kernels to run (default: the fastest this machine has).
+    /// `KernelSet::Reference` packs nothing: what a model only handed to the
+    /// GPU engine wants.
+    pub kernels: KernelSet,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { kernels: KernelSet::best() }
+    }
+}
+
+/// A model ready to run on the CPU: a validated [`Network`] (every accessor of
+/// which it offers) and the CPU kernels' preparation of it.
+#[derive(Debug, Clone)]
+pub struct Model<B = Vec<u8>> {
+    network: Network<B>,
+    kernels: KernelSet,
+    /// int8 models: one step per node. Float models run from the network itself.
+    steps: Vec<int8::Step>,
+}
+
+impl<B> Deref for Model<B> {
+    type Target = Network<B>;
+    fn deref(&self) -> &Network<B> {
+        &self.network
+    }
+}
+
+impl<B: AsRef<[u8]>> Model<B> {
+    /// Parses and validates a model file, plans its arena and prepares it for
+    /// this machine's fastest kernels.
+    pub fn load(bytes: B) -> Result<Self> {
+        Model::load_with(bytes, LoadOptions::default())
+    }
+
+    /// `load`, with the kernels chosen by `options`.
+    pub fn load_with(bytes: B, options: LoadOptions) -> Result<Self> {
+        Model::prepare(Network::load(bytes)?, options)
+    }
+
+    /// Prepares a validated network for the CPU kernels of `options`.
+    pub fn prepare(network: Network<B>, options: LoadOptions) -> Result<Self> {
+        let steps = match network.dtype() {
+            Dtype::Int8 => int8::prepare(&network, options.kernels)?,
+            Dtype::Float => Vec::new(),
+        };
+        Ok(Model { network, kernels: options.kernels, steps })
+    }
+
+    /// The validated network (what the GPU engine prepares from).
+    pub fn network(&self) -> &Network<B> {
+        &self.network
+    }
+
+    /// The int8 kernels this model runs.
+    pub fn kernels(&self) -> KernelSet {
+        self.kernels
+    }
+}
+
+impl Model<Vec<u8>> {
+    /// A float model built in memory (by the quantiser's graph rewrites).
+    pub fn from_float_parts(graph: Graph, params: Vec<NodeParams>) -> Result<Self> {
+        Model::prepare(Network::from_float_parts(graph, params)?, LoadOptions::default())
+    }
+}
 
 /// Most inputs an op can have (limits::OP_INPUTS); input slices live in a fixed array.
 pub(crate) const MAX_INPUTS: usize = crate::model::limits::OP_INPUTS;

@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::kernels::Shape;
 use crate::model::graph::{Dtype, Op};
 use crate::model::plan::{self, Lifetime};
-use crate::model::{Model, NodeParams};
-use crate::quant::fixed_point::{ChannelRequant, OutputRange};
+use crate::model::{Network, NodeParams};
+use crate::spec::fixed_point::{ChannelRequant, OutputRange};
 
 /// i32s in one dispatch's parameter block (the WGSL `Node` struct, 512 bytes).
 pub(crate) const PARAM_INTS: usize = 128;
@@ -232,7 +232,7 @@ fn pack_weights(
 }
 
 /// Lays out `model` (int8) for the kernels.
-pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
+pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
     if model.dtype() != Dtype::Int8 {
         return Err(Error::WrongDtype { expected: "int8" });
     }
@@ -373,13 +373,7 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Prepared> {
     // Arena plans, in bytes for the shared planner (offsets stay multiples of 4).
     let sizes: Vec<usize> = values.iter().zip(&computed).map(|(l, &c)| if c { l.words * 4 } else { 0 }).collect();
     let last_step = value_count;
-    let mut lifetimes: Vec<Lifetime> = (0..value_count).map(|v| Lifetime { first: v, last: v }).collect();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for &v in &node.inputs {
-            lifetimes[v].last = lifetimes[v].last.max(i + 1);
-        }
-    }
-    lifetimes[graph.logits].last = last_step;
+    let lifetimes = plan::lifetimes(graph);
     let keep: Vec<Lifetime> = (0..value_count).map(|v| Lifetime { first: v, last: last_step }).collect();
     let to_words = |p: plan::Plan| ArenaPlan {
         offsets: p.buffers.iter().map(|r| r.start / 4).collect(),
@@ -435,7 +429,7 @@ pub(crate) fn unpack_value(layout: &ValueLayout, bytes: &[u8], out: &mut Vec<i8>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quant::fixed_point::Multiplier;
+    use crate::spec::fixed_point::Multiplier;
     use std::vec;
 
     #[test]

@@ -55,7 +55,8 @@ use std::vec::Vec;
 use wgpu::util::DeviceExt;
 
 use crate::error::Error;
-use crate::model::Model;
+use crate::model::Network;
+use crate::spec::fixed_point::dequantize_channels_last;
 use layout::{pack_pixels, prepare, unpack_value, Kernel, Prepared, PARAM_INTS, PARAM_STRIDE};
 
 /// WGSL source of the kernels, without the dot-product prelude the engine prepends.
@@ -237,24 +238,27 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl GpuEngine {
     /// Builds the engine for an int8 `model` with default options.
-    pub async fn new<B: AsRef<[u8]>>(model: &Model<B>) -> Result<GpuEngine, GpuError> {
+    pub async fn new<B: AsRef<[u8]>>(model: &Network<B>) -> Result<GpuEngine, GpuError> {
         Self::with_options(model, GpuOptions::default()).await
     }
 
     /// Blocking [`GpuEngine::new`] (not on wasm32, where the browser must not block).
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn new_blocking<B: AsRef<[u8]>>(model: &Model<B>) -> Result<GpuEngine, GpuError> {
+    pub fn new_blocking<B: AsRef<[u8]>>(model: &Network<B>) -> Result<GpuEngine, GpuError> {
         pollster::block_on(Self::new(model))
     }
 
     /// Blocking [`GpuEngine::with_options`].
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn with_options_blocking<B: AsRef<[u8]>>(model: &Model<B>, options: GpuOptions) -> Result<GpuEngine, GpuError> {
+    pub fn with_options_blocking<B: AsRef<[u8]>>(
+        model: &Network<B>,
+        options: GpuOptions,
+    ) -> Result<GpuEngine, GpuError> {
         pollster::block_on(Self::with_options(model, options))
     }
 
     /// Builds the engine: picks an adapter, uploads weights, compiles the kernels.
-    pub async fn with_options<B: AsRef<[u8]>>(model: &Model<B>, options: GpuOptions) -> Result<GpuEngine, GpuError> {
+    pub async fn with_options<B: AsRef<[u8]>>(model: &Network<B>, options: GpuOptions) -> Result<GpuEngine, GpuError> {
         let prepared = prepare(model)?;
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         if let Some(backends) = options.backends {
@@ -479,12 +483,8 @@ impl GpuEngine {
             let out = &mut logits[start * self.output_len..][..count * self.output_len];
             self.run_chunk(chunk, count, 0, |bytes| {
                 for (image, dst) in bytes.chunks_exact(logits_layout.words * 4).zip(out.chunks_exact_mut(shape.len())) {
-                    // Dequantise as the integer engine does, H×W×C4 → C×H×W.
-                    for (p, pixel) in image.chunks_exact(logits_layout.c4()).take(shape.h * shape.w).enumerate() {
-                        for (c, &q) in pixel[..shape.c].iter().enumerate() {
-                            dst[c * shape.h * shape.w + p] = (i32::from(q as i8) - zp) as f32 * scale;
-                        }
-                    }
+                    let image: &[i8] = bytemuck::cast_slice(image);
+                    dequantize_channels_last(image, logits_layout.c4(), shape, scale, zp, dst);
                 }
             })
             .await?;
@@ -525,11 +525,7 @@ impl GpuEngine {
         for (image, dst) in
             out[self.prepared.logits].chunks_exact(shape.len()).zip(logits.chunks_exact_mut(shape.len()))
         {
-            for (p, pixel) in image.chunks_exact(shape.c).enumerate() {
-                for (c, &q) in pixel.iter().enumerate() {
-                    dst[c * shape.h * shape.w + p] = (i32::from(q) - zp) as f32 * scale;
-                }
-            }
+            dequantize_channels_last(image, shape.c, shape, scale, zp, dst);
         }
         Ok(Activations { images: n, values: out, logits })
     }

@@ -2,7 +2,7 @@
 
 use super::dot::{self, PATCH_MAX};
 use super::{Conv2dGeometry, Int8Layer};
-use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// The reference: for every output pixel and channel, Σ w·(x − input_zero_point)
 /// over the taps inside the input (padding is real zero, i.e. the zero point),

@@ -2,7 +2,7 @@
 
 use super::dot::{self, PATCH_MAX};
 use super::Int8Layer;
-use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// The reference: out[o] = requantize(bias[o] + Σ w[o,i]·(x[i] − input_zero_point)).
 pub fn dense_reference(

@@ -5,7 +5,7 @@
 //! Integer sums are exact in any order, so each variant below is bit-identical
 //! to the scalar one by construction; tests still compare them on random data.
 
-use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// Longest patch the fast kernels gather on the stack (i16 each). Longer
 /// reductions (rare: > 4096 taps) go to the reference kernels.

@@ -1,6 +1,6 @@
 //! int8 ops that combine or rescale whole tensors: add, concat, relu.
 
-use crate::quant::fixed_point::{Multiplier, OutputRange};
+use crate::spec::fixed_point::{Multiplier, OutputRange};
 
 /// Fixed-point parameters of an `add`, as TFLite's reference ADD computes them:
 /// inputs are shifted left by `LEFT_SHIFT`, each scaled by s_i/(2·max s), summed,

@@ -23,7 +23,7 @@ use core::mem::MaybeUninit;
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights};
 use super::{padded, Conv2dGeometry};
-use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// Output channels per block: two vectors of four i32 sums.
 const LANES: usize = 8;

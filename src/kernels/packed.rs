@@ -1,4 +1,4 @@
-//! Conv / dense weights laid out once, at load time, for the SIMD microkernels.
+//! Conv / dense weights laid out once, when the CPU engine prepares a model, for the SIMD microkernels.
 //!
 //! A microkernel keeps one vector of i32 accumulators per output pixel and
 //! block of `lanes` output channels; each step broadcasts `group` consecutive
@@ -12,7 +12,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::quant::fixed_point::ChannelRequant;
+use crate::spec::fixed_point::ChannelRequant;
 
 /// The SIMD microkernel family a layer's weights are packed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,14 +130,6 @@ pub struct PackedWeights {
 }
 
 impl PackedWeights {
-    /// Packs for the fastest microkernel here (or packs nothing). Arguments as `for_kernel`.
-    pub fn new(weights: &[i8], channels: &[ChannelRequant], rows: usize, input_zero_point: i32) -> PackedWeights {
-        match Microkernel::best() {
-            Some(kernel) => PackedWeights::for_kernel(kernel, weights, channels, rows, input_zero_point),
-            None => PackedWeights::default(),
-        }
-    }
-
     /// Packs `weights` (O rows of K taps, O = `channels.len()`; each K = `rows` kernel
     /// rows) for `kernel`, for inputs of zero point `input_zero_point`. Packs nothing if
     /// `kernel` cannot run here or the shapes disagree (the portable kernels then run).

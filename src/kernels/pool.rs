@@ -1,7 +1,7 @@
 //! int8 pooling on H×W×C activations; input and output share one quantisation.
 
 use super::Conv2dGeometry;
-use crate::quant::fixed_point::rounding_divide;
+use crate::spec::fixed_point::rounding_divide;
 
 /// Max over the window's taps inside the input (padding is −∞, as in PyTorch).
 pub fn maxpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], output: &mut [i8]) {

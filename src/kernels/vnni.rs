@@ -24,7 +24,7 @@ use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights};
 use super::x86::requantize_lanes;
 use super::{padded, Conv2dGeometry};
-use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// Channels a requantisation step handles (one 256-bit vector of i32).
 const LANES: usize = 8;

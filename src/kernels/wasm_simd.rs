@@ -21,7 +21,7 @@ use core::mem::MaybeUninit;
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights};
 use super::{padded, Conv2dGeometry};
-use crate::quant::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 const LANES: usize = 4;
 // The packer lays the weights out by the microkernels' shapes (`PackedWeights::fits_layer` checks those).

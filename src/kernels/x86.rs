@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use crate::quant::fixed_point::{Multiplier, OutputRange};
+use crate::spec::fixed_point::{Multiplier, OutputRange};
 
 /// gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT, lane by lane,
 /// for mantissas in [0, 2^31) (so the one saturating case, MIN·MIN, cannot occur) and

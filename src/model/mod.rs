@@ -1,5 +1,7 @@
-//! A loaded model: the validated graph, its parameters, every activation's
-//! shape and the arena plan. Loading allocates; running does not.
+//! A validated network: the graph, every node's parameters resolved from the
+//! file (shapes, fixed-point constants, weight ranges), every activation's
+//! shape and the arena plan. Backend-neutral: each engine prepares its own
+//! layout from a [`Network`] (`engine::Model` for the CPU, `gpu::GpuEngine`).
 
 pub mod file;
 pub mod graph;
@@ -14,17 +16,17 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::kernels::{output_len, Conv2dGeometry, Shape};
+use crate::spec::{output_len, Conv2dGeometry, Shape};
 use file::TensorFile;
 use graph::{Dtype, Graph, Op, QuantParams};
 pub use params::NodeParams;
 use params::{load_node_params, TensorSource};
-use plan::{Lifetime, Plan};
+use plan::Plan;
 
-/// A model ready to run. `B` holds the file's bytes; int8 weights are read
+/// A validated network. `B` holds the file's bytes; int8 weights are read
 /// from them in place, so `B` can be `Vec<u8>`, `&[u8]`, `Box<[u8]>`, …
 #[derive(Debug, Clone)]
-pub struct Model<B = Vec<u8>> {
+pub struct Network<B = Vec<u8>> {
     bytes: B,
     graph: Graph,
     /// Shape of every value: index 0 is the input, `i + 1` node `i`'s output.
@@ -43,7 +45,7 @@ pub struct NodeStats {
     pub macs: u64,
 }
 
-impl<B: AsRef<[u8]>> Model<B> {
+impl<B: AsRef<[u8]>> Network<B> {
     /// Parses and validates a model file, plans its arena.
     pub fn load(bytes: B) -> Result<Self> {
         let (graph, params, shapes) = {
@@ -59,11 +61,11 @@ impl<B: AsRef<[u8]>> Model<B> {
             (graph, params, shapes)
         };
         let plan = plan_arena(&graph, &shapes)?;
-        Ok(Model { bytes, graph, shapes, params, plan })
+        Ok(Network { bytes, graph, shapes, params, plan })
     }
 }
 
-impl Model<Vec<u8>> {
+impl Network<Vec<u8>> {
     /// A model built in memory (by the quantiser's graph rewrites); float only,
     /// since int8 weights must live in model bytes.
     pub fn from_float_parts(graph: Graph, params: Vec<NodeParams>) -> Result<Self> {
@@ -75,11 +77,11 @@ impl Model<Vec<u8>> {
         }
         let (params, shapes) = infer(&graph, |i, _, _, _| Ok(params[i].clone()))?;
         let plan = plan_arena(&graph, &shapes)?;
-        Ok(Model { bytes: Vec::new(), graph, shapes, params, plan })
+        Ok(Network { bytes: Vec::new(), graph, shapes, params, plan })
     }
 }
 
-impl<B: AsRef<[u8]>> Model<B> {
+impl<B: AsRef<[u8]>> Network<B> {
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -273,14 +275,7 @@ fn plan_arena(graph: &Graph, shapes: &[Shape]) -> Result<Plan> {
         Dtype::Float => 4,
         Dtype::Int8 => 1,
     };
-    let steps = graph.nodes.len() + 1;
-    let mut lifetimes: Vec<Lifetime> = (0..shapes.len()).map(|v| Lifetime { first: v, last: v }).collect();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for &v in &node.inputs {
-            lifetimes[v].last = lifetimes[v].last.max(i + 1);
-        }
-    }
-    lifetimes[graph.logits].last = steps;
+    let lifetimes = plan::lifetimes(graph);
     // Values after the logits (a softmax) are never computed by the engines.
     let sizes: Vec<usize> = shapes
         .iter()

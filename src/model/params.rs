@@ -10,10 +10,9 @@ use super::file::TensorFile;
 use super::graph::{Dtype, Node, Op, QuantParams};
 use super::limits;
 use crate::error::{Error, Result};
-use crate::kernels::eltwise::{add_terms, AddInput, ConcatInput, ADD_LEFT_SHIFT};
-use crate::kernels::packed::PackedWeights;
-use crate::kernels::Shape;
-use crate::quant::fixed_point::{ChannelRequant, Multiplier};
+use crate::kernels::eltwise::{AddInput, ConcatInput, ADD_LEFT_SHIFT};
+use crate::spec::fixed_point::{ChannelRequant, Multiplier};
+use crate::spec::Shape;
 
 /// What a node needs besides its inputs.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,20 +45,15 @@ pub enum NodeParams {
         out_channels: usize,
         weights: Range<usize>,
         channels: Vec<ChannelRequant>,
-        /// The weights again, laid out for this machine's microkernel (if any).
-        packed: PackedWeights,
     },
     Int8Dense {
         out_features: usize,
         weights: Range<usize>,
         channels: Vec<ChannelRequant>,
-        packed: PackedWeights,
     },
     Int8Add {
         inputs: Vec<AddInput>,
         output: Multiplier,
-        /// Per input, its term of the sum for each of the 256 int8 values (`eltwise::add_terms`).
-        terms: Vec<[i32; 256]>,
     },
     Int8Concat {
         inputs: Vec<ConcatInput>,
@@ -197,23 +191,17 @@ pub fn load_node_params(
                 return Err(shape_error(format!("weight expects {i} input channels, the input has {}", input.c)));
             }
             check_conv_dims(node, kh, kw, i)?;
-            let tensor = tensors.required(node, "weight")?;
-            let weights = tensor.i8_range(&dims)?;
+            let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
             let channels = int8_channels(tensors, node, o, in_quant[0])?;
-            let zero_point = in_quant[0].map_or(0, |q| q.zero_point);
-            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels, kh, zero_point);
-            Ok(NodeParams::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels, packed })
+            Ok(NodeParams::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels })
         }
         (Op::Dense { .. }, Dtype::Int8) => {
             let dims = weight_dims(tensors, node, 2)?;
             let (o, i) = (dims[0], dims[1]);
             check_dense_input(node, input, i)?;
-            let tensor = tensors.required(node, "weight")?;
-            let weights = tensor.i8_range(&dims)?;
+            let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
             let channels = int8_channels(tensors, node, o, in_quant[0])?;
-            let zero_point = in_quant[0].map_or(0, |q| q.zero_point);
-            let packed = PackedWeights::new(bytemuck::cast_slice(tensor.data), &channels, 1, zero_point);
-            Ok(NodeParams::Int8Dense { out_features: o, weights, channels, packed })
+            Ok(NodeParams::Int8Dense { out_features: o, weights, channels })
         }
         (Op::Add { .. }, Dtype::Int8) => {
             let out = quant_of(node)?;
@@ -226,8 +214,7 @@ pub fn load_node_params(
             }
             let output = Multiplier::from_real(twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * f64::from(out.scale)))
                 .map_err(|e| at_node(node, e))?;
-            let terms = inputs.iter().map(add_terms).collect();
-            Ok(NodeParams::Int8Add { inputs, output, terms })
+            Ok(NodeParams::Int8Add { inputs, output })
         }
         (Op::Concat, Dtype::Int8) => {
             let out = quant_of(node)?;

@@ -8,6 +8,8 @@
 use alloc::vec::Vec;
 use core::ops::Range;
 
+use super::graph::Graph;
+
 /// Offsets are multiples of this (SIMD loads, f32 alignment).
 pub const ALIGN: usize = 16;
 
@@ -22,6 +24,23 @@ impl Lifetime {
     fn overlaps(&self, other: &Lifetime) -> bool {
         self.first <= other.last && other.first <= self.last
     }
+}
+
+/// When each value of `graph` is alive (value 0 the input, `i + 1` node i's
+/// output; node i runs at step i + 1): from its producer to its last reader,
+/// the logits to the end. Every backend's planner starts from these.
+pub fn lifetimes(graph: &Graph) -> Vec<Lifetime> {
+    let values = graph.nodes.len() + 1;
+    let mut lifetimes: Vec<Lifetime> = (0..values).map(|v| Lifetime { first: v, last: v }).collect();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for &v in &node.inputs {
+            lifetimes[v].last = lifetimes[v].last.max(i + 1);
+        }
+    }
+    if let Some(logits) = lifetimes.get_mut(graph.logits) {
+        logits.last = values;
+    }
+    lifetimes
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -2,9 +2,9 @@
 
 use alloc::vec::Vec;
 
+use crate::engine::Model;
 use crate::error::{Error, Result};
 use crate::model::graph::Dtype;
-use crate::model::Model;
 
 /// Running min/max of every value (0 = input, i + 1 = node i).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
-//! int8 quantisation: the fixed-point arithmetic every backend shares, and the
-//! post-training quantiser that turns a float model into an int8 file.
+//! The post-training quantiser: turns a float model into an int8 file. It sits
+//! above the model and the engines (it runs the float engine to calibrate);
+//! the fixed-point arithmetic it targets is `spec::fixed_point`.
 
 pub mod calibrate;
-pub mod fixed_point;
 pub mod quantize;

@@ -13,12 +13,13 @@ use alloc::string::ToString;
 use alloc::vec::Vec;
 
 use super::calibrate::{calibrate, Ranges};
+use crate::engine::Model;
 use crate::error::{Error, Result};
 use crate::kernels::Shape;
 use crate::model::graph::{pixel_quantization, Dtype, Graph, Node, Op, QuantParams};
 use crate::model::limits;
 use crate::model::writer::{write_model, TensorData};
-use crate::model::{Model, NodeParams};
+use crate::model::NodeParams;
 
 /// Folds batchnorm, fuses ReLU and removes dropout, keeping the float semantics.
 pub fn simplify<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Model> {

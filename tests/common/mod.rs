@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 
 use safetensors::SafeTensors;
 
+pub mod backends;
+pub mod nets;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

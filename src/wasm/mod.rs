@@ -13,6 +13,9 @@
 //! - Pixel arguments are checked to be `Uint8Array`s (or `Uint8ClampedArray`s)
 //!   instead of letting wasm-bindgen silently convert any array-like.
 
+#[cfg(all(feature = "gpu", target_arch = "wasm32"))]
+pub mod gpu;
+
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
@@ -25,6 +28,7 @@ use wasm_bindgen::JsCast;
 use crate::error::Error;
 use crate::model::graph::{Dtype, Op};
 use crate::preprocess;
+use crate::spec::fixed_point::dequantize_channels_last;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -76,7 +80,7 @@ fn js_error(context: &str, message: &str) -> JsValue {
 /// A tinycnn error as a JS `Error`; a blank image gets the name `EmptyImageError`.
 fn tinycnn_error(context: &str, e: &Error) -> JsValue {
     let error = js_sys::Error::new(&format!("{context}: {e}"));
-    if matches!(e, Error::Data(m) if m == preprocess::NO_INK) {
+    if *e == Error::EmptyImage {
         error.set_name("EmptyImageError");
     }
     error.into()
@@ -271,12 +275,7 @@ impl WasmModel {
                 let q = m.quant(value).ok_or_else(|| js_error(CONTEXT, "the conv2d node has no quantisation"))?;
                 let mut observer = |v: usize, x: &[i8]| {
                     if v == value && x.len() == data.len() {
-                        // H×W×C → C×H×W, dequantised.
-                        let hw = shape.h * shape.w;
-                        for (i, &q8) in x.iter().enumerate() {
-                            let (p, c) = (i / shape.c, i % shape.c);
-                            data[c * hw + p] = (i32::from(q8) - q.zero_point) as f32 * q.scale;
-                        }
+                        dequantize_channels_last(x, shape.c, shape, q.scale, q.zero_point, &mut data);
                     }
                 };
                 m.run_int8_observed(&mut self.arena, &self.pixels, &mut self.output, &mut observer)

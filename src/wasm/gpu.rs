@@ -35,14 +35,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::future_to_promise;
 
+use super::js_error;
 use crate::gpu::{wgpu, GpuEngine, GpuError};
 use crate::model::graph::Dtype;
 
 /// A JS `Error` with `context: message`.
-fn js_error(context: &str, message: &str) -> JsValue {
-    js_sys::Error::new(&format!("{context}: {message}")).into()
-}
-
 /// A GPU error as a JS `Error`, worded for a browser.
 fn gpu_error(context: &str, e: &GpuError) -> JsValue {
     match e {
@@ -174,7 +171,8 @@ impl WasmGpuModel {
     ) -> Result<WasmGpuModel, JsValue> {
         const CONTEXT: &str = "GpuModel.create";
         let bytes = bytes_of(CONTEXT, "the model bytes", &bytes)?;
-        let model = crate::Model::load(bytes).map_err(|e| js_error(CONTEXT, &e.to_string()))?;
+        // The GPU prepares its own layout: no CPU kernel packing is built.
+        let model = crate::Network::load(bytes).map_err(|e| js_error(CONTEXT, &e.to_string()))?;
         if model.dtype() != Dtype::Int8 {
             return Err(js_error(
                 CONTEXT,

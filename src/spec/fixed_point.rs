@@ -6,6 +6,8 @@
 //! doubling high multiply by `m`, rounding right shift by `max(−shift, 0)`
 //! (round half away from zero). Every backend implements exactly these steps.
 
+use super::Shape;
+
 use alloc::format;
 
 use crate::error::{Error, Result};
@@ -136,6 +138,27 @@ pub fn rounding_divide(x: i32, n: i32) -> i32 {
     let (x, n) = (x as i64, n as i64);
     let q = if x >= 0 { (2 * x + n) / (2 * n) } else { -((-2 * x + n) / (2 * n)) };
     q as i32
+}
+
+/// Dequantises a channels-last int8 value into C×H×W f32: `(q − zero_point)·scale`.
+/// `pixel_stride` is the distance between pixels in `values` (≥ `shape.c`; the GPU
+/// pads channels to a multiple of 4). Every engine's logits leave through here.
+pub fn dequantize_channels_last(
+    values: &[i8],
+    pixel_stride: usize,
+    shape: Shape,
+    scale: f32,
+    zero_point: i32,
+    out: &mut [f32],
+) {
+    let pixels = shape.h * shape.w;
+    for (p, pixel) in values.chunks(pixel_stride.max(1)).take(pixels).enumerate() {
+        for (c, &q) in pixel.iter().take(shape.c).enumerate() {
+            if let Some(dst) = out.get_mut(c * pixels + p) {
+                *dst = (i32::from(q) - zero_point) as f32 * scale;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,91 @@
+//! Activation shapes and window geometry: what every layer above agrees on.
+
+/// Spatial size of a C×H×W activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Shape {
+    pub const fn new(c: usize, h: usize, w: usize) -> Shape {
+        Shape { c, h, w }
+    }
+
+    pub const fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// `len()` without overflow (32-bit targets, hostile files): None if it does not fit.
+    pub fn checked_len(&self) -> Option<usize> {
+        self.c.checked_mul(self.h)?.checked_mul(self.w)
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl core::fmt::Display for Shape {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}x{}x{}", self.c, self.h, self.w)
+    }
+}
+
+/// Geometry of a 2-D convolution or pooling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    pub input: Shape,
+    pub output: Shape,
+    pub kernel_h: usize,
+    pub kernel_w: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl Conv2dGeometry {
+    /// Input row/column range touched by output position `o` along an axis of length `len`,
+    /// with kernel size `k`: the taps `t` with `o·stride + t − padding` inside `0..len`.
+    #[inline]
+    pub fn taps(&self, o: usize, k: usize, len: usize) -> (usize, usize) {
+        let start = (o * self.stride) as isize - self.padding as isize;
+        let first = (-start).max(0) as usize;
+        let last = (len as isize - start).clamp(0, k as isize) as usize;
+        (first, last.max(first))
+    }
+
+    /// The input padded on every side, for the kernels that copy it so: (height, width,
+    /// elements + `slack`), if every output window lies inside it and nothing overflows.
+    pub fn padded_input(&self, slack: usize) -> Option<(usize, usize, usize)> {
+        let padded_h = self.input.h.checked_add(self.padding.checked_mul(2)?)?;
+        let padded_w = self.input.w.checked_add(self.padding.checked_mul(2)?)?;
+        let fits = |out: usize, kernel: usize, len: usize| {
+            out > 0
+                && (out - 1).checked_mul(self.stride).and_then(|x| x.checked_add(kernel)).is_some_and(|end| end <= len)
+        };
+        if self.input.is_empty()
+            || !fits(self.output.h, self.kernel_h, padded_h)
+            || !fits(self.output.w, self.kernel_w, padded_w)
+        {
+            return None;
+        }
+        let elements = padded_h.checked_mul(padded_w)?.checked_mul(self.input.c)?.checked_add(slack)?;
+        Some((padded_h, padded_w, elements))
+    }
+
+    /// Input coordinate of tap `t` at output position `o` (only for taps inside `taps()`).
+    #[inline]
+    pub fn source(&self, o: usize, t: usize) -> usize {
+        o * self.stride + t - self.padding
+    }
+}
+
+/// Output length along an axis: ⌊(len + 2·padding − kernel)/stride⌋ + 1, or None if the window does not fit.
+pub fn output_len(len: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    let padded = len.checked_add(2 * padding)?;
+    if padded < kernel || stride == 0 {
+        return None;
+    }
+    Some((padded - kernel) / stride + 1)
+}

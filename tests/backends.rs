@@ -1,0 +1,138 @@
+//! One suite over every backend: random models of every op, requantisation at
+//! its extremes, the PyTorch fixture and the shipped models on MNIST digits,
+//! each run on the reference kernels and on every other backend this build
+//! and machine have (`common::backends::all()`: the portable kernels, each
+//! SIMD microkernel, both WebGPU paths with `--features gpu`), compared bit for
+//! bit: every int8 activation and every logit.
+//!
+//! With `gpu`, these need a WebGPU adapter (lavapipe: `apt-get install
+//! mesa-vulkan-drivers libvulkan1`); without one they fail rather than skip.
+
+mod common;
+
+use std::time::Instant;
+
+use common::backends::{all, assert_every_backend_agrees};
+use common::nets::{chain, images, inception, residual, Net, Rng};
+use serde_json::json;
+use tinycnn::model::writer::TensorData;
+use tinycnn::{Model, Network, Shape};
+
+fn random_models(template: fn(u64) -> Vec<u8>, name: &str, count: u64) {
+    let start = Instant::now();
+    for seed in 0..count {
+        let bytes = template(seed + 1000 * count);
+        let input_len = Network::load(&bytes[..]).unwrap().input_len();
+        let mut rng = Rng::new(seed);
+        let n = rng.usize(1, 5);
+        let pixels = images(&mut rng, input_len, n);
+        assert_every_backend_agrees(&format!("{name} seed {seed}"), &bytes, &pixels);
+    }
+    let names: Vec<String> = all().iter().map(|b| b.name()).collect();
+    eprintln!("{name}: {count} models on reference + {names:?} in {:.1?}", start.elapsed());
+}
+
+#[test]
+fn random_conv_dense_chains() {
+    random_models(chain, "chain", 16);
+}
+
+#[test]
+fn random_residual_adds() {
+    random_models(residual, "residual", 10);
+}
+
+#[test]
+fn random_inception_concats() {
+    random_models(inception, "inception", 10);
+}
+
+/// Requantisation at its edges: every input value through 1×1 convolutions
+/// whose multipliers span 2^-40 … 2^29.9 and biases reach ±2^30, and a concat
+/// rescaling by up to 2^20 (saturating).
+#[test]
+fn requantisation_extremes() {
+    let mut net = Net::new(7, 1, 16, 16);
+    let in_scale = net.info("input").1;
+    let multipliers: [f64; 14] = [
+        1e-12,
+        2f64.powi(-32),
+        2f64.powi(-31),
+        2f64.powi(-20),
+        0.3,
+        0.5,
+        0.999_999_9,
+        1.0,
+        1.5,
+        3.0,
+        256.0,
+        2f64.powi(20),
+        2f64.powf(29.5),
+        2f64.powf(29.99),
+    ];
+    let out_c = multipliers.len() * 4;
+    let out_scale = 0.05f32;
+    let mut w = Vec::new();
+    let mut scales = Vec::new();
+    let mut bias = Vec::new();
+    for (k, &m) in multipliers.iter().enumerate() {
+        for (j, (wv, b)) in [(127i8, 0i32), (-127, 1 << 30), (1, -(1 << 30)), (-3, 12345)].into_iter().enumerate() {
+            w.push(wv);
+            scales.push((m * f64::from(out_scale) / f64::from(in_scale)) as f32);
+            bias.push(if (k + j) % 3 == 0 { -b } else { b });
+        }
+    }
+    for name in ["n0", "n1"] {
+        net.tensors.push(TensorData::i8(format!("{name}.weight"), vec![out_c, 1, 1, 1], &w));
+        net.tensors.push(TensorData::f32(format!("{name}.weight_scale"), vec![out_c], &scales));
+        net.tensors.push(TensorData::i32(format!("{name}.bias"), vec![out_c], &bias));
+    }
+    let conv = net.push(json!({"op": "conv2d", "inputs": ["input"]}), Shape::new(out_c, 16, 16), (out_scale, -3));
+    let relu_conv = net.push(
+        json!({"op": "conv2d", "inputs": ["input"], "relu": true}),
+        Shape::new(out_c, 16, 16),
+        (out_scale, 100),
+    );
+    // Rescales by 0.05/2^-15 ≈ 1638 and 0.05/2^-20·… — saturating concat inputs.
+    let cat = net.push(
+        json!({"op": "concat", "inputs": [conv, relu_conv, "input"]}),
+        Shape::new(2 * out_c + 1, 16, 16),
+        (2f32.powi(-15), 5),
+    );
+    let add = net.add(&[cat.clone(), cat], true);
+    let x = net.global_avgpool(&add);
+    net.dense(&x, 3, false);
+    let bytes = net.build();
+    // Image 0 holds every pixel value 0..=255.
+    let mut pixels: Vec<u8> = (0..=255).collect();
+    pixels.extend(Rng::new(3).bytes(256 * 3));
+    assert_every_backend_agrees("extremes", &bytes, &pixels);
+}
+
+/// The PyTorch fixture (every op) quantised by tinycnn, on its 8 images and random ones.
+#[test]
+fn quantised_pytorch_fixture() {
+    let float = Model::load(common::fixture("tiny-float.safetensors")).unwrap();
+    let fixture = common::Fixture::load();
+    let images: Vec<&[u8]> = fixture.pixels.chunks_exact(fixture.image_len).collect();
+    let bytes = tinycnn::quant::quantize::quantize(&float, images.iter().copied()).unwrap();
+    let mut pixels = fixture.pixels.clone();
+    pixels.extend(Rng::new(5).bytes(fixture.image_len * 5));
+    assert_every_backend_agrees("quantised PyTorch fixture", &bytes, &pixels);
+}
+
+/// The three shipped int8 models on MNIST test digits (TINYCNN_BACKEND_DIGITS,
+/// default 300: every backend's share of a 2-core CI run stays under a minute).
+#[test]
+fn shipped_models_on_mnist_digits() {
+    let digits: usize = std::env::var("TINYCNN_BACKEND_DIGITS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let data = common::mnist_test();
+    let pixels = &data.images[..digits.min(data.len()) * 784];
+    for name in ["deepconvnet", "resnet", "inception"] {
+        let path = common::model_path(&format!("{name}-int8.safetensors"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let start = Instant::now();
+        assert_every_backend_agrees(&format!("shipped {name}"), &bytes, pixels);
+        eprintln!("shipped {name}: {} digits on every backend in {:.1?}", pixels.len() / 784, start.elapsed());
+    }
+}

@@ -1,0 +1,117 @@
+//! Every backend this build and machine can run, and the check that one
+//! agrees with the reference bit for bit: each int8 activation and the logits.
+//!
+//! The list is built from `KernelSet::available()` (reference, portable, each
+//! SIMD microkernel the CPU has) and, with the `gpu` feature, both WGSL dot
+//! product paths; a new kernel set or ISA is picked up with no test edited.
+
+use tinycnn::{KernelSet, LoadOptions, Model, Network};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu(KernelSet),
+    #[cfg(feature = "gpu")]
+    Gpu(tinycnn::gpu::DotProduct),
+}
+
+impl Backend {
+    pub fn name(self) -> String {
+        match self {
+            Backend::Cpu(set) => set.name().to_string(),
+            #[cfg(feature = "gpu")]
+            Backend::Gpu(dot) => format!("webgpu ({dot:?})"),
+        }
+    }
+}
+
+/// Every backend but the reference, which the others are compared with.
+pub fn all() -> Vec<Backend> {
+    let mut backends: Vec<Backend> =
+        KernelSet::available().into_iter().filter(|&s| s != KernelSet::Reference).map(Backend::Cpu).collect();
+    #[cfg(feature = "gpu")]
+    backends.extend([tinycnn::gpu::DotProduct::Packed, tinycnn::gpu::DotProduct::Plain].map(Backend::Gpu));
+    backends
+}
+
+/// Every activation (value by value, images back to back) and the logits.
+pub type Observed = (Vec<Vec<i8>>, Vec<f32>);
+
+pub fn load(bytes: &[u8], kernels: KernelSet) -> Model<&[u8]> {
+    Model::load_with(bytes, LoadOptions { kernels }).unwrap_or_else(|e| panic!("{}: {e}", kernels.name()))
+}
+
+/// Runs the CPU integer engine image by image, recording every activation.
+pub fn cpu_observe(model: &Model<&[u8]>, pixels: &[u8]) -> Observed {
+    let mut acts: Vec<Vec<i8>> = vec![Vec::new(); model.graph().nodes.len() + 1];
+    let mut logits = vec![0f32; pixels.len() / model.input_len() * model.output_len()];
+    let mut arena = vec![0u8; model.arena_bytes()];
+    for (image, out) in pixels.chunks_exact(model.input_len()).zip(logits.chunks_exact_mut(model.output_len())) {
+        model.run_int8_observed(&mut arena, image, out, &mut |v, data| acts[v].extend_from_slice(data)).unwrap();
+    }
+    (acts, logits)
+}
+
+pub fn observe(backend: Backend, bytes: &[u8], pixels: &[u8]) -> Observed {
+    match backend {
+        Backend::Cpu(set) => cpu_observe(&load(bytes, set), pixels),
+        #[cfg(feature = "gpu")]
+        Backend::Gpu(dot) => {
+            let network = Network::load(bytes).unwrap();
+            let options = tinycnn::gpu::GpuOptions { dot_product: dot, ..Default::default() };
+            let mut gpu = tinycnn::gpu::GpuEngine::with_options_blocking(&network, options).unwrap_or_else(|e| {
+                panic!("{e}\nThe GPU tests need a WebGPU adapter: apt-get install mesa-vulkan-drivers libvulkan1")
+            });
+            let observed = gpu.run_batch_observed(pixels).unwrap();
+            // The unobserved path too: same logits.
+            let logits = gpu.run_batch(pixels).unwrap();
+            assert_logits_equal(&format!("{} run_batch vs observed", backend.name()), &observed.logits, &logits);
+            (observed.values, observed.logits)
+        }
+    }
+}
+
+pub fn first_difference(what: &str, network: &Network<&[u8]>, v: usize, want: &[i8], got: &[i8]) -> Option<String> {
+    if want == got {
+        return None;
+    }
+    let name = network.graph().value_name(v);
+    if want.len() != got.len() {
+        return Some(format!("{what}: value '{name}' has {} bytes in the reference, {}", want.len(), got.len()));
+    }
+    let shape = network.shape(v);
+    let k = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(0);
+    let (image, at) = (k / shape.len(), k % shape.len());
+    let differing = want.iter().zip(got).filter(|(a, b)| a != b).count();
+    Some(format!(
+        "{what}: value '{name}' ({shape}, {differing} bytes differ) first at image {image}, pixel {}, channel {}: reference {} got {}",
+        at / shape.c,
+        at % shape.c,
+        want[k],
+        got[k]
+    ))
+}
+
+pub fn assert_logits_equal(what: &str, want: &[f32], got: &[f32]) {
+    assert_eq!(want.len(), got.len(), "{what}: logit count");
+    for (i, (a, b)) in want.iter().zip(got).enumerate() {
+        assert!(a.to_bits() == b.to_bits(), "{what}: logit {i} differs: reference {a}, got {b}");
+    }
+}
+
+/// Runs `pixels` through the reference and through every backend; panics at
+/// the first activation byte or logit bit that differs.
+pub fn assert_every_backend_agrees(what: &str, bytes: &[u8], pixels: &[u8]) {
+    let network = Network::load(bytes).unwrap();
+    let (want_acts, want_logits) = cpu_observe(&load(bytes, KernelSet::Reference), pixels);
+    for backend in all() {
+        let what = format!("{what} on {}", backend.name());
+        let (acts, logits) = observe(backend, bytes, pixels);
+        assert_eq!(acts.len(), want_acts.len(), "{what}: value count");
+        for (v, (want, got)) in want_acts.iter().zip(&acts).enumerate() {
+            if let Some(msg) = first_difference(&what, &network, v, want, got) {
+                panic!("{msg}");
+            }
+        }
+        assert_logits_equal(&what, &want_logits, &logits);
+    }
+}

@@ -1,0 +1,370 @@
+//! Random int8 models in memory, for the tests that compare backends: every
+//! op, random shapes, quantisation and weights including the extremes.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use tinycnn::model::graph::pixel_quantization;
+use tinycnn::model::writer::{write_model, TensorData};
+use tinycnn::Shape;
+
+/// xorshift64*: deterministic, no dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn u32(&mut self) -> u32 {
+        (self.next() >> 32) as u32
+    }
+    /// Uniform in lo..=hi.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+    pub fn usize(&mut self, lo: usize, hi: usize) -> usize {
+        self.range(lo as i64, hi as i64) as usize
+    }
+    pub fn f64(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.f64() < p
+    }
+    /// 2^u with u uniform in [lo, hi).
+    pub fn pow2(&mut self, lo: f64, hi: f64) -> f32 {
+        (lo + (hi - lo) * self.f64()).exp2() as f32
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.u32() as u8).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// In-memory int8 models
+
+pub struct Net {
+    pub rng: Rng,
+    pub input: Value,
+    pub nodes: Vec<Value>,
+    pub tensors: Vec<TensorData<'static>>,
+    /// Shape, scale and zero point of every value by name.
+    pub values: HashMap<String, (Shape, f32, i32)>,
+    pub output: Option<String>,
+}
+
+impl Net {
+    pub fn new(seed: u64, c: usize, h: usize, w: usize) -> Net {
+        let mut rng = Rng::new(seed);
+        let mean = rng.f64() as f32;
+        let std = (0.1 + rng.f64()) as f32;
+        let (scale, zero_point) = pixel_quantization(mean, std);
+        let input = json!({"channels": c, "height": h, "width": w, "mean": mean, "std": std, "scale": scale, "zero_point": zero_point});
+        let mut values = HashMap::new();
+        values.insert("input".to_string(), (Shape::new(c, h, w), scale, zero_point));
+        Net { rng, input, nodes: Vec::new(), tensors: Vec::new(), values, output: None }
+    }
+
+    pub fn info(&self, name: &str) -> (Shape, f32, i32) {
+        self.values[name]
+    }
+
+    pub fn random_quant(&mut self) -> (f32, i32) {
+        (self.rng.pow2(-8.0, 2.0), self.rng.range(-128, 127) as i32)
+    }
+
+    pub fn push(&mut self, mut node: Value, shape: Shape, (scale, zero_point): (f32, i32)) -> String {
+        let name = format!("n{}", self.nodes.len());
+        node["name"] = json!(name);
+        node["scale"] = json!(scale);
+        node["zero_point"] = json!(zero_point);
+        self.nodes.push(node);
+        self.values.insert(name.clone(), (shape, scale, zero_point));
+        name
+    }
+
+    /// Weights, per-channel scales and biases of a conv/dense node with
+    /// `taps` = kh·kw·in_c products per output; returns the output quantisation.
+    pub fn weights(&mut self, name: &str, shape: Vec<usize>, in_scale: f32, taps: usize) -> (f32, i32) {
+        let out_c = shape[0];
+        let mut w: Vec<i8> = Vec::with_capacity(out_c * taps);
+        for _ in 0..out_c {
+            let style = self.rng.usize(0, 9);
+            for _ in 0..taps {
+                w.push(match style {
+                    0 => 127,
+                    1 => -127,
+                    2 => 0,
+                    _ => self.rng.range(-127, 127) as i8,
+                });
+            }
+        }
+        let scales: Vec<f32> = (0..out_c).map(|_| self.rng.pow2(-10.0, -3.0)).collect();
+        let bias: Vec<i32> = (0..out_c)
+            .map(|_| match self.rng.usize(0, 9) {
+                0 => 1 << 30,
+                1 => -(1 << 30),
+                2 => 0,
+                _ => {
+                    let magnitude = self.rng.pow2(0.0, 22.0) as i32;
+                    if self.rng.chance(0.5) {
+                        magnitude
+                    } else {
+                        -magnitude
+                    }
+                }
+            })
+            .collect();
+        // Output scale around the accumulator's typical size, sometimes far off
+        // either way (saturation, multipliers above 1).
+        let typical = in_scale * scales.iter().sum::<f32>() / out_c as f32 * (taps as f32).sqrt() * 60.0;
+        let scale = typical * self.rng.pow2(-12.0, 4.0);
+        let zero_point = self.rng.range(-128, 127) as i32;
+        self.tensors.push(TensorData::i8(format!("{name}.weight"), shape, &w));
+        self.tensors.push(TensorData::f32(format!("{name}.weight_scale"), vec![out_c], &scales));
+        if self.rng.chance(0.85) {
+            self.tensors.push(TensorData::i32(format!("{name}.bias"), vec![out_c], &bias));
+        }
+        (scale, zero_point)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv(
+        &mut self,
+        input: &str,
+        out_c: usize,
+        kh: usize,
+        kw: usize,
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    ) -> String {
+        let (s, in_scale, _) = self.info(input);
+        let name = format!("n{}", self.nodes.len());
+        let q = self.weights(&name, vec![out_c, kh, kw, s.c], in_scale, kh * kw * s.c);
+        let shape = Shape::new(out_c, (s.h + 2 * padding - kh) / stride + 1, (s.w + 2 * padding - kw) / stride + 1);
+        let node = json!({"op": "conv2d", "inputs": [input], "stride": stride, "padding": padding, "relu": relu});
+        self.push(node, shape, q)
+    }
+
+    /// A random convolution that fits the input.
+    pub fn random_conv(&mut self, input: &str, out_c: usize) -> String {
+        let s = self.info(input).0;
+        let padding = self.rng.usize(0, 2);
+        let kh = self.rng.usize(1, (s.h + 2 * padding).min(4));
+        let kw = self.rng.usize(1, (s.w + 2 * padding).min(4));
+        let stride = self.rng.usize(1, 2);
+        let relu = self.rng.chance(0.5);
+        self.conv(input, out_c, kh, kw, stride, padding, relu)
+    }
+
+    pub fn dense(&mut self, input: &str, out_features: usize, relu: bool) -> String {
+        let (s, in_scale, _) = self.info(input);
+        let name = format!("n{}", self.nodes.len());
+        let q = self.weights(&name, vec![out_features, s.c], in_scale, s.c);
+        self.push(json!({"op": "dense", "inputs": [input], "relu": relu}), Shape::new(out_features, 1, 1), q)
+    }
+
+    pub fn pool(&mut self, op: &str, input: &str, kernel: usize, stride: usize, padding: usize) -> String {
+        let (s, scale, zp) = self.info(input);
+        let shape =
+            Shape::new(s.c, (s.h + 2 * padding - kernel) / stride + 1, (s.w + 2 * padding - kernel) / stride + 1);
+        let node = json!({"op": op, "inputs": [input], "kernel": kernel, "stride": stride, "padding": padding});
+        self.push(node, shape, (scale, zp))
+    }
+
+    /// A random max or average pool that fits the input, if one does.
+    pub fn random_pool(&mut self, input: &str) -> String {
+        let s = self.info(input).0;
+        let kernel = self.rng.usize(1, 3).min(s.h.min(s.w) + 2);
+        let padding = self.rng.usize(0, kernel / 2);
+        if s.h + 2 * padding < kernel || s.w + 2 * padding < kernel {
+            return input.to_string();
+        }
+        let stride = self.rng.usize(1, kernel);
+        let op = if self.rng.chance(0.5) { "maxpool2d" } else { "avgpool2d" };
+        self.pool(op, input, kernel, stride, padding)
+    }
+
+    /// An op that keeps its input's quantisation.
+    pub fn same_quant(&mut self, op: &str, input: &str, shape: Shape) -> String {
+        let (_, scale, zp) = self.info(input);
+        self.push(json!({"op": op, "inputs": [input]}), shape, (scale, zp))
+    }
+
+    pub fn relu(&mut self, input: &str) -> String {
+        let s = self.info(input).0;
+        self.same_quant("relu", input, s)
+    }
+
+    pub fn flatten(&mut self, input: &str) -> String {
+        let s = self.info(input).0;
+        self.same_quant("flatten", input, Shape::new(s.len(), 1, 1))
+    }
+
+    pub fn dropout(&mut self, input: &str) -> String {
+        let s = self.info(input).0;
+        let (_, scale, zp) = self.info(input);
+        self.push(json!({"op": "dropout", "inputs": [input], "p": 0.5}), s, (scale, zp))
+    }
+
+    pub fn global_avgpool(&mut self, input: &str) -> String {
+        let s = self.info(input).0;
+        self.same_quant("global_avgpool", input, Shape::new(s.c, 1, 1))
+    }
+
+    pub fn add(&mut self, inputs: &[String], relu: bool) -> String {
+        let s = self.info(&inputs[0]).0;
+        let q = self.random_quant();
+        self.push(json!({"op": "add", "inputs": inputs, "relu": relu}), s, q)
+    }
+
+    /// Concatenation; with `copy_from = Some(k)` the output takes input k's
+    /// quantisation, so that input is copied rather than rescaled.
+    pub fn concat(&mut self, inputs: &[String], copy_from: Option<usize>) -> String {
+        let s = self.info(&inputs[0]).0;
+        let c = inputs.iter().map(|i| self.info(i).0.c).sum();
+        let q = match copy_from {
+            Some(k) => {
+                let (_, scale, zp) = self.info(&inputs[k]);
+                (scale, zp)
+            }
+            None => self.random_quant(),
+        };
+        self.push(json!({"op": "concat", "inputs": inputs}), Shape::new(c, s.h, s.w), q)
+    }
+
+    pub fn softmax(&mut self, input: &str) -> String {
+        let s = self.info(input).0;
+        let name = self.same_quant("softmax", input, s);
+        self.output = Some(name.clone());
+        name
+    }
+
+    /// The model file.
+    pub fn build(self) -> Vec<u8> {
+        let mut graph = json!({"format": 1, "dtype": "int8", "input": self.input, "nodes": self.nodes});
+        if let Some(output) = self.output {
+            graph["output"] = json!(output);
+        }
+        let bytes = write_model(&graph.to_string(), &self.tensors).unwrap();
+        if let Err(e) = tinycnn::Network::load(&bytes[..]) {
+            panic!("test model does not load: {e}\n{graph}");
+        }
+        bytes
+    }
+}
+
+/// Random images plus an all-black and an all-white one.
+pub fn images(rng: &mut Rng, input_len: usize, n: usize) -> Vec<u8> {
+    let len = input_len;
+    let mut pixels = rng.bytes(n * len);
+    pixels.extend(std::iter::repeat_n(0u8, len));
+    pixels.extend(std::iter::repeat_n(255u8, len));
+    pixels
+}
+
+/// conv → [relu] → [pool] → conv → (flatten → dropout → dense → dense [→ softmax] | end).
+pub fn chain(seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed ^ 0xc4a1);
+    let (c, h, w) = (rng.usize(1, 6), rng.usize(3, 12), rng.usize(3, 12));
+    let mut net = Net::new(seed, c, h, w);
+    let c1 = net.rng.usize(1, 9);
+    let mut x = net.random_conv("input", c1);
+    if net.rng.chance(0.3) {
+        x = net.relu(&x);
+    }
+    if net.rng.chance(0.7) {
+        x = net.random_pool(&x);
+    }
+    let c2 = net.rng.usize(1, 9);
+    x = net.random_conv(&x, c2);
+    if net.rng.chance(0.25) {
+        return net.build(); // logits are the conv's C×H×W output
+    }
+    x = net.flatten(&x);
+    x = net.dropout(&x);
+    let hidden = net.rng.usize(1, 12);
+    let relu = net.rng.chance(0.5);
+    x = net.dense(&x, hidden, relu);
+    let classes = net.rng.usize(2, 10);
+    x = net.dense(&x, classes, false);
+    if net.rng.chance(0.5) {
+        net.softmax(&x);
+    }
+    net.build()
+}
+
+/// stem conv → k parallel convs → add (2..=8 inputs) → relu → [avgpool] → gap → dense → softmax.
+pub fn residual(seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed ^ 0xadd);
+    let (c, h, w) = (rng.usize(1, 4), rng.usize(3, 9), rng.usize(3, 9));
+    let mut net = Net::new(seed, c, h, w);
+    let width = net.rng.usize(1, 10);
+    let stem = net.conv("input", width, 3, 3, 1, 1, true);
+    let mut branches = vec![stem.clone()];
+    for _ in 0..net.rng.usize(1, 7) {
+        let b = if net.rng.chance(0.5) {
+            let relu = net.rng.chance(0.5);
+            net.conv(&stem, width, 3, 3, 1, 1, relu)
+        } else {
+            net.conv(&stem, width, 1, 1, 1, 0, false)
+        };
+        branches.push(b);
+    }
+    let relu = net.rng.chance(0.5);
+    let mut x = net.add(&branches, relu);
+    x = net.relu(&x);
+    if net.rng.chance(0.5) {
+        x = net.random_pool(&x);
+    }
+    x = net.global_avgpool(&x);
+    let classes = net.rng.usize(2, 10);
+    x = net.dense(&x, classes, false);
+    net.softmax(&x);
+    net.build()
+}
+
+/// stem → {1×1 conv, 3×3 conv, 3×3 maxpool, 3×3 avgpool, …} → concat → flatten → dense.
+pub fn inception(seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed ^ 0xca7);
+    let (c, h, w) = (rng.usize(1, 3), rng.usize(2, 8), rng.usize(2, 8));
+    let mut net = Net::new(seed, c, h, w);
+    let width = net.rng.usize(1, 7);
+    let stem = net.conv("input", width, 3, 3, 1, 1, true);
+    let mut branches = Vec::new();
+    for _ in 0..net.rng.usize(2, 8) {
+        let b = match net.rng.usize(0, 4) {
+            0 => {
+                let c = net.rng.usize(1, 6);
+                net.conv(&stem, c, 1, 1, 1, 0, true)
+            }
+            1 => {
+                let c = net.rng.usize(1, 6);
+                net.conv(&stem, c, 3, 3, 1, 1, true)
+            }
+            2 => net.pool("maxpool2d", &stem, 3, 1, 1),
+            3 => net.pool("avgpool2d", &stem, 3, 1, 1),
+            _ => stem.clone(),
+        };
+        branches.push(b);
+    }
+    let copy_from = if net.rng.chance(0.5) { Some(net.rng.usize(0, branches.len() - 1)) } else { None };
+    let mut x = net.concat(&branches, copy_from);
+    if net.rng.chance(0.5) {
+        x = net.global_avgpool(&x);
+    } else {
+        x = net.flatten(&x);
+    }
+    let classes = net.rng.usize(2, 10);
+    let relu = net.rng.chance(0.3);
+    x = net.dense(&x, classes, relu);
+    net.softmax(&x);
+    net.build()
+}
