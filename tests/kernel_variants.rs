@@ -106,25 +106,10 @@ fn packed_layers_take_their_microkernel() {
             packings(dense_weights, &channels, 1, 3).into_iter().find(|(k, _)| *k == kernel).unwrap();
         let (mut out, mut dense_out) = (vec![0i8; g.output.len()], vec![0i8; g.output.c]);
         let args = (&packed, &channels[..], range);
-        let taken = match kernel {
-            #[cfg(target_arch = "x86_64")]
-            Microkernel::AvxVnni | Microkernel::Avx512Vnni => (
-                tinycnn::kernels::vnni::conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
-                tinycnn::kernels::vnni::dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
-            ),
-            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-            Microkernel::Simd128 | Microkernel::Relaxed => (
-                tinycnn::kernels::wasm_simd::conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
-                tinycnn::kernels::wasm_simd::dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
-            ),
-            #[cfg(target_arch = "aarch64")]
-            Microkernel::Neon => (
-                tinycnn::kernels::neon::conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
-                tinycnn::kernels::neon::dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
-            ),
-            #[allow(unreachable_patterns)] // the arms of other targets
-            _ => panic!("{kernel:?} is available but has no entry on this target"),
-        };
+        let taken = (
+            kernel.conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
+            kernel.dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
+        );
         assert_eq!(taken, (true, true), "{kernel:?} refused its own packing (conv, dense)");
     }
 }

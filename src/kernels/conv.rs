@@ -87,8 +87,8 @@ pub fn conv2d(
     }
 }
 
-/// What the engine runs: the layer's packed microkernel when this machine has
-/// one (`kernels::vnni`, `kernels::wasm_simd`, `kernels::neon`), else `conv2d`. Bit-identical to the reference.
+/// What the engine runs: the microkernel the layer is packed for (a lookup in
+/// `kernels::isa`), else `conv2d`. Bit-identical to the reference.
 pub fn conv2d_layer(
     geometry: &Conv2dGeometry,
     input: &[i8],
@@ -97,17 +97,10 @@ pub fn conv2d_layer(
     output_range: OutputRange,
     output: &mut [i8],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if super::vnni::conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
-        return;
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if super::wasm_simd::conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
-        return;
-    }
-    #[cfg(target_arch = "aarch64")]
-    if super::neon::conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
-        return;
+    if let Some(kernel) = layer.packed.kernel() {
+        if kernel.conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
+            return;
+        }
     }
     conv2d(geometry, input, input_zero_point, layer.weights, layer.channels, output_range, output);
 }

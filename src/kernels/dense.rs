@@ -44,8 +44,8 @@ pub fn dense(
     dot::rows(patch, weights, channels, output_range, output);
 }
 
-/// What the engine runs: the layer's packed microkernel when this machine has
-/// one (`kernels::vnni`, `kernels::wasm_simd`, `kernels::neon`), else `dense`. Bit-identical to the reference.
+/// What the engine runs: the microkernel the layer is packed for (a lookup in
+/// `kernels::isa`), else `dense`. Bit-identical to the reference.
 pub fn dense_layer(
     input: &[i8],
     input_zero_point: i32,
@@ -53,17 +53,10 @@ pub fn dense_layer(
     output_range: OutputRange,
     output: &mut [i8],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if super::vnni::dense(input, input_zero_point, layer.packed, layer.channels, output_range, output) {
-        return;
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if super::wasm_simd::dense(input, input_zero_point, layer.packed, layer.channels, output_range, output) {
-        return;
-    }
-    #[cfg(target_arch = "aarch64")]
-    if super::neon::dense(input, input_zero_point, layer.packed, layer.channels, output_range, output) {
-        return;
+    if let Some(kernel) = layer.packed.kernel() {
+        if kernel.dense(input, input_zero_point, layer.packed, layer.channels, output_range, output) {
+            return;
+        }
     }
     dense(input, input_zero_point, layer.weights, layer.channels, output_range, output);
 }

@@ -9,6 +9,7 @@ pub mod dense;
 pub mod dot;
 pub mod eltwise;
 pub mod float;
+mod isa;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod packed;

@@ -50,33 +50,44 @@ impl Microkernel {
         }
     }
 
-    /// The microkernels this build can run on this machine, fastest first.
+    /// The microkernels this build can run on this machine, fastest first
+    /// (the table of this architecture, `kernels::isa`).
     pub fn available() -> Vec<Microkernel> {
-        [Microkernel::Avx512Vnni, Microkernel::AvxVnni, Microkernel::Relaxed, Microkernel::Simd128, Microkernel::Neon]
-            .into_iter()
-            .filter(|k| k.runs_here())
-            .collect()
+        super::isa::table().iter().filter(|e| (e.runs_here)()).map(|e| e.kernel).collect()
     }
 
-    /// Whether this build has the kernel and this CPU its instructions.
-    fn runs_here(self) -> bool {
-        match self {
-            #[cfg(all(target_arch = "x86_64", feature = "std"))]
-            Microkernel::AvxVnni => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni"),
-            #[cfg(all(target_arch = "x86_64", feature = "std"))]
-            Microkernel::Avx512Vnni => {
-                std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("avx512vl")
-                    && std::is_x86_feature_detected!("avx512vnni")
-            }
-            Microkernel::Relaxed => cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")),
-            Microkernel::Simd128 => cfg!(all(target_arch = "wasm32", target_feature = "simd128")),
-            Microkernel::Neon => cfg!(all(target_arch = "aarch64", target_feature = "neon")),
-            #[allow(unreachable_patterns)] // the x86 arms above, on other targets
-            _ => false,
-        }
+    /// Runs a conv layer packed for this kernel; false (and nothing written) when the
+    /// kernel is not in this target's table, `packed` is not for it, or the layer does
+    /// not fit it (the caller then runs the portable kernel).
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv2d(
+        self,
+        geometry: &crate::spec::Conv2dGeometry,
+        input: &[i8],
+        input_zero_point: i32,
+        packed: &PackedWeights,
+        channels: &[ChannelRequant],
+        range: crate::spec::fixed_point::OutputRange,
+        output: &mut [i8],
+    ) -> bool {
+        packed.kernel == Some(self)
+            && super::isa::entry(self)
+                .is_some_and(|e| (e.conv2d)(geometry, input, input_zero_point, packed, channels, range, output))
+    }
+
+    /// Runs a dense layer packed for this kernel; false as for `conv2d`.
+    pub fn dense(
+        self,
+        input: &[i8],
+        input_zero_point: i32,
+        packed: &PackedWeights,
+        channels: &[ChannelRequant],
+        range: crate::spec::fixed_point::OutputRange,
+        output: &mut [i8],
+    ) -> bool {
+        packed.kernel == Some(self)
+            && super::isa::entry(self)
+                .is_some_and(|e| (e.dense)(input, input_zero_point, packed, channels, range, output))
     }
 
     /// Short name, as `tinycnn bench` prints it.

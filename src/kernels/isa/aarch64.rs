@@ -1,0 +1,12 @@
+//! aarch64: NEON (`kernels::neon`), part of the base ISA.
+
+use super::Entry;
+use crate::kernels::neon;
+use crate::kernels::packed::Microkernel;
+
+pub(super) static TABLE: &[Entry] = &[Entry {
+    kernel: Microkernel::Neon,
+    runs_here: || cfg!(target_feature = "neon"),
+    conv2d: neon::conv2d,
+    dense: neon::dense,
+}];

@@ -1,0 +1,17 @@
+//! wasm32: relaxed-SIMD and simd128 (`kernels::wasm_simd`), chosen when the
+//! module is built (wasm has no run-time feature detection; the npm package
+//! ships one build per feature set).
+
+use super::Entry;
+use crate::kernels::packed::Microkernel;
+use crate::kernels::wasm_simd;
+
+pub(super) static TABLE: &[Entry] = &[
+    Entry {
+        kernel: Microkernel::Relaxed,
+        runs_here: || cfg!(target_feature = "relaxed-simd"),
+        conv2d: wasm_simd::conv2d,
+        dense: wasm_simd::dense,
+    },
+    Entry { kernel: Microkernel::Simd128, runs_here: || true, conv2d: wasm_simd::conv2d, dense: wasm_simd::dense },
+];
