@@ -18,26 +18,16 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod common;
+// The tests' random-model helpers: the same xorshift generator.
+#[path = "../tests/common/nets.rs"]
+#[allow(dead_code)]
+mod nets;
 use common::iter_median;
+use nets::Rng;
 use serde_json::{json, Value};
 use tinycnn::model::graph::pixel_quantization;
 use tinycnn::model::writer::{write_model, TensorData};
 use tinycnn::Model;
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
 
 /// A one-layer int8 model: input c×h×w (pixels, DeepConvNet's normalisation) → `layer`.
 enum Layer {
@@ -47,7 +37,7 @@ enum Layer {
 }
 
 fn one_op_model(c: usize, h: usize, w: usize, layer: &Layer) -> Model {
-    let mut rng = Rng(0x0b5e_55ed ^ (c * 1000 + h * 10 + w) as u64);
+    let mut rng = Rng::new(0x0b5e_55ed ^ (c * 1000 + h * 10 + w) as u64);
     let (mean, std) = (0.1307f32, 0.3081f32);
     let (in_scale, in_zp) = pixel_quantization(mean, std);
     let input = json!({"channels": c, "height": h, "width": w, "mean": mean, "std": std,
@@ -84,7 +74,7 @@ fn one_op_model(c: usize, h: usize, w: usize, layer: &Layer) -> Model {
 }
 
 fn bench_model(c: &mut Criterion, name: &str, model: &Model) {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let inputs: Vec<u8> = (0..8 * model.input_len()).map(|_| rng.next() as u8).collect();
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut logits = vec![0f32; model.output_len()];

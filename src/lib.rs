@@ -39,6 +39,12 @@ pub mod spec;
 pub mod wasm;
 
 pub use engine::{KernelSet, LoadOptions, Model};
+/// The README's Rust example, compiled and run as a doctest (from the crate root,
+/// where `models/` is).
+#[cfg(all(doctest, feature = "std"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use ensemble::Ensemble;
 pub use error::{Error, Result};
 pub use model::graph::{Dtype, Graph};

@@ -14,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::backends::{assert_logits_equal, first_difference};
+use common::backends::{assert_logits_equal, cpu_observe, first_difference};
 use common::nets::Rng;
 use tinycnn::gpu::{DotProduct, GpuEngine, GpuError, GpuOptions};
 use tinycnn::model::writer::{write_model, TensorData};
@@ -49,25 +49,13 @@ fn engine(model: &Model, dot: DotProduct) -> GpuEngine {
     engine_with(model, GpuOptions { dot_product: dot, ..GpuOptions::default() })
 }
 
-/// Runs the CPU integer engine image by image, recording every activation.
-fn cpu_observe(model: &Model, pixels: &[u8]) -> (Vec<Vec<i8>>, Vec<f32>) {
-    let mut acts: Vec<Vec<i8>> = vec![Vec::new(); model.graph().nodes.len() + 1];
-    let mut logits = vec![0f32; pixels.len() / model.input_len() * model.output_len()];
-    let mut arena = vec![0u8; model.arena_bytes()];
-    for (image, out) in pixels.chunks_exact(model.input_len()).zip(logits.chunks_exact_mut(model.output_len())) {
-        model.run_int8_observed(&mut arena, image, out, &mut |v, data| acts[v].extend_from_slice(data)).unwrap();
-    }
-    (acts, logits)
-}
-
 /// Every activation and the logits of `pixels`, GPU vs CPU.
 fn assert_same(what: &str, model: &Model, gpu: &mut GpuEngine, pixels: &[u8]) {
     let (cpu_acts, cpu_logits) = cpu_observe(model, pixels);
     let observed = gpu.run_batch_observed(pixels).unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(observed.values.len(), cpu_acts.len());
-    let network = tinycnn::Network::load(model.bytes()).unwrap();
     for (v, (cpu, gpu)) in cpu_acts.iter().zip(&observed.values).enumerate() {
-        if let Some(msg) = first_difference(what, &network, v, cpu, gpu) {
+        if let Some(msg) = first_difference(what, model, v, cpu, gpu) {
             panic!("{msg}");
         }
     }

@@ -106,9 +106,10 @@ fn packed_layers_take_their_microkernel() {
             packings(dense_weights, &channels, 1, 3).into_iter().find(|(k, _)| *k == kernel).unwrap();
         let (mut out, mut dense_out) = (vec![0i8; g.output.len()], vec![0i8; g.output.c]);
         let args = (&packed, &channels[..], range);
+        let (conv2d, dense) = kernel.entry_points().unwrap_or_else(|| panic!("{kernel:?} has no table entry"));
         let taken = (
-            kernel.conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
-            kernel.dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
+            conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
+            dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
         );
         assert_eq!(taken, (true, true), "{kernel:?} refused its own packing (conv, dense)");
     }

@@ -1,7 +1,7 @@
 //! The CPU engine: a [`Network`] prepared for this machine's kernels, run over
 //! a caller-provided arena without touching the heap.
 //!
-//! Preparing (once, at load) turns every int8 node into a [`int8::Step`] that
+//! Preparing (once, at load) turns every int8 node into a `int8::Step` that
 //! holds what its kernel needs: geometry, zero points, output clamp, the
 //! weights packed for the chosen [`KernelSet`], the add tables. Running then
 //! only walks the steps. `Model::run` dispatches on the dtype: the integer

@@ -97,10 +97,12 @@ pub fn conv2d_layer(
     output_range: OutputRange,
     output: &mut [i8],
 ) {
-    if let Some(kernel) = layer.packed.kernel() {
-        if kernel.conv2d(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output) {
-            return;
-        }
+    // The microkernel the weights are packed for, looked up in this target's table.
+    let entry = layer.packed.kernel().and_then(|kernel| kernel.entry_points()).map(|entries| entries.0);
+    if entry
+        .is_some_and(|run| run(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output))
+    {
+        return;
     }
     conv2d(geometry, input, input_zero_point, layer.weights, layer.channels, output_range, output);
 }

@@ -13,7 +13,7 @@ pub struct AddInput {
 
 pub const ADD_LEFT_SHIFT: u32 = 20;
 
-/// out[i] = clamp(zp_out + M_out·Σ_k M_k·((x_k[i] − zp_k) << 20)).
+/// `out[i] = clamp(zp_out + M_out·Σ_k M_k·((x_k[i] − zp_k) << 20))`.
 pub fn add_reference(
     inputs: &[&[i8]],
     params: &[AddInput],

@@ -10,6 +10,7 @@ pub mod dot;
 pub mod eltwise;
 pub mod float;
 mod isa;
+pub use isa::{Conv2dEntry, DenseEntry};
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 pub mod packed;

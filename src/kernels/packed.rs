@@ -12,6 +12,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::isa::{Conv2dEntry, DenseEntry};
 use crate::spec::fixed_point::ChannelRequant;
 
 /// The SIMD microkernel family a layer's weights are packed for.
@@ -56,38 +57,11 @@ impl Microkernel {
         super::isa::table().iter().filter(|e| (e.runs_here)()).map(|e| e.kernel).collect()
     }
 
-    /// Runs a conv layer packed for this kernel; false (and nothing written) when the
-    /// kernel is not in this target's table, `packed` is not for it, or the layer does
-    /// not fit it (the caller then runs the portable kernel).
-    #[allow(clippy::too_many_arguments)]
-    pub fn conv2d(
-        self,
-        geometry: &crate::spec::Conv2dGeometry,
-        input: &[i8],
-        input_zero_point: i32,
-        packed: &PackedWeights,
-        channels: &[ChannelRequant],
-        range: crate::spec::fixed_point::OutputRange,
-        output: &mut [i8],
-    ) -> bool {
-        packed.kernel == Some(self)
-            && super::isa::entry(self)
-                .is_some_and(|e| (e.conv2d)(geometry, input, input_zero_point, packed, channels, range, output))
-    }
-
-    /// Runs a dense layer packed for this kernel; false as for `conv2d`.
-    pub fn dense(
-        self,
-        input: &[i8],
-        input_zero_point: i32,
-        packed: &PackedWeights,
-        channels: &[ChannelRequant],
-        range: crate::spec::fixed_point::OutputRange,
-        output: &mut [i8],
-    ) -> bool {
-        packed.kernel == Some(self)
-            && super::isa::entry(self)
-                .is_some_and(|e| (e.dense)(input, input_zero_point, packed, channels, range, output))
+    /// This kernel's conv and dense entry points, if this target's table has it
+    /// (`kernels::isa`). Each returns false, writing nothing, when the weights are
+    /// not packed for it or the layer does not fit it (then the portable kernel runs).
+    pub fn entry_points(self) -> Option<(Conv2dEntry, DenseEntry)> {
+        super::isa::entry(self).map(|e| (e.conv2d, e.dense))
     }
 
     /// Short name, as `tinycnn bench` prints it.

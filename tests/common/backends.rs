@@ -41,7 +41,7 @@ pub fn load(bytes: &[u8], kernels: KernelSet) -> Model<&[u8]> {
 }
 
 /// Runs the CPU integer engine image by image, recording every activation.
-pub fn cpu_observe(model: &Model<&[u8]>, pixels: &[u8]) -> Observed {
+pub fn cpu_observe<B: AsRef<[u8]>>(model: &Model<B>, pixels: &[u8]) -> Observed {
     let mut acts: Vec<Vec<i8>> = vec![Vec::new(); model.graph().nodes.len() + 1];
     let mut logits = vec![0f32; pixels.len() / model.input_len() * model.output_len()];
     let mut arena = vec![0u8; model.arena_bytes()];
@@ -70,7 +70,13 @@ pub fn observe(backend: Backend, bytes: &[u8], pixels: &[u8]) -> Observed {
     }
 }
 
-pub fn first_difference(what: &str, network: &Network<&[u8]>, v: usize, want: &[i8], got: &[i8]) -> Option<String> {
+pub fn first_difference<B: AsRef<[u8]>>(
+    what: &str,
+    network: &Network<B>,
+    v: usize,
+    want: &[i8],
+    got: &[i8],
+) -> Option<String> {
     if want == got {
         return None;
     }

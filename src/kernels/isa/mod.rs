@@ -19,10 +19,10 @@ mod x86_64;
 
 /// Conv entry: false (and nothing written) when `packed` is not for this
 /// kernel or the layer does not fit it; the caller then runs the portable kernel.
-pub(crate) type Conv2dEntry =
+pub type Conv2dEntry =
     fn(&Conv2dGeometry, &[i8], i32, &PackedWeights, &[ChannelRequant], OutputRange, &mut [i8]) -> bool;
 /// Dense entry, same contract.
-pub(crate) type DenseEntry = fn(&[i8], i32, &PackedWeights, &[ChannelRequant], OutputRange, &mut [i8]) -> bool;
+pub type DenseEntry = fn(&[i8], i32, &PackedWeights, &[ChannelRequant], OutputRange, &mut [i8]) -> bool;
 
 pub(crate) struct Entry {
     pub kernel: Microkernel,
