@@ -1,4 +1,4 @@
-// The digit page: drawing pad → segment() → model.predict() per digit → DOM.
+// The digit page: drawing pad → segment() → predictBatch() over the digits → DOM.
 //
 // Everything runs in this tab: the wasm package (../pkg/tinycnn.js) and the
 // shipped int8 models (../models/*.safetensors) are fetched from the same
@@ -168,7 +168,7 @@ function singleRunner(key, label, model, info, bytes = null) {
     info,
     model,
     bytes, // the file's bytes (custom models), for the WebGPU backend
-    predict: (px) => model.predict(px),
+    predictBatch: (batch) => model.predictBatch(batch),
     features: (px) => model.firstConvFeatures(px),
     featuresFrom: `${label} · ${firstConvName(info)}`,
     free: () => model.free(),
@@ -207,7 +207,7 @@ async function makeEnsembleRunner() {
     label: ENSEMBLE_LABEL,
     info,
     model: null,
-    predict: (px) => ens.predict(px),
+    predictBatch: (batch) => ens.predictBatch(batch),
     features: first.features,
     featuresFrom: `${first.label} (1st member) · ${firstConvName(first.info)}`,
     free: () => ens.free(),
@@ -349,6 +349,26 @@ function toDigit(batch, k, probs) {
   return { digit: best, confidence: probs[best], probabilities: probs, pixels: batch.slice(k * PIXELS, (k + 1) * PIXELS) };
 }
 
+/** Segments the pad, timed: the digit batch (n × 784 bytes) and when it started and ended. */
+function segmentTimed() {
+  const t0 = performance.now();
+  lastLiveAt = t0;
+  const batch = segmentPad();
+  return { t0, t1: performance.now(), batch, n: Math.floor(batch.length / PIXELS) };
+}
+
+/**
+ * The digits of a batch from its probabilities (n × classes). Every backend
+ * answers through this one interface, `predictBatch(batch)`: the CPU runners
+ * (a model or the ensemble) at once, the WebGPU model as a promise.
+ */
+function digitsOf(batch, n, probs) {
+  const classes = probs.length / Math.max(n, 1);
+  const digits = [];
+  for (let k = 0; k < n; k++) digits.push(toDigit(batch, k, Array.from(probs.subarray(k * classes, (k + 1) * classes))));
+  return digits;
+}
+
 function publish(digits, t0, t1, t2, final, strokes, model, badge) {
   last = { digits, inferenceMs: t2 - t1, totalMs: t2 - t0, final };
   hook.predictions++;
@@ -385,17 +405,9 @@ function recognize(final) {
     return;
   }
   recognitionSeq++;
-  const t0 = performance.now();
-  lastLiveAt = t0;
-  const batch = segmentPad();
-  const t1 = performance.now();
-  const n = Math.floor(batch.length / PIXELS);
-  const digits = [];
-  for (let k = 0; k < n; k++) {
-    digits.push(toDigit(batch, k, Array.from(runner.predict(batch.subarray(k * PIXELS, (k + 1) * PIXELS)))));
-  }
-  const t2 = performance.now();
-  publish(digits, t0, t1, t2, final, pad.strokes.length, runner.key, backend);
+  const { t0, t1, batch, n } = segmentTimed();
+  const probs = n ? runner.predictBatch(batch) : new Float32Array(0);
+  publish(digitsOf(batch, n, probs), t0, t1, performance.now(), final, pad.strokes.length, runner.key, backend);
 }
 
 /** One GPU recognition at a time; asks made meanwhile are merged into one rerun. */
@@ -408,19 +420,12 @@ async function recognizeGpu(final, gpu) {
   const seq = ++recognitionSeq;
   const r = runner;
   try {
-    const t0 = performance.now();
-    lastLiveAt = t0;
     const strokes = pad.strokes.length;
-    const batch = segmentPad();
-    const t1 = performance.now();
-    const n = Math.floor(batch.length / PIXELS);
+    const { t0, t1, batch, n } = segmentTimed();
     const probs = n ? await gpu.predictBatch(batch) : new Float32Array(0);
     const t2 = performance.now();
     if (seq === recognitionSeq && r === runner && backendChoice === 'webgpu') {
-      const classes = probs.length / Math.max(n, 1);
-      const digits = [];
-      for (let k = 0; k < n; k++) digits.push(toDigit(batch, k, Array.from(probs.subarray(k * classes, (k + 1) * classes))));
-      publish(digits, t0, t1, t2, final, strokes, r.key, WEBGPU_BADGE);
+      publish(digitsOf(batch, n, probs), t0, t1, t2, final, strokes, r.key, WEBGPU_BADGE);
     }
   } catch (e) {
     showModelError(`WebGPU failed (${errorText(e)}); back to the CPU backend.`);
