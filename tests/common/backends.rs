@@ -26,11 +26,10 @@ impl Backend {
 
 /// Every backend but the reference, which the others are compared with.
 pub fn all() -> Vec<Backend> {
-    let mut backends: Vec<Backend> =
-        KernelSet::available().into_iter().filter(|&s| s != KernelSet::Reference).map(Backend::Cpu).collect();
+    let cpu = KernelSet::available().into_iter().filter(|&s| s != KernelSet::Reference).map(Backend::Cpu);
     #[cfg(feature = "gpu")]
-    backends.extend([tinycnn::gpu::DotProduct::Packed, tinycnn::gpu::DotProduct::Plain].map(Backend::Gpu));
-    backends
+    let cpu = cpu.chain([tinycnn::gpu::DotProduct::Packed, tinycnn::gpu::DotProduct::Plain].map(Backend::Gpu));
+    cpu.collect()
 }
 
 /// Every activation (value by value, images back to back) and the logits.
