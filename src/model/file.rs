@@ -6,16 +6,21 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::ops::Range;
 
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype as StDtype, SafeTensors};
 
 use super::graph::METADATA_KEY;
 use super::limits;
 use crate::error::{Error, Result};
 
-/// A parsed safetensors file borrowing its bytes.
+/// A parsed safetensors file borrowing its bytes. The header is parsed once
+/// (by the safetensors crate, after our own length and duplicate-key checks).
 pub struct TensorFile<'a> {
-    bytes: &'a [u8],
-    tensors: SafeTensors<'a>,
+    /// The data section: everything after the header.
+    data: &'a [u8],
+    /// Where `data` starts in the file.
+    data_start: usize,
+    metadata: Metadata,
     graph_json: String,
 }
 
@@ -195,7 +200,8 @@ fn skip_value(json: &[u8], mut i: usize) -> Option<usize> {
 impl<'a> TensorFile<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         check_header(bytes)?;
-        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
+        let (header, metadata) =
+            SafeTensors::read_metadata(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
         if metadata.tensors().len() > limits::TENSORS {
             return Err(Error::LimitExceeded {
                 what: "tensors",
@@ -205,29 +211,30 @@ impl<'a> TensorFile<'a> {
         }
         let graph_json =
             metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)).cloned().ok_or(Error::MissingGraph)?;
-        let tensors = SafeTensors::deserialize(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
-        Ok(TensorFile { bytes, tensors, graph_json })
+        // read_metadata checked that the header and the data it lists end exactly at the file's end.
+        let data_start = 8 + header;
+        let data = bytes.get(data_start..).ok_or(Error::Internal("safetensors data before its header's end"))?;
+        Ok(TensorFile { data, data_start, metadata, graph_json })
     }
 
     pub fn graph_json(&self) -> &str {
         &self.graph_json
     }
 
-    pub fn names(&self) -> Vec<&str> {
-        self.tensors.names()
+    /// Tensor names in file order (so the first unexpected one is reported, not a random one).
+    pub fn names(&self) -> Vec<String> {
+        self.metadata.offset_keys()
     }
 
-    pub fn get(&self, name: &str) -> Option<TensorRef<'_>> {
-        let view = self.tensors.tensor(name).ok()?;
-        let data = view.data();
-        // The data is a subslice of `bytes`; its offset is the pointer difference.
-        let start = data.as_ptr() as usize - self.bytes.as_ptr() as usize;
+    pub fn get(&self, name: &str) -> Option<TensorRef<'a>> {
+        let info = self.metadata.info(name)?;
+        let (start, end) = info.data_offsets;
         Some(TensorRef {
             name: name.to_string(),
-            dtype: view.dtype(),
-            shape: view.shape().to_vec(),
-            data,
-            range: start..start + data.len(),
+            dtype: info.dtype,
+            shape: info.shape.clone(),
+            data: self.data.get(start..end)?,
+            range: self.data_start + start..self.data_start + end,
         })
     }
 }

@@ -55,8 +55,8 @@ impl<B: AsRef<[u8]>> Network<B> {
             let (params, shapes) = infer(&graph, |_, node, in_shapes, in_quant| {
                 load_node_params(&mut tensors, graph.dtype, node, in_shapes, in_quant)
             })?;
-            if let Some(extra) = file.names().into_iter().find(|n| !tensors.used.iter().any(|u| u == n)) {
-                return Err(Error::UnexpectedTensor(extra.to_string()));
+            if let Some(extra) = file.names().into_iter().find(|n| !tensors.used.contains(n)) {
+                return Err(Error::UnexpectedTensor(extra));
             }
             (graph, params, shapes)
         };
