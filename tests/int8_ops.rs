@@ -111,7 +111,7 @@ fn int8_ops_match_their_float_simulation() {
                     let refs: Vec<&[f32]> = real_in.iter().map(Vec::as_slice).collect();
                     fk::concat(&refs, &mut expected);
                 }
-                Op::Relu => fk::relu(&real_in[0], &mut expected),
+                Op::Unary(u) => fk::map(&real_in[0], |x| u.float(x), &mut expected),
                 // Flatten copies the channels-last bytes: the int8 flat order is H-W-C
                 // (the quantiser permuted the next dense layer's columns to match).
                 Op::Flatten => {
@@ -152,4 +152,61 @@ fn geometry_type_is_public() {
         padding: 0,
     };
     assert_eq!(g.taps(1, 2, 4), (0, 2));
+}
+
+/// Every unary op of the vocabulary, in a float model the quantiser turns into
+/// int8: it keeps its input's quantisation, and its int8 output is its float
+/// meaning on the dequantised input, to within one step (the bounds' rounding).
+#[test]
+fn unary_ops_quantise_and_follow_their_float_meaning() {
+    use common::nets::Rng;
+    use tinycnn::model::graph::{RawNode, Unary};
+    use tinycnn::model::writer::{write_model, TensorData};
+
+    let mut rng = Rng::new(7);
+    let images: Vec<Vec<u8>> = (0..16).map(|_| rng.bytes(36)).collect();
+    let mut checked = 0;
+    for &op in Unary::EXAMPLES {
+        let mut unary =
+            RawNode { name: "act".into(), op: op.name().into(), inputs: vec!["conv".into()], ..RawNode::default() };
+        op.write_attributes(&mut unary);
+        let graph = serde_json::json!({
+            "format": 1,
+            "input": {"channels": 1, "height": 6, "width": 6, "mean": 0.5, "std": 0.25},
+            "nodes": [
+                {"name": "conv", "op": "conv2d", "inputs": ["input"]},
+                unary,
+                {"name": "flat", "op": "flatten", "inputs": ["act"]},
+                {"name": "fc", "op": "dense", "inputs": ["flat"]},
+            ],
+        });
+        let mut weights = |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.f64() * 2.0 - 1.0) as f32).collect() };
+        let tensors = [
+            TensorData::f32("conv.weight".into(), vec![2, 1, 3, 3], &weights(18)),
+            TensorData::f32("conv.bias".into(), vec![2], &weights(2)),
+            TensorData::f32("fc.weight".into(), vec![3, 32], &weights(96)),
+        ];
+        let float = Model::load(write_model(&graph.to_string(), &tensors).unwrap()).unwrap();
+        let bytes = quantize(&float, images.iter().map(Vec::as_slice)).unwrap();
+        let model = Model::load(&bytes[..]).unwrap();
+        let Some(at) = model.graph().nodes.iter().position(|n| n.op == Op::Unary(op)) else {
+            assert_eq!(op, Unary::Relu, "only a relu may be fused into the conv before it");
+            continue;
+        };
+        let (q_in, q_out) = (model.quant(at).unwrap(), model.quant(at + 1).unwrap());
+        assert_eq!(q_in, q_out, "{op:?} keeps its input's quantisation");
+        let mut arena = vec![0u8; model.arena_bytes()];
+        let mut logits = vec![0f32; model.output_len()];
+        for image in &images {
+            let mut acts: Vec<Vec<i8>> = vec![Vec::new(); model.graph().nodes.len() + 1];
+            model.run_int8_observed(&mut arena, image, &mut logits, &mut |v, d| acts[v] = d.to_vec()).unwrap();
+            for (&x, &y) in acts[at].iter().zip(&acts[at + 1]) {
+                let real = op.float((i32::from(x) - q_in.zero_point) as f32 * q_in.scale);
+                let want = ((real / q_out.scale).round() as i32 + q_out.zero_point).clamp(-128, 127);
+                assert!((want - i32::from(y)).abs() <= 1, "{op:?}: {x} → {y}, float meaning {want}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 0, "no unary op survived quantisation");
 }

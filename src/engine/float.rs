@@ -73,7 +73,7 @@ pub(super) fn run<B: AsRef<[u8]>>(
             (Op::GlobalAvgPool, _) => k::global_avgpool(inputs[0], model.shape(i + 1).c, out),
             (Op::Add { relu }, _) => k::add(inputs, relu, out),
             (Op::Concat, _) => k::concat(inputs, out),
-            (Op::Relu, _) => k::relu(inputs[0], out),
+            (Op::Unary(u), _) => k::map(inputs[0], |x| u.float(x), out),
             (Op::Flatten | Op::Dropout, _) => out.copy_from_slice(inputs[0]),
             _ => return Err(Error::Internal("float node without float parameters")),
         }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::kernels::eltwise::{add_terms, AddInput, ConcatInput};
 use crate::kernels::packed::PackedWeights;
 use crate::kernels::{conv, dense, eltwise, pool, Int8Layer, KernelSet};
-use crate::model::graph::Op;
+use crate::model::graph::{Op, QuantParams, Unary};
 use crate::model::{Network, NodeParams};
 use crate::spec::fixed_point::{dequantize_channels_last, ChannelRequant, Multiplier, OutputRange};
 use crate::spec::Conv2dGeometry;
@@ -54,8 +54,13 @@ pub(crate) enum Step {
         inputs: Vec<ConcatInput>,
         output_zero_point: i32,
     },
-    Relu {
-        zero_point: i32,
+    /// An element-wise unary op: the reference calls `op.int8` per value,
+    /// the other sets look `table` up.
+    Unary {
+        op: Unary,
+        input: QuantParams,
+        output: QuantParams,
+        table: [i8; 256],
     },
     /// Flatten and dropout: the bytes pass unchanged.
     Copy,
@@ -122,7 +127,11 @@ pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) 
             (Op::Concat, NodeParams::Int8Concat { inputs }) => {
                 Step::Concat { inputs: inputs.clone(), output_zero_point }
             }
-            (Op::Relu, _) => Step::Relu { zero_point: input_zero_point },
+            (Op::Unary(op), _) => {
+                let quant = |v: usize| network.quant(v).ok_or(Error::Internal("int8 value without quantisation"));
+                let (input, output) = (quant(node.inputs[0])?, quant(i + 1)?);
+                Step::Unary { op, input, output, table: op.int8_table(input, output) }
+            }
             (Op::Flatten | Op::Dropout, _) => Step::Copy,
             (Op::Softmax, _) => Step::Skip,
             _ => return Err(Error::Internal("int8 node without int8 parameters")),
@@ -202,7 +211,10 @@ pub(super) fn run<B: AsRef<[u8]>>(
             Step::Concat { inputs: params, output_zero_point } => {
                 eltwise::concat_reference(inputs, params, *output_zero_point, out)
             }
-            Step::Relu { zero_point } => eltwise::relu_reference(x, *zero_point, out),
+            Step::Unary { op, input, output, .. } if reference => {
+                eltwise::map_reference(x, |q| op.int8(q, *input, *output), out)
+            }
+            Step::Unary { table, .. } => eltwise::lookup(x, table, out),
             Step::Copy => out.copy_from_slice(x),
             Step::Skip => {}
         }

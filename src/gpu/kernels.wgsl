@@ -381,8 +381,10 @@ fn global_avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 // ---------------------------------------------------------------------------
 // Element-wise ops and data movement.
 
+// Element-wise unary ops (relu, clamp, …): entry x + 128 of the op's int8
+// table, 4 entries per word, from word node.e.x of `weights`.
 @compute @workgroup_size(64)
-fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn lookup(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let idx = thread_index(gid, groups);
     let out_words = node.a.y;
     if (idx >= batch.n * out_words) {
@@ -390,8 +392,13 @@ fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let img = idx / out_words;
     let w = idx % out_words;
-    let lowest = clamp(node.q.x, -128, 127);
-    arena[out_index(img, w)] = pack4(max(lanes(arena[in_base(img) + w]), vec4<i32>(lowest)));
+    let x = lanes(arena[in_base(img) + w]);
+    var res: vec4<i32>;
+    for (var k = 0u; k < 4u; k++) {
+        let entry = u32(x[k] + 128);
+        res[k] = lane(weights[node.e.x + entry / 4u], entry % 4u);
+    }
+    arena[out_index(img, w)] = pack4(res);
 }
 
 // flatten of an H×W×C value whose C is a multiple of 4 (or H = W = 1), dropout.

@@ -37,7 +37,8 @@ pub(crate) enum Kernel {
     MaxPool,
     AvgPool,
     GlobalAvgPool,
-    Relu,
+    /// Element-wise unary ops: a 256-entry int8 table in the weights buffer.
+    Lookup,
     Copy,
     Flatten,
     Add,
@@ -53,7 +54,7 @@ impl Kernel {
             Kernel::MaxPool => "maxpool",
             Kernel::AvgPool => "avgpool",
             Kernel::GlobalAvgPool => "global_avgpool",
-            Kernel::Relu => "relu",
+            Kernel::Lookup => "lookup",
             Kernel::Copy => "copy",
             Kernel::Flatten => "flatten",
             Kernel::Add => "add",
@@ -313,7 +314,15 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
                 Kernel::AvgPool
             }
             (Op::GlobalAvgPool, _) => Kernel::GlobalAvgPool,
-            (Op::Relu, _) => Kernel::Relu,
+            (Op::Unary(op), _) => {
+                let quant = |v: usize| model.quant(v).ok_or(Error::Internal("gpu: int8 value without quantisation"));
+                let table = op.int8_table(quant(input)?, quant(out)?);
+                p[WEIGHT_OFF] = weights.len() as i32;
+                weights.extend(
+                    table.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]].map(|v| v as u8))),
+                );
+                Kernel::Lookup
+            }
             (Op::Dropout, _) => Kernel::Copy,
             (Op::Flatten, _) => {
                 if in_layout.words == out_layout.words

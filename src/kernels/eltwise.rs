@@ -1,4 +1,4 @@
-//! int8 ops that combine or rescale whole tensors: add, concat, relu.
+//! int8 element-wise ops: add, concat, and the unary ops' lookup.
 
 use crate::spec::fixed_point::{Multiplier, OutputRange};
 
@@ -106,10 +106,16 @@ pub fn concat_reference(inputs: &[&[i8]], params: &[ConcatInput], output_zero_po
     }
 }
 
-/// ReLU on int8: real 0 is the zero point.
-pub fn relu_reference(input: &[i8], zero_point: i32, output: &mut [i8]) {
-    let floor = zero_point.clamp(-128, 127) as i8;
+/// An element-wise unary op, value by value: the reference for [`lookup`].
+pub fn map_reference(input: &[i8], op: impl Fn(i8) -> i8, output: &mut [i8]) {
     for (o, &x) in output.iter_mut().zip(input) {
-        *o = x.max(floor);
+        *o = op(x);
+    }
+}
+
+/// An element-wise unary op as its 256-entry table (entry `x + 128` is the output for `x`).
+pub fn lookup(input: &[i8], table: &[i8; 256], output: &mut [i8]) {
+    for (o, &x) in output.iter_mut().zip(input) {
+        *o = table[usize::from(x as u8 ^ 0x80)];
     }
 }

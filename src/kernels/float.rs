@@ -128,8 +128,9 @@ pub fn concat(inputs: &[&[f32]], output: &mut [f32]) {
     }
 }
 
-pub fn relu(input: &[f32], output: &mut [f32]) {
+/// An element-wise unary op.
+pub fn map(input: &[f32], op: impl Fn(f32) -> f32, output: &mut [f32]) {
     for (o, &x) in output.iter_mut().zip(input) {
-        *o = x.max(0.0);
+        *o = op(x);
     }
 }

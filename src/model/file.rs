@@ -200,8 +200,7 @@ fn skip_value(json: &[u8], mut i: usize) -> Option<usize> {
 impl<'a> TensorFile<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         check_header(bytes)?;
-        let (header, metadata) =
-            SafeTensors::read_metadata(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
+        let (header, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
         if metadata.tensors().len() > limits::TENSORS {
             return Err(Error::LimitExceeded {
                 what: "tensors",

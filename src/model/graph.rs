@@ -10,6 +10,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use super::limits;
+pub use super::unary::Unary;
 use crate::error::{Error, Result};
 
 /// The reserved name of the network input.
@@ -55,16 +56,27 @@ pub struct Window {
 /// One operation. Kernel sizes and channel counts of conv/dense come from the weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
-    Conv2d { stride: usize, padding: usize, relu: bool },
-    Dense { relu: bool },
+    Conv2d {
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    },
+    Dense {
+        relu: bool,
+    },
     MaxPool2d(Window),
     AvgPool2d(Window),
     GlobalAvgPool,
-    BatchNorm { eps: f32 },
-    Relu,
+    BatchNorm {
+        eps: f32,
+    },
+    /// An element-wise unary op (relu, clamp, …; `unary.rs`).
+    Unary(Unary),
     Dropout,
     Flatten,
-    Add { relu: bool },
+    Add {
+        relu: bool,
+    },
     Concat,
     Softmax,
 }
@@ -79,7 +91,7 @@ impl Op {
             Op::AvgPool2d(_) => "avgpool2d",
             Op::GlobalAvgPool => "global_avgpool",
             Op::BatchNorm { .. } => "batchnorm",
-            Op::Relu => "relu",
+            Op::Unary(u) => u.name(),
             Op::Dropout => "dropout",
             Op::Flatten => "flatten",
             Op::Add { .. } => "add",
@@ -90,7 +102,11 @@ impl Op {
 
     /// Ops whose int8 output must share the input's quantisation (they move integers only).
     pub fn keeps_quantization(&self) -> bool {
-        matches!(self, Op::MaxPool2d(_) | Op::AvgPool2d(_) | Op::GlobalAvgPool | Op::Flatten | Op::Relu | Op::Dropout)
+        match self {
+            Op::MaxPool2d(_) | Op::AvgPool2d(_) | Op::GlobalAvgPool | Op::Flatten | Op::Dropout => true,
+            Op::Unary(u) => u.keeps_quantization(),
+            _ => false,
+        }
     }
 }
 
@@ -189,6 +205,10 @@ pub struct RawNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero_point: Option<i64>,
@@ -274,8 +294,11 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         "batchnorm" => &["eps"],
         "dropout" => &["p"],
         "add" => &["relu"],
-        "global_avgpool" | "relu" | "flatten" | "concat" | "softmax" => &[],
-        other => return Err(Error::UnknownOp { node: name.to_owned(), op: other.to_owned() }),
+        "global_avgpool" | "flatten" | "concat" | "softmax" => &[],
+        other => match Unary::attributes(other) {
+            Some(attributes) => attributes,
+            None => return Err(Error::UnknownOp { node: name.to_owned(), op: other.to_owned() }),
+        },
     };
     let given = [
         ("kernel", raw.kernel.is_some()),
@@ -284,6 +307,8 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         ("relu", raw.relu.is_some()),
         ("eps", raw.eps.is_some()),
         ("p", raw.p.is_some()),
+        ("min", raw.min.is_some()),
+        ("max", raw.max.is_some()),
     ];
     for (attr, present) in given {
         if present && !allowed.contains(&attr) {
@@ -320,12 +345,12 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
             }
             Op::BatchNorm { eps: eps as f32 }
         }
-        "relu" => Op::Relu,
         "dropout" => Op::Dropout,
         "flatten" => Op::Flatten,
         "add" => Op::Add { relu },
         "concat" => Op::Concat,
-        _ => Op::Softmax,
+        "softmax" => Op::Softmax,
+        _ => Op::Unary(Unary::parse(raw)?),
     })
 }
 
@@ -500,6 +525,7 @@ impl Graph {
                         raw.padding = Some(w.padding as i64);
                     }
                     Op::BatchNorm { eps } => raw.eps = Some(f64::from(eps)),
+                    Op::Unary(u) => u.write_attributes(&mut raw),
                     _ => {}
                 }
                 raw

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod limits;
 pub mod params;
 pub mod plan;
+pub mod unary;
 pub mod writer;
 pub mod zoo;
 
@@ -265,7 +266,7 @@ fn output_shape(node: &graph::Node, inputs: &[Shape], params: &NodeParams) -> Re
             let channels: usize = inputs.iter().map(|s| s.c).sum();
             Ok(Shape::new(channels, x.h, x.w))
         }
-        (Op::BatchNorm { .. } | Op::Relu | Op::Dropout | Op::Softmax, _) => Ok(x),
+        (Op::BatchNorm { .. } | Op::Unary(_) | Op::Dropout | Op::Softmax, _) => Ok(x),
         (op, _) => Err(mismatch(format!("{} has no parameters loaded", op.name()))),
     }
 }

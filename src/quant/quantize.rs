@@ -16,7 +16,7 @@ use super::calibrate::{calibrate, Ranges};
 use crate::engine::Model;
 use crate::error::{Error, Result};
 use crate::kernels::Shape;
-use crate::model::graph::{pixel_quantization, Dtype, Graph, Node, Op, QuantParams};
+use crate::model::graph::{pixel_quantization, Dtype, Graph, Node, Op, QuantParams, Unary};
 use crate::model::limits;
 use crate::model::writer::{write_model, TensorData};
 use crate::model::NodeParams;
@@ -73,7 +73,7 @@ pub fn simplify<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Model> {
                 stands_for[src] = old;
                 continue;
             }
-            Op::Relu if absorbable => {
+            Op::Unary(Unary::Relu) if absorbable => {
                 let fused = match &mut nodes[src - 1].op {
                     Op::Conv2d { relu, .. } | Op::Dense { relu } | Op::Add { relu } if !*relu => {
                         *relu = true;
@@ -225,12 +225,12 @@ pub fn quantize_with_ranges(model: &Model, ranges: &Ranges) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// If `value` is (through element-wise ReLUs) a flatten, the C×H×W shape it flattened.
+/// If `value` is (through element-wise unary ops) a flatten, the C×H×W shape it flattened.
 fn flattened_from(model: &Model, mut value: usize) -> Option<Shape> {
     while value > 0 {
         let node = &model.graph().nodes[value - 1];
         match node.op {
-            Op::Relu => value = node.inputs[0],
+            Op::Unary(_) => value = node.inputs[0],
             Op::Flatten => return Some(model.shape(node.inputs[0])),
             _ => return None,
         }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use tinycnn::model::graph::pixel_quantization;
+use tinycnn::model::graph::{pixel_quantization, RawNode, Unary};
 use tinycnn::model::writer::{write_model, TensorData};
 use tinycnn::Shape;
 
@@ -198,9 +198,19 @@ impl Net {
         self.push(json!({"op": op, "inputs": [input]}), shape, (scale, zp))
     }
 
-    pub fn relu(&mut self, input: &str) -> String {
-        let s = self.info(input).0;
-        self.same_quant("relu", input, s)
+    /// An element-wise unary op, written by the graph vocabulary itself.
+    pub fn unary(&mut self, input: &str, op: Unary) -> String {
+        let (shape, scale, zp) = self.info(input);
+        let mut raw = RawNode { op: op.name().into(), inputs: vec![input.into()], ..RawNode::default() };
+        op.write_attributes(&mut raw);
+        let q = if op.keeps_quantization() { (scale, zp) } else { self.random_quant() };
+        self.push(serde_json::to_value(&raw).unwrap(), shape, q)
+    }
+
+    /// One of every unary op the vocabulary has, at random: a new one is tested with no test edited.
+    pub fn random_unary(&mut self, input: &str) -> String {
+        let op = Unary::EXAMPLES[self.rng.usize(0, Unary::EXAMPLES.len() - 1)];
+        self.unary(input, op)
     }
 
     pub fn flatten(&mut self, input: &str) -> String {
@@ -270,15 +280,15 @@ pub fn images(rng: &mut Rng, input_len: usize, n: usize) -> Vec<u8> {
     pixels
 }
 
-/// conv → [relu] → [pool] → conv → (flatten → dropout → dense → dense [→ softmax] | end).
+/// conv → [relu, clamp, …] → [pool] → conv → (flatten → dropout → dense → dense [→ softmax] | end).
 pub fn chain(seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed ^ 0xc4a1);
     let (c, h, w) = (rng.usize(1, 6), rng.usize(3, 12), rng.usize(3, 12));
     let mut net = Net::new(seed, c, h, w);
     let c1 = net.rng.usize(1, 9);
     let mut x = net.random_conv("input", c1);
-    if net.rng.chance(0.3) {
-        x = net.relu(&x);
+    if net.rng.chance(0.5) {
+        x = net.random_unary(&x);
     }
     if net.rng.chance(0.7) {
         x = net.random_pool(&x);
@@ -301,7 +311,7 @@ pub fn chain(seed: u64) -> Vec<u8> {
     net.build()
 }
 
-/// stem conv → k parallel convs → add (2..=8 inputs) → relu → [avgpool] → gap → dense → softmax.
+/// stem conv → k parallel convs → add (2..=8 inputs) → relu, clamp, … → [avgpool] → gap → dense → softmax.
 pub fn residual(seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed ^ 0xadd);
     let (c, h, w) = (rng.usize(1, 4), rng.usize(3, 9), rng.usize(3, 9));
@@ -320,7 +330,7 @@ pub fn residual(seed: u64) -> Vec<u8> {
     }
     let relu = net.rng.chance(0.5);
     let mut x = net.add(&branches, relu);
-    x = net.relu(&x);
+    x = net.random_unary(&x);
     if net.rng.chance(0.5) {
         x = net.random_pool(&x);
     }
