@@ -1,7 +1,7 @@
 //! Per-op benchmarks on DeepConvNet's layer shapes (`cargo bench --bench ops`).
 //!
 //! Each op is a one-op int8 model, written with the public model writer
-//! (`tinycnn::model::writer`, as tests/gpu.rs builds its random models) and run
+//! (`tinycnn::format`, as tests/gpu.rs builds its random models) and run
 //! with `Model::run`: exactly what the engine does for that layer, whatever the
 //! kernels inside look like. The figure includes the model's input quantisation
 //! (pixels → int8) and the output dequantisation (int8 → f32), both O(size of the
@@ -25,8 +25,8 @@ mod nets;
 use common::iter_median;
 use nets::Rng;
 use serde_json::{json, Value};
-use tinycnn::model::graph::pixel_quantization;
-use tinycnn::model::writer::{write_model, TensorData};
+use tinycnn::format::pixel_quantization;
+use tinycnn::format::{write_model, TensorData};
 use tinycnn::Model;
 
 /// A one-layer int8 model: input c×h×w (pixels, DeepConvNet's normalisation) → `layer`.

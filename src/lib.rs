@@ -21,32 +21,77 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+// The public API is what the crate root re-exports plus `format`, `preprocess`,
+// `mnist` and `gpu`; everything else is reachable only through `internals`.
 #[cfg(feature = "cli")]
-pub mod cli;
-pub mod engine;
-pub mod ensemble;
-pub mod error;
+mod cli;
+mod engine;
+mod ensemble;
+mod error;
 #[cfg(feature = "gpu")]
 pub mod gpu;
-pub mod kernels;
+mod kernels;
 #[cfg(feature = "std")]
 pub mod mnist;
-pub mod model;
+mod model;
 pub mod preprocess;
-pub mod quant;
-pub mod spec;
+mod quant;
+mod spec;
 #[cfg(feature = "wasm")]
-pub mod wasm;
+mod wasm;
 
-pub use engine::{KernelSet, LoadOptions, Model};
+pub use engine::{softmax_in_place, KernelSet, LoadOptions, Model};
+pub use ensemble::Ensemble;
+pub use error::{Error, Result};
+pub use kernels::packed::Microkernel;
+pub use model::graph::{Dtype, Graph};
+pub use model::{Network, NodeStats};
+pub use quant::quantize::quantize;
+pub use spec::Shape;
+
+/// The model file format of docs/FORMAT.md: the graph's vocabulary (as read
+/// and as written), its limits, and a writer for building model files.
+pub mod format {
+    pub use crate::model::graph::{
+        pixel_quantization, Dtype, Graph, InputSpec, Node, Op, QuantParams, RawGraph, RawInput, RawNode, Unary, Window,
+        FORMAT_VERSION, INPUT_NAME, METADATA_KEY,
+    };
+    pub use crate::model::limits;
+    pub use crate::model::read_graph_json;
+    pub use crate::model::writer::{write_model, TensorData, TensorDtype};
+}
+
+/// Not API: the internals that the tests, benches, fuzz crate and the
+/// `tinycnn` binary reach. Anything here may change without notice.
+#[doc(hidden)]
+pub mod internals {
+    pub mod engine {
+        pub use crate::engine::*;
+    }
+    pub mod kernels {
+        pub use crate::kernels::*;
+    }
+    pub mod model {
+        pub use crate::model::*;
+    }
+    pub mod quant {
+        pub use crate::quant::*;
+    }
+    pub mod spec {
+        pub use crate::spec::*;
+    }
+    #[cfg(feature = "cli")]
+    pub mod cli {
+        pub use crate::cli::*;
+    }
+    #[cfg(feature = "wasm")]
+    pub mod wasm {
+        pub use crate::wasm::*;
+    }
+}
+
 /// The README's Rust example, compiled and run as a doctest (from the crate root,
 /// where `models/` is).
 #[cfg(all(doctest, feature = "std"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-pub use ensemble::Ensemble;
-pub use error::{Error, Result};
-pub use model::graph::{Dtype, Graph};
-pub use model::Network;
-pub use spec::Shape;

@@ -15,7 +15,7 @@ use std::time::Instant;
 use common::backends::{all, assert_every_backend_agrees};
 use common::nets::{chain, images, inception, residual, Net, Rng};
 use serde_json::json;
-use tinycnn::model::writer::TensorData;
+use tinycnn::format::TensorData;
 use tinycnn::{Model, Network, Shape};
 
 fn random_models(template: fn(u64) -> Vec<u8>, name: &str, count: u64) {
@@ -115,7 +115,7 @@ fn quantised_pytorch_fixture() {
     let float = Model::load(common::fixture("tiny-float.safetensors")).unwrap();
     let fixture = common::Fixture::load();
     let images: Vec<&[u8]> = fixture.pixels.chunks_exact(fixture.image_len).collect();
-    let bytes = tinycnn::quant::quantize::quantize(&float, images.iter().copied()).unwrap();
+    let bytes = tinycnn::quantize(&float, images.iter().copied()).unwrap();
     let mut pixels = fixture.pixels.clone();
     pixels.extend(Rng::new(5).bytes(fixture.image_len * 5));
     assert_every_backend_agrees("quantised PyTorch fixture", &bytes, &pixels);

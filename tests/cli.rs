@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use safetensors::SafeTensors;
+use tinycnn::format::{write_model, TensorData};
 use tinycnn::mnist::{encode_images, encode_labels};
-use tinycnn::model::writer::{write_model, TensorData};
 use tinycnn::{Dtype, Model};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinycnn");

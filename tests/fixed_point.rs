@@ -3,7 +3,7 @@
 //! shift extremes, saturation, exact half-way cases.
 
 use proptest::prelude::*;
-use tinycnn::spec::fixed_point::{
+use tinycnn::internals::spec::fixed_point::{
     requantize, rounding_divide, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Multiplier, OutputRange,
 };
 

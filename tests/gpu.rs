@@ -16,9 +16,9 @@ use std::time::Instant;
 
 use common::backends::{assert_logits_equal, cpu_observe, first_difference};
 use common::nets::Rng;
+use tinycnn::format::{write_model, TensorData};
 use tinycnn::gpu::{DotProduct, GpuEngine, GpuError, GpuOptions};
-use tinycnn::model::writer::{write_model, TensorData};
-use tinycnn::spec::fixed_point::{
+use tinycnn::internals::spec::fixed_point::{
     rounding_divide, rounding_divide_by_pot, saturating_rounding_doubling_high_mul, Multiplier,
 };
 use tinycnn::Model;
@@ -137,7 +137,7 @@ fn tiny_fixture_model() -> (Model, Vec<u8>) {
     let st = safetensors::SafeTensors::deserialize(&inputs).unwrap();
     let pixels = st.tensor("pixels").unwrap().data().to_vec();
     let images: Vec<&[u8]> = pixels.chunks_exact(784).collect();
-    let bytes = tinycnn::quant::quantize::quantize(&float, images.iter().copied()).unwrap();
+    let bytes = tinycnn::quantize(&float, images.iter().copied()).unwrap();
     (Model::load(bytes).unwrap(), pixels)
 }
 
@@ -264,7 +264,7 @@ fn random_deepconvnet_on_mnist_digits() {
     let train = std::fs::read(repo().join("data/mnist/train-images-idx3-ubyte"))
         .unwrap_or_else(|e| panic!("data/mnist: {e} — run scripts/fetch-mnist first"));
     let calibration: Vec<&[u8]> = train[16..].chunks_exact(784).take(200).collect();
-    let bytes = tinycnn::quant::quantize::quantize(&float, calibration).unwrap();
+    let bytes = tinycnn::quantize(&float, calibration).unwrap();
     deepconvnet_digits(&Model::load(bytes).unwrap(), "random-weight DeepConvNet", [1000, 1000]);
 }
 

@@ -10,9 +10,9 @@ mod common;
 
 use common::{fixture, Fixture};
 use safetensors::SafeTensors;
-use tinycnn::kernels::{float as fk, Conv2dGeometry, Shape};
-use tinycnn::model::graph::Op;
-use tinycnn::quant::quantize::quantize;
+use tinycnn::format::Op;
+use tinycnn::internals::kernels::{float as fk, Conv2dGeometry, Shape};
+use tinycnn::quantize;
 use tinycnn::Model;
 
 fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
@@ -160,8 +160,8 @@ fn geometry_type_is_public() {
 #[test]
 fn unary_ops_quantise_and_follow_their_float_meaning() {
     use common::nets::Rng;
-    use tinycnn::model::graph::{RawNode, Unary};
-    use tinycnn::model::writer::{write_model, TensorData};
+    use tinycnn::format::{write_model, TensorData};
+    use tinycnn::format::{RawNode, Unary};
 
     let mut rng = Rng::new(7);
     let images: Vec<Vec<u8>> = (0..16).map(|_| rng.bytes(36)).collect();

@@ -5,10 +5,10 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-use tinycnn::kernels::eltwise::{add, add_reference, add_terms, AddInput};
-use tinycnn::kernels::packed::{Microkernel, PackedWeights};
-use tinycnn::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
-use tinycnn::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
+use tinycnn::internals::kernels::eltwise::{add, add_reference, add_terms, AddInput};
+use tinycnn::internals::kernels::packed::{Microkernel, PackedWeights};
+use tinycnn::internals::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
+use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
 
 /// xorshift64*: deterministic, no dependency, same sequence on every target.
 struct Rng(u64);

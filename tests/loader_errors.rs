@@ -7,8 +7,8 @@ use std::borrow::Cow;
 
 use common::{fixture, Fixture};
 use safetensors::SafeTensors;
-use tinycnn::model::writer::{write_model, TensorData, TensorDtype};
-use tinycnn::quant::quantize::quantize;
+use tinycnn::format::{write_model, TensorData, TensorDtype};
+use tinycnn::quantize;
 use tinycnn::{Error, Model};
 
 /// A model file taken apart: graph JSON (as serde_json::Value) and tensors.
@@ -20,7 +20,7 @@ struct Parts {
 impl Parts {
     fn of(bytes: &[u8]) -> Parts {
         let st = SafeTensors::deserialize(bytes).unwrap();
-        let json = tinycnn::model::read_graph_json(bytes).unwrap();
+        let json = tinycnn::format::read_graph_json(bytes).unwrap();
         let tensors = st
             .iter()
             .map(|(name, t)| TensorData {

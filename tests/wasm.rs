@@ -12,8 +12,10 @@
 #![cfg(all(target_arch = "wasm32", feature = "wasm"))]
 
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
+use tinycnn::internals::wasm::{
+    preprocess as js_preprocess, segment as js_segment, wasm_memory_bytes, WasmEnsemble, WasmModel,
+};
 use tinycnn::preprocess;
-use tinycnn::wasm::{preprocess as js_preprocess, segment as js_segment, wasm_memory_bytes, WasmEnsemble, WasmModel};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -35,7 +37,7 @@ fn images() -> Vec<Vec<u8>> {
 fn tiny_int8() -> Vec<u8> {
     let model = tinycnn::Model::load(TINY_FLOAT).unwrap();
     let images = images();
-    tinycnn::quant::quantize::quantize(&model, images.iter().map(Vec::as_slice)).unwrap()
+    tinycnn::quantize(&model, images.iter().map(Vec::as_slice)).unwrap()
 }
 
 fn js_model(bytes: &[u8]) -> WasmModel {
@@ -272,7 +274,7 @@ fn bad_ensembles_throw_errors() {
 
 /// A one-layer float model: `side`×`side` input, flatten, dense to `classes`.
 fn dense_model(side: usize, classes: usize) -> Vec<u8> {
-    use tinycnn::model::writer::{write_model, TensorData};
+    use tinycnn::format::{write_model, TensorData};
     let graph = format!(
         r#"{{"format":1,"dtype":"float","input":{{"channels":1,"height":{side},"width":{side}}},
             "nodes":[{{"name":"flatten","op":"flatten","inputs":["input"]}},

@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::{fixture, Fixture};
-use tinycnn::quant::quantize::quantize;
+use tinycnn::quantize;
 use tinycnn::{Ensemble, Model};
 
 struct Counting;

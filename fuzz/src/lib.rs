@@ -8,13 +8,13 @@
 //! library, an `Error::Internal`, or a result that violates a documented
 //! property (e.g. a multiplier mantissa outside [2^30, 2^31)).
 
-use tinycnn::kernels::packed::{Microkernel, PackedWeights};
-use tinycnn::kernels::{conv, dense, output_len, Conv2dGeometry, Int8Layer, Shape};
-use tinycnn::model::limits;
+use tinycnn::format::limits;
+use tinycnn::internals::kernels::packed::{Microkernel, PackedWeights};
+use tinycnn::internals::kernels::{conv, dense, output_len, Conv2dGeometry, Int8Layer, Shape};
+use tinycnn::internals::quant::quantize::{activation_quantization, quantize_weights};
+use tinycnn::internals::spec::fixed_point::{ChannelRequant, OutputRange};
+use tinycnn::internals::spec::fixed_point::{Multiplier, MAX_LEFT_SHIFT};
 use tinycnn::preprocess::{self, DIGIT_LEN, MAX_DIGITS};
-use tinycnn::quant::quantize::{activation_quantization, quantize_weights};
-use tinycnn::spec::fixed_point::{ChannelRequant, OutputRange};
-use tinycnn::spec::fixed_point::{Multiplier, MAX_LEFT_SHIFT};
 use tinycnn::{Error, Model};
 
 /// Valid models the `run_model` target can pick by its first byte, so that the

@@ -1,5 +1,5 @@
-//! The `tinycnn` command; everything lives in `tinycnn::cli`.
+//! The `tinycnn` command; everything lives in `tinycnn::internals::cli`.
 
 fn main() -> std::process::ExitCode {
-    tinycnn::cli::main()
+    tinycnn::internals::cli::main()
 }

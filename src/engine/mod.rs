@@ -85,6 +85,7 @@ impl<B: AsRef<[u8]>> Model<B> {
 
 impl Model<Vec<u8>> {
     /// A float model built in memory (by the quantiser's graph rewrites).
+    #[doc(hidden)] // for the engines, quantiser and tests: not API
     pub fn from_float_parts(graph: Graph, params: Vec<NodeParams>) -> Result<Self> {
         Model::prepare(Network::from_float_parts(graph, params)?, LoadOptions::default())
     }

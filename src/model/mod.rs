@@ -69,6 +69,7 @@ impl<B: AsRef<[u8]>> Network<B> {
 impl Network<Vec<u8>> {
     /// A model built in memory (by the quantiser's graph rewrites); float only,
     /// since int8 weights must live in model bytes.
+    #[doc(hidden)] // for the engines, quantiser and tests: not API
     pub fn from_float_parts(graph: Graph, params: Vec<NodeParams>) -> Result<Self> {
         if graph.dtype != Dtype::Float {
             return Err(Error::WrongDtype { expected: "float" });
@@ -91,6 +92,7 @@ impl<B: AsRef<[u8]>> Network<B> {
         self.graph.dtype
     }
 
+    #[doc(hidden)] // for the engines, quantiser and tests: not API
     pub fn params(&self) -> &[NodeParams] {
         &self.params
     }
@@ -119,6 +121,7 @@ impl<B: AsRef<[u8]>> Network<B> {
         self.plan.arena_bytes + if self.graph.dtype == Dtype::Float { plan::ALIGN } else { 0 }
     }
 
+    #[doc(hidden)] // for the engines, quantiser and tests: not API
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
@@ -136,11 +139,13 @@ impl<B: AsRef<[u8]>> Network<B> {
     }
 
     /// An int8 weight tensor, borrowed from the model bytes.
+    #[doc(hidden)] // for the engines, quantiser and tests: not API
     pub fn int8_weights(&self, range: &core::ops::Range<usize>) -> &[i8] {
         bytemuck::cast_slice(&self.bytes.as_ref()[range.clone()])
     }
 
     /// Geometry of a conv or pool node.
+    #[doc(hidden)] // for the engines, quantiser and tests: not API
     pub fn geometry(&self, node: usize) -> Option<Conv2dGeometry> {
         let n = &self.graph.nodes[node];
         let input = self.shapes[*n.inputs.first()?];

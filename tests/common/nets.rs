@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use tinycnn::model::graph::{pixel_quantization, RawNode, Unary};
-use tinycnn::model::writer::{write_model, TensorData};
+use tinycnn::format::{pixel_quantization, RawNode, Unary};
+use tinycnn::format::{write_model, TensorData};
 use tinycnn::Shape;
 
 /// xorshift64*: deterministic, no dependency.
