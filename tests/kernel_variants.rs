@@ -66,19 +66,19 @@ fn packings(weights: &[i8], channels: &[ChannelRequant], rows: usize, zp: i32) -
 fn this_build_offers_its_microkernels() {
     let available = Microkernel::available();
     let expected = [
-        (Microkernel::Neon, cfg!(target_arch = "aarch64")),
-        (Microkernel::Simd128, cfg!(all(target_arch = "wasm32", target_feature = "simd128"))),
-        (Microkernel::Relaxed, cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))),
+        ("neon", cfg!(target_arch = "aarch64")),
+        ("simd128", cfg!(all(target_arch = "wasm32", target_feature = "simd128"))),
+        ("relaxed-simd", cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))),
         #[cfg(target_arch = "x86_64")]
-        (Microkernel::AvxVnni, std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")),
+        ("avx-vnni (256-bit)", std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")),
         #[cfg(target_arch = "x86_64")]
         (
-            Microkernel::Avx512Vnni,
+            "avx512-vnni (512-bit)",
             std::is_x86_feature_detected!("avx512vnni") && std::is_x86_feature_detected!("avx512bw"),
         ),
     ];
     for (kernel, here) in expected {
-        assert_eq!(available.contains(&kernel), here, "{kernel:?} in {available:?}");
+        assert_eq!(available.iter().any(|k| k.name() == kernel), here, "{kernel} in {available:?}");
     }
 }
 

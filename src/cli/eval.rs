@@ -1,6 +1,7 @@
 //! `tinycnn eval MODEL... [--ensemble]`: accuracy, confusion matrix and
 //! per-image latency on the MNIST test set, spread over cores with rayon.
 
+use std::boxed::Box;
 use std::io::Write;
 use std::path::PathBuf;
 use std::string::{String, ToString};
@@ -46,7 +47,7 @@ const CHUNK: usize = 64;
 
 /// What is evaluated: one model or an ensemble of several.
 enum Runner {
-    Single(Model),
+    Single(Box<Model>), // boxed: a Model is ten times the size of an Ensemble handle
     Ensemble(Ensemble),
 }
 
@@ -129,7 +130,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     let runs: Vec<(Runner, Vec<String>)> = if args.ensemble {
         vec![(Runner::Ensemble(Ensemble::new(models)?), names)]
     } else {
-        models.into_iter().zip(names).map(|(m, name)| (Runner::Single(m), vec![name])).collect()
+        models.into_iter().zip(names).map(|(m, name)| (Runner::Single(Box::new(m)), vec![name])).collect()
     };
     let mut reports = Vec::with_capacity(runs.len());
     for (runner, members) in &runs {

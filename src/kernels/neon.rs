@@ -21,7 +21,7 @@ use core::arch::aarch64::*;
 use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
-use super::packed::{Microkernel, PackedWeights};
+use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::{padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
@@ -31,14 +31,15 @@ const LANES: usize = 8;
 const GROUP: usize = 8;
 /// Output pixels per tile.
 const PIXELS: usize = 4;
-// The packer lays the weights out by Microkernel::Neon's shape (`PackedWeights::fits_layer` checks that one).
-const _: () = assert!(LANES == Microkernel::Neon.lanes() && GROUP == Microkernel::Neon.group());
+/// `smlal` by element (i16 × i16 into i32), one tap at a time: the packer lays
+/// the weights out by these constants (`PackedWeights::fits_layer` checks them).
+pub const NEON: Microkernel = Microkernel::new("neon", WeightLayout::WideTapMajor, LANES, GROUP);
 /// Largest padded input copy (elements, on the stack); larger layers run the portable kernels.
 const IMAGE_MAX: usize = 32 * 1024;
 
 /// Whether `packed` suits this microkernel for a layer of `rows` × `row_taps` taps.
 fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
-    packed.fits_layer(Microkernel::Neon, rows, row_taps, channels, zp)
+    packed.fits_layer(NEON, rows, row_taps, channels, zp)
 }
 
 #[inline(always)]

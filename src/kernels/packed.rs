@@ -15,40 +15,59 @@ use alloc::vec::Vec;
 use super::isa::{Conv2dEntry, DenseEntry};
 use crate::spec::fixed_point::ChannelRequant;
 
-/// The SIMD microkernel family a layer's weights are packed for.
+/// How a microkernel wants a layer's weights laid out, and which form of the
+/// input it multiplies them with (so which zero-point correction its biases get).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Microkernel {
-    /// x86-64 AVX-VNNI: `vpdpbusd` (u8 × i8, 4 taps per i32 lane) on 256-bit vectors.
-    AvxVnni,
-    /// x86-64 AVX-512 VNNI: the same instruction on 512-bit vectors.
-    Avx512Vnni,
-    /// wasm simd128: `i32x4.dot_i16x8_s` (i16 × i16, 2 taps per i32 lane).
-    Simd128,
-    /// wasm relaxed-SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s` (4 taps per lane), its
-    /// 7-bit operand the positive and the negative part of the weights in turn.
-    Relaxed,
-    /// aarch64 NEON: `smlal` by element (i16 × i16 into i32), one tap at a time; the
-    /// weights of a group are stored tap by tap (`[tap][lane]`), 8 channels a block.
-    Neon,
+pub enum WeightLayout {
+    /// i8 `[block][row][group][lane][tap]`, multiplied with u = x + 128 (x86 VNNI's
+    /// `vpdpbusd` takes an unsigned operand).
+    UnsignedDot,
+    /// i8, each group's positive parts then its negative parts (both 0..=127),
+    /// multiplied with x itself (relaxed-SIMD's 7-bit operand).
+    SplitSignDot,
+    /// i16 `[block][row][group][lane][tap]`, multiplied with x − zp (i16 patches).
+    Wide,
+    /// i16 `[block][row][group][tap][lane]`, multiplied with x − zp (NEON's multiply
+    /// by element).
+    WideTapMajor,
+}
+
+/// A SIMD microkernel: its name, its weight layout and its block shape. Each
+/// kernel file defines its own (`vnni::AVX512_VNNI`, `wasm_simd::SIMD128`,
+/// `neon::NEON`, …) from its own constants; `kernels::isa` lists them per
+/// architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Microkernel {
+    name: &'static str,
+    layout: WeightLayout,
+    lanes: usize,
+    group: usize,
 }
 
 impl Microkernel {
-    /// Output channels per block (i32 lanes of the accumulator vector).
-    pub const fn lanes(self) -> usize {
-        match self {
-            Microkernel::Avx512Vnni => 16,
-            Microkernel::AvxVnni | Microkernel::Neon => 8,
-            Microkernel::Simd128 | Microkernel::Relaxed => 4,
-        }
+    /// `lanes` output channels per block (i32 lanes of the accumulator vector),
+    /// `group` taps per dot instruction and lane (NEON: taps per window load).
+    pub const fn new(name: &'static str, layout: WeightLayout, lanes: usize, group: usize) -> Microkernel {
+        Microkernel { name, layout, lanes, group }
     }
 
-    /// Taps one dot instruction sums into each lane (NEON: taps per window load).
+    /// Output channels per block.
+    pub const fn lanes(self) -> usize {
+        self.lanes
+    }
+
+    /// Taps one dot instruction sums into each lane.
     pub const fn group(self) -> usize {
-        match self {
-            Microkernel::AvxVnni | Microkernel::Avx512Vnni | Microkernel::Relaxed => 4,
-            Microkernel::Simd128 => 2,
-            Microkernel::Neon => 8,
-        }
+        self.group
+    }
+
+    pub const fn layout(self) -> WeightLayout {
+        self.layout
+    }
+
+    /// Short name, as `tinycnn bench` prints it.
+    pub const fn name(self) -> &'static str {
+        self.name
     }
 
     /// The microkernels this build can run on this machine, fastest first
@@ -62,17 +81,6 @@ impl Microkernel {
     /// not packed for it or the layer does not fit it (then the portable kernel runs).
     pub fn entry_points(self) -> Option<(Conv2dEntry, DenseEntry)> {
         super::isa::entry(self).map(|e| (e.conv2d, e.dense))
-    }
-
-    /// Short name, as `tinycnn bench` prints it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Microkernel::AvxVnni => "avx-vnni (256-bit)",
-            Microkernel::Avx512Vnni => "avx512-vnni (512-bit)",
-            Microkernel::Simd128 => "simd128",
-            Microkernel::Relaxed => "relaxed-simd",
-            Microkernel::Neon => "neon",
-        }
     }
 
     /// The fastest microkernel here, if any.
@@ -98,10 +106,9 @@ pub struct PackedWeights {
     pub(crate) row_groups: usize,
     /// The input zero point the biases below were corrected for.
     pub(crate) input_zero_point: i32,
-    /// i8 microkernels: `[block][row][group][lane][tap]`. Relaxed: each group holds the
-    /// positive part, then the negative part (both 0..=127).
+    /// i8 layouts (`WeightLayout::UnsignedDot`, `SplitSignDot`).
     pub(crate) weights: Vec<i8>,
-    /// Simd128: the same layout as i16. Neon: i16, `[block][row][group][tap][lane]`.
+    /// i16 layouts (`WeightLayout::Wide`, `WideTapMajor`).
     pub(crate) wide_weights: Vec<i16>,
     /// Per output channel, padded to whole blocks with zeros: the bias plus the
     /// zero-point correction of this kernel's activation encoding, the Q31
@@ -137,7 +144,7 @@ impl PackedWeights {
         {
             return PackedWeights::default();
         }
-        if kernel == Microkernel::Relaxed && weights.contains(&i8::MIN) {
+        if kernel.layout == WeightLayout::SplitSignDot && weights.contains(&i8::MIN) {
             // −128 has no 7-bit negative part (the loader only accepts −127..=127).
             return PackedWeights::default();
         }
@@ -163,16 +170,16 @@ impl PackedWeights {
                             (0..group).map(move |t| weight(block * lanes + lane, row, g * group + t))
                         })
                     };
-                    match kernel {
-                        Microkernel::Simd128 => wide.extend(cells().map(i16::from)),
-                        Microkernel::Neon => wide.extend((0..group).flat_map(|t| {
+                    match kernel.layout {
+                        WeightLayout::Wide => wide.extend(cells().map(i16::from)),
+                        WeightLayout::WideTapMajor => wide.extend((0..group).flat_map(|t| {
                             (0..lanes).map(move |lane| i16::from(weight(block * lanes + lane, row, g * group + t)))
                         })),
-                        Microkernel::Relaxed => {
+                        WeightLayout::SplitSignDot => {
                             packed.extend(cells().map(|w| w.max(0)));
                             packed.extend(cells().map(|w| (-w).max(0)));
                         }
-                        Microkernel::AvxVnni | Microkernel::Avx512Vnni => packed.extend(cells()),
+                        WeightLayout::UnsignedDot => packed.extend(cells()),
                     }
                 }
             }
@@ -180,10 +187,10 @@ impl PackedWeights {
 
         // Σ w·(x − zp) from what the kernel multiplies: u = x + 128 (VNNI: u8 operand),
         // x itself (relaxed: signed operand), or x − zp already (simd128, NEON: i16 patches).
-        let offset = match kernel {
-            Microkernel::AvxVnni | Microkernel::Avx512Vnni => input_zero_point + 128,
-            Microkernel::Relaxed => input_zero_point,
-            Microkernel::Simd128 | Microkernel::Neon => 0,
+        let offset = match kernel.layout {
+            WeightLayout::UnsignedDot => input_zero_point + 128,
+            WeightLayout::SplitSignDot => input_zero_point,
+            WeightLayout::Wide | WeightLayout::WideTapMajor => 0,
         };
         let padded = blocks * lanes;
         let (mut bias, mut mantissa, mut right_shift) = (vec![0i32; padded], vec![0i32; padded], vec![0i32; padded]);
@@ -236,10 +243,10 @@ impl PackedWeights {
         let blocks = channels.len().div_ceil(lanes);
         let row_groups = row_taps.div_ceil(group);
         let cells = blocks * rows * row_groups * lanes * group;
-        let (narrow, wide) = match kernel {
-            Microkernel::AvxVnni | Microkernel::Avx512Vnni => (cells, 0),
-            Microkernel::Relaxed => (2 * cells, 0), // the positive part, then the negative
-            Microkernel::Simd128 | Microkernel::Neon => (0, cells),
+        let (narrow, wide) = match kernel.layout {
+            WeightLayout::UnsignedDot => (cells, 0),
+            WeightLayout::SplitSignDot => (2 * cells, 0), // the positive part, then the negative
+            WeightLayout::Wide | WeightLayout::WideTapMajor => (0, cells),
         };
         self.kernel == Some(kernel)
             && self.rows == rows

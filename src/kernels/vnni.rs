@@ -21,7 +21,7 @@ use core::arch::x86_64::*;
 use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
-use super::packed::{Microkernel, PackedWeights};
+use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::x86::requantize_lanes;
 use super::{padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
@@ -29,13 +29,12 @@ use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 /// Channels a requantisation step handles (one 256-bit vector of i32).
 const LANES: usize = 8;
 const GROUP: usize = 4;
-// The packer lays the weights out by the microkernels' shapes (`PackedWeights::fits_layer` checks those).
-const _: () = assert!(
-    GROUP == Microkernel::AvxVnni.group()
-        && GROUP == Microkernel::Avx512Vnni.group()
-        && Ymm::CHANNELS == Microkernel::AvxVnni.lanes()
-        && Zmm::CHANNELS == Microkernel::Avx512Vnni.lanes()
-);
+/// `vpdpbusd` (u8 × i8, 4 taps per i32 lane) on 256-bit vectors.
+pub const AVX_VNNI: Microkernel =
+    Microkernel::new("avx-vnni (256-bit)", WeightLayout::UnsignedDot, Ymm::CHANNELS, GROUP);
+/// The same instruction on 512-bit vectors.
+pub const AVX512_VNNI: Microkernel =
+    Microkernel::new("avx512-vnni (512-bit)", WeightLayout::UnsignedDot, Zmm::CHANNELS, GROUP);
 /// Largest padded input copy (bytes, on the stack); larger layers run the portable kernels.
 const IMAGE_MAX: usize = 64 * 1024;
 
@@ -134,7 +133,7 @@ impl Width for Zmm {
 fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
     packed
         .kernel
-        .filter(|k| matches!(k, Microkernel::AvxVnni | Microkernel::Avx512Vnni))
+        .filter(|k| matches!(*k, AVX_VNNI | AVX512_VNNI))
         .is_some_and(|kernel| packed.fits_layer(kernel, rows, row_taps, channels, zp))
 }
 
@@ -165,8 +164,8 @@ pub fn conv2d(
     // listed, i.e. whose CPU features were detected (PackedWeights::for_kernel); the
     // other conditions of `conv2d_with` were checked above.
     match packed.kernel {
-        Some(Microkernel::AvxVnni) => unsafe { conv2d_avxvnni(g, input, packed, channels, range, output) },
-        Some(Microkernel::Avx512Vnni) => unsafe { conv2d_avx512vnni(g, input, packed, channels, range, output) },
+        Some(AVX_VNNI) => unsafe { conv2d_avxvnni(g, input, packed, channels, range, output) },
+        Some(AVX512_VNNI) => unsafe { conv2d_avx512vnni(g, input, packed, channels, range, output) },
         _ => return false,
     }
     true
@@ -189,8 +188,8 @@ pub fn dense(
     }
     // SAFETY: as in `conv2d`.
     match packed.kernel {
-        Some(Microkernel::AvxVnni) => unsafe { dense_avxvnni(input, packed, channels, range, output) },
-        Some(Microkernel::Avx512Vnni) => unsafe { dense_avx512vnni(input, packed, channels, range, output) },
+        Some(AVX_VNNI) => unsafe { dense_avxvnni(input, packed, channels, range, output) },
+        Some(AVX512_VNNI) => unsafe { dense_avx512vnni(input, packed, channels, range, output) },
         _ => return false,
     }
     true

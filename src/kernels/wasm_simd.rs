@@ -19,17 +19,20 @@ use core::arch::wasm32::*;
 use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
-use super::packed::{Microkernel, PackedWeights};
+use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::{padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 const LANES: usize = 4;
-// The packer lays the weights out by the microkernels' shapes (`PackedWeights::fits_layer` checks those).
-const _: () = assert!(
-    LANES == Microkernel::Simd128.lanes()
-        && LANES == Microkernel::Relaxed.lanes()
-        && Simd128::GROUP == Microkernel::Simd128.group()
-);
+/// Taps per lane of relaxed-SIMD's dot (4 i8 products).
+const RELAXED_GROUP: usize = 4;
+/// `i32x4.dot_i16x8_s` (i16 × i16, 2 taps per i32 lane). The packer lays the
+/// weights out by these constants (`PackedWeights::fits_layer` checks them).
+pub const SIMD128: Microkernel = Microkernel::new("simd128", WeightLayout::Wide, LANES, Simd128::GROUP);
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` (4 taps per lane), its 7-bit operand the
+/// positive and the negative part of the weights in turn. Listed in every simd128
+/// build; it runs only in one built with relaxed-simd (`isa::wasm32`).
+pub const RELAXED: Microkernel = Microkernel::new("relaxed-simd", WeightLayout::SplitSignDot, LANES, RELAXED_GROUP);
 /// Output pixels per tile.
 const PIXELS: usize = 4;
 /// Largest padded input copy (elements, on the stack); larger layers run the portable kernels.
@@ -63,7 +66,7 @@ struct Simd128;
 impl Encoding for Simd128 {
     type Elem = i16;
     type Acc = v128;
-    const KERNEL: Microkernel = Microkernel::Simd128;
+    const KERNEL: Microkernel = SIMD128;
     const GROUP: usize = 2;
     const STEP: usize = 16;
 
@@ -99,14 +102,11 @@ impl Encoding for Simd128 {
 struct Relaxed;
 
 #[cfg(target_feature = "relaxed-simd")]
-const _: () = assert!(Relaxed::GROUP == Microkernel::Relaxed.group());
-
-#[cfg(target_feature = "relaxed-simd")]
 impl Encoding for Relaxed {
     type Elem = i8;
     type Acc = (v128, v128);
-    const KERNEL: Microkernel = Microkernel::Relaxed;
-    const GROUP: usize = 4;
+    const KERNEL: Microkernel = RELAXED;
+    const GROUP: usize = RELAXED_GROUP;
     const STEP: usize = 32;
 
     #[inline(always)]
@@ -161,12 +161,8 @@ pub fn conv2d(
 ) -> bool {
     match packed.kernel {
         #[cfg(target_feature = "relaxed-simd")]
-        Some(Microkernel::Relaxed) => {
-            conv2d_with::<Relaxed, 1>(geometry, input, input_zero_point, packed, channels, range, output)
-        }
-        Some(Microkernel::Simd128) => {
-            conv2d_with::<Simd128, 2>(geometry, input, input_zero_point, packed, channels, range, output)
-        }
+        Some(RELAXED) => conv2d_with::<Relaxed, 1>(geometry, input, input_zero_point, packed, channels, range, output),
+        Some(SIMD128) => conv2d_with::<Simd128, 2>(geometry, input, input_zero_point, packed, channels, range, output),
         _ => false,
     }
 }
@@ -182,12 +178,8 @@ pub fn dense(
 ) -> bool {
     match packed.kernel {
         #[cfg(target_feature = "relaxed-simd")]
-        Some(Microkernel::Relaxed) => {
-            dense_with::<Relaxed, 1>(input, input_zero_point, packed, channels, range, output)
-        }
-        Some(Microkernel::Simd128) => {
-            dense_with::<Simd128, 2>(input, input_zero_point, packed, channels, range, output)
-        }
+        Some(RELAXED) => dense_with::<Relaxed, 1>(input, input_zero_point, packed, channels, range, output),
+        Some(SIMD128) => dense_with::<Simd128, 2>(input, input_zero_point, packed, channels, range, output),
         _ => false,
     }
 }

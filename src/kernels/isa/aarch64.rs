@@ -2,10 +2,9 @@
 
 use super::Entry;
 use crate::kernels::neon;
-use crate::kernels::packed::Microkernel;
 
 pub(super) static TABLE: &[Entry] = &[Entry {
-    kernel: Microkernel::Neon,
+    kernel: neon::NEON,
     runs_here: || cfg!(target_feature = "neon"),
     conv2d: neon::conv2d,
     dense: neon::dense,

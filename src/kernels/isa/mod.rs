@@ -1,9 +1,9 @@
 //! The SIMD microkernels, one table per architecture: each entry names a
 //! [`Microkernel`], says whether this CPU runs it, and gives its conv and
 //! dense entry points. Selecting a kernel is a lookup in the table of the
-//! target being built; adding an ISA is its kernel file plus a line in its
-//! architecture's table (and, for a new weight layout, its packing in
-//! `packed.rs`). The tests iterate `Microkernel::available()`, which reads
+//! target being built; adding an ISA is its kernel file (which defines its
+//! `Microkernel` constant) plus a line in its architecture's table (and, for
+//! a new `WeightLayout`, its packing in `packed.rs`). The tests iterate `Microkernel::available()`, which reads
 //! these tables.
 
 use super::packed::{Microkernel, PackedWeights};

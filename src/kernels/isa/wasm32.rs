@@ -3,15 +3,14 @@
 //! ships one build per feature set).
 
 use super::Entry;
-use crate::kernels::packed::Microkernel;
 use crate::kernels::wasm_simd;
 
 pub(super) static TABLE: &[Entry] = &[
     Entry {
-        kernel: Microkernel::Relaxed,
+        kernel: wasm_simd::RELAXED,
         runs_here: || cfg!(target_feature = "relaxed-simd"),
         conv2d: wasm_simd::conv2d,
         dense: wasm_simd::dense,
     },
-    Entry { kernel: Microkernel::Simd128, runs_here: || true, conv2d: wasm_simd::conv2d, dense: wasm_simd::dense },
+    Entry { kernel: wasm_simd::SIMD128, runs_here: || true, conv2d: wasm_simd::conv2d, dense: wasm_simd::dense },
 ];

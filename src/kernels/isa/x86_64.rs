@@ -1,12 +1,11 @@
 //! x86-64: AVX-512 VNNI and AVX-VNNI (`kernels::vnni`), detected at run time.
 
 use super::Entry;
-use crate::kernels::packed::Microkernel;
 use crate::kernels::vnni;
 
 pub(super) static TABLE: &[Entry] = &[
-    Entry { kernel: Microkernel::Avx512Vnni, runs_here: avx512_vnni, conv2d: vnni::conv2d, dense: vnni::dense },
-    Entry { kernel: Microkernel::AvxVnni, runs_here: avx_vnni, conv2d: vnni::conv2d, dense: vnni::dense },
+    Entry { kernel: vnni::AVX512_VNNI, runs_here: avx512_vnni, conv2d: vnni::conv2d, dense: vnni::dense },
+    Entry { kernel: vnni::AVX_VNNI, runs_here: avx_vnni, conv2d: vnni::conv2d, dense: vnni::dense },
 ];
 
 fn avx512_vnni() -> bool {
