@@ -8,6 +8,7 @@ use wgpu::util::DeviceExt;
 
 use super::layout::Kernel;
 use super::readback::map_read;
+use super::setup::{batch_uniform, readback_buffer};
 use super::{GpuEngine, GpuError};
 
 impl GpuEngine {
@@ -34,17 +35,8 @@ impl GpuEngine {
             contents: &[bytemuck::cast_slice::<[i32; 3], u8>(triples), &std::vec![0u8; n * 5 * 4]].concat(),
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         });
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("tinycnn fixed-point readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let batch = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("tinycnn batch"),
-            contents: bytemuck::cast_slice(&[n as u32, 0, 0, 0]),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
+        let readback = readback_buffer(device, size);
+        let batch = batch_uniform(device, n);
         let bind_group = self.bind_group(&self.params[0], &arena, &batch);
         let mut encoder =
             device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("tinycnn check") });

@@ -5,11 +5,9 @@ use std::format;
 use std::string::ToString;
 use std::vec::Vec;
 
-use wgpu::util::DeviceExt;
-
 use super::layout::{pack_pixels, unpack_value, Kernel, PARAM_STRIDE};
 use super::readback::map_read;
-use super::setup::bind_group;
+use super::setup::{batch_uniform, bind_group, readback_buffer};
 use super::{Activations, BatchBuffers, GpuEngine, GpuError, WORKGROUP};
 use crate::error::Error;
 use crate::spec::fixed_point::dequantize_channels_last;
@@ -122,17 +120,8 @@ impl GpuEngine {
             });
             let readback_bytes =
                 if p == 0 { (n * prepared.values[prepared.logits].words * 4) as u64 } else { arena_bytes };
-            let readback = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("tinycnn readback"),
-                size: readback_bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let batch = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("tinycnn batch"),
-                contents: bytemuck::cast_slice(&[n as u32, 0, 0, 0]),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+            let readback = readback_buffer(device, readback_bytes);
+            let batch = batch_uniform(device, n);
             let bind_group = bind_group(device, bind_layout, &params[p], &arena, weights, channels, &batch);
             BatchBuffers { arena, readback, bind_group }
         })

@@ -235,3 +235,22 @@ pub(super) fn bind_group(
         ],
     })
 }
+
+/// A buffer the CPU maps to read `size` bytes copied from the GPU.
+pub(super) fn readback_buffer(device: &wgpu::Device, size: u64) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("tinycnn readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// The kernels' `batch` uniform: `n` images.
+pub(super) fn batch_uniform(device: &wgpu::Device, n: usize) -> wgpu::Buffer {
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("tinycnn batch"),
+        contents: bytemuck::cast_slice(&[n as u32, 0, 0, 0]),
+        usage: wgpu::BufferUsages::UNIFORM,
+    })
+}
