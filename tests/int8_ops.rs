@@ -39,15 +39,59 @@ fn int8_ops_match_their_float_simulation() {
     let fx = Fixture::load();
     let float = Model::load(fixture("tiny-float.safetensors")).unwrap();
     let images: Vec<&[u8]> = (0..fx.count).map(|i| fx.image(i)).collect();
-    let bytes = quantize(&float, images.iter().copied()).unwrap();
+    let checked = check_against_float_simulation(&float, &images);
+    for op in ["conv2d", "dense", "maxpool2d", "avgpool2d", "global_avgpool", "add", "concat", "flatten"] {
+        assert!(checked.contains_key(op), "{op} was not checked: {checked:?}");
+    }
+}
+
+/// Grouped and depthwise convolutions (with a depth multiplier), from a float
+/// model through the quantiser, against the float simulation.
+#[test]
+fn grouped_convolutions_match_their_float_simulation() {
+    use common::nets::Rng;
+    use tinycnn::format::{write_model, TensorData};
+
+    let mut rng = Rng::new(11);
+    let graph = serde_json::json!({
+        "format": 1,
+        "input": {"channels": 1, "height": 9, "width": 9, "mean": 0.5, "std": 0.25},
+        "nodes": [
+            {"name": "stem", "op": "conv2d", "inputs": ["input"], "padding": 1},
+            {"name": "depthwise", "op": "conv2d", "inputs": ["stem"], "groups": 4, "padding": 1, "relu": true},
+            {"name": "grouped", "op": "conv2d", "inputs": ["depthwise"], "groups": 2, "stride": 2},
+            {"name": "flat", "op": "flatten", "inputs": ["grouped"]},
+            {"name": "fc", "op": "dense", "inputs": ["flat"]},
+        ],
+    });
+    let mut weights = |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.f64() * 2.0 - 1.0) as f32).collect() };
+    let tensors = [
+        TensorData::f32("stem.weight".into(), vec![4, 1, 3, 3], &weights(36)),
+        // depth multiplier 2: 8 outputs, 2 per input channel.
+        TensorData::f32("depthwise.weight".into(), vec![8, 1, 3, 3], &weights(72)),
+        TensorData::f32("depthwise.bias".into(), vec![8], &weights(8)),
+        TensorData::f32("grouped.weight".into(), vec![6, 4, 2, 2], &weights(96)),
+        TensorData::f32("fc.weight".into(), vec![3, 96], &weights(288)),
+    ];
+    let float = Model::load(write_model(&graph.to_string(), &tensors).unwrap()).unwrap();
+    let images: Vec<Vec<u8>> = (0..24).map(|_| rng.bytes(81)).collect();
+    let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
+    let checked = check_against_float_simulation(&float, &images);
+    assert_eq!(checked.get("conv2d"), Some(&(3 * images.len())), "{checked:?}");
+}
+
+/// Quantises `float` on `images`, then checks every int8 node of the result on
+/// those images against its float simulation; returns how often each op was checked.
+fn check_against_float_simulation(float: &Model, images: &[&[u8]]) -> std::collections::BTreeMap<&'static str, usize> {
+    let bytes = quantize(float, images.iter().copied()).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let model = Model::load(&bytes[..]).unwrap();
     let graph = model.graph();
 
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut logits = vec![0f32; model.output_len()];
-    let mut checked = std::collections::BTreeMap::<&str, usize>::new();
-    for image in &images {
+    let mut checked = std::collections::BTreeMap::<&'static str, usize>::new();
+    for image in images {
         let mut acts: Vec<Vec<i8>> = vec![Vec::new(); graph.nodes.len() + 1];
         model.run_int8_observed(&mut arena, image, &mut logits, &mut |v, data| acts[v] = data.to_vec()).unwrap();
 
@@ -65,7 +109,6 @@ fn int8_ops_match_their_float_simulation() {
                     dequantize(&acts[v], model.shape(v), q.scale, q.zero_point)
                 })
                 .collect();
-            let in_shape = model.shape(node.inputs[0]);
             let in_scale = model.quant(node.inputs[0]).unwrap().scale;
             let mut expected = vec![0f32; out_shape.len()];
             let name = |p: &str| format!("{}.{p}", node.name);
@@ -83,7 +126,7 @@ fn int8_ops_match_their_float_simulation() {
                     let g = model.geometry(i).unwrap();
                     let (w, b) = weights_real();
                     // OHWI → OIHW for the float kernel.
-                    let (o, kh, kw, ic) = (out_shape.c, g.kernel_h, g.kernel_w, in_shape.c);
+                    let (o, kh, kw, ic) = (out_shape.c, g.kernel_h, g.kernel_w, g.group_inputs());
                     let mut oihw = vec![0f32; w.len()];
                     for oc in 0..o {
                         for y in 0..kh {
@@ -135,14 +178,12 @@ fn int8_ops_match_their_float_simulation() {
             *checked.entry(node.op.name()).or_default() += 1;
         }
     }
-    for op in ["conv2d", "dense", "maxpool2d", "avgpool2d", "global_avgpool", "add", "concat", "flatten"] {
-        assert!(checked.contains_key(op), "{op} was not checked: {checked:?}");
-    }
+    checked
 }
 
 #[test]
-fn geometry_type_is_public() {
-    // The kernels' geometry is part of the public API used by backends.
+fn geometry_type_is_reachable() {
+    // The kernels' geometry, for backends and tools built on the internals.
     let g = Conv2dGeometry {
         input: Shape::new(1, 4, 4),
         output: Shape::new(1, 2, 2),
@@ -150,6 +191,7 @@ fn geometry_type_is_public() {
         kernel_w: 2,
         stride: 2,
         padding: 0,
+        groups: 1,
     };
     assert_eq!(g.taps(1, 2, 4), (0, 2));
 }

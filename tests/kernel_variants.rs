@@ -94,6 +94,7 @@ fn packed_layers_take_their_microkernel() {
         kernel_w: 3,
         stride: 1,
         padding: 1,
+        groups: 1,
     };
     let input = rng.i8s(g.input.len(), -128, 127);
     let weights = rng.i8s(g.output.c * 9 * g.input.c, -127, 127);
@@ -133,6 +134,7 @@ fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
             kernel_w: kw,
             stride,
             padding,
+            groups: 1,
         };
     }
 }
@@ -239,6 +241,7 @@ fn extreme_values_do_not_overflow() {
         kernel_w: 5,
         stride: 1,
         padding: 2,
+        groups: 1,
     };
     let input = vec![127i8; g.input.len()];
     let weights = vec![127i8; 8 * 25 * 64];

@@ -104,6 +104,17 @@ fn graph_errors_name_the_node() {
         matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "stride")
     );
 
+    for groups in [0, 1 << 20] {
+        let mut p = Parts::float();
+        p.node("c2")["groups"] = groups.into();
+        assert!(
+            matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "groups")
+        );
+    }
+    let mut p = Parts::float();
+    p.node("c2")["groups"] = 3.into(); // the weight's input channels × 3 is not the input's
+    assert!(matches!(err(p.load()), Error::ShapeMismatch { node, reason } if node == "c2" && reason.contains("group")));
+
     let mut p = Parts::float();
     p.node("mp1")["dilation"] = 2.into();
     assert!(matches!(err(p.load()), Error::GraphJson(m) if m.contains("dilation")));

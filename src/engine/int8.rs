@@ -85,12 +85,13 @@ impl Layer {
 
 pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) -> Result<Vec<Step>> {
     let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
-    let layer = |weights: &Range<usize>, channels: &[ChannelRequant], rows: usize, input_zero_point: i32| {
-        let packed = match kernels {
-            KernelSet::Microkernel(kernel) => {
+    // rows: kernel rows (a dense layer: 1); None for layers no microkernel runs (grouped convolutions).
+    let layer = |weights: &Range<usize>, channels: &[ChannelRequant], rows: Option<usize>, input_zero_point: i32| {
+        let packed = match (kernels, rows) {
+            (KernelSet::Microkernel(kernel), Some(rows)) => {
                 PackedWeights::for_kernel(kernel, network.int8_weights(weights), channels, rows, input_zero_point)
             }
-            KernelSet::Reference | KernelSet::Portable => PackedWeights::default(),
+            _ => PackedWeights::default(),
         };
         Layer { weights: weights.clone(), channels: channels.to_vec(), packed }
     };
@@ -101,14 +102,16 @@ pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) 
         let output_zero_point = zero_point(i + 1);
         let geometry = || network.geometry(i).ok_or(Error::Internal("a window op without geometry"));
         let step = match (node.op, &network.params()[i]) {
-            (Op::Conv2d { relu, .. }, NodeParams::Int8Conv { weights, channels, kernel_h, .. }) => Step::Conv2d {
-                geometry: geometry()?,
-                layer: layer(weights, channels, *kernel_h, input_zero_point),
-                input_zero_point,
-                range: OutputRange::new(output_zero_point, relu),
-            },
+            (Op::Conv2d { relu, groups, .. }, NodeParams::Int8Conv { weights, channels, kernel_h, .. }) => {
+                Step::Conv2d {
+                    geometry: geometry()?,
+                    layer: layer(weights, channels, (groups == 1).then_some(*kernel_h), input_zero_point),
+                    input_zero_point,
+                    range: OutputRange::new(output_zero_point, relu),
+                }
+            }
             (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, .. }) => Step::Dense {
-                layer: layer(weights, channels, 1, input_zero_point),
+                layer: layer(weights, channels, Some(1), input_zero_point),
                 input_zero_point,
                 range: OutputRange::new(output_zero_point, relu),
             },

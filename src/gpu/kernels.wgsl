@@ -24,7 +24,7 @@ struct Node {
     d: vec4<u32>, // kernel_h, kernel_w, stride, padding
     q: vec4<i32>, // in_zero_point, out_zero_point, out_min, out_max
     e: vec4<u32>, // weight word offset, channel offset, input count, window (pool divisor)
-    m: vec4<i32>, // add: output multiplier mantissa, shift
+    m: vec4<i32>, // add: output multiplier mantissa, shift; grouped conv: -, -, input, output channels per group
     g: vec4<u32>, // conv: invocations per image and channel-word group, pixel blocks per output row
     ins: array<vec4<u32>, 8>, // add/concat input k: off, words, cw, channels
     inq: array<vec4<i32>, 8>, // input k: zero_point, mantissa, shift, rescale (concat: 0 = plain copy)
@@ -275,6 +275,66 @@ fn conv(
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Grouped convolution (groups > 1; depthwise when each group is one input
+// channel): one output word (4 channels of a pixel) per invocation. Output
+// channel o reads input channels [o / og · ig, +ig). The weights are the OHWI
+// bytes as the file holds them (I = ig), 4 per word; the channel constants
+// hold the raw bias, so acc = bias + Σ w·(x − zp) over the taps inside the
+// image, as the reference computes it.
+
+@compute @workgroup_size(64)
+fn grouped_conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let out_words = node.a.y;
+    if (idx >= batch.n * out_words) {
+        return;
+    }
+    let img = idx / out_words;
+    let w = idx % out_words;
+    let out_cw = node.c.z;
+    let pix = w / out_cw;
+    let ox = pix % node.c.y;
+    let oy = pix / node.c.y;
+    let base = in_base(img);
+    let ig = u32(node.m.z);
+    let og = u32(node.m.w);
+    let kh = node.d.x;
+    let kw = node.d.y;
+    var res = vec4<i32>(0);
+    for (var k = 0u; k < 4u; k++) {
+        let o = (w % out_cw) * 4u + k;
+        if (o >= node.c.w) {
+            continue;
+        }
+        let ch = chans[node.e.y + o];
+        let first = (o / og) * ig;
+        var acc = ch.x;
+        for (var ky = 0u; ky < kh; ky++) {
+            let iy = i32(oy * node.d.z + ky) - i32(node.d.w);
+            if (iy < 0 || iy >= i32(node.b.x)) {
+                continue;
+            }
+            for (var kx = 0u; kx < kw; kx++) {
+                let ix = i32(ox * node.d.z + kx) - i32(node.d.w);
+                if (ix < 0 || ix >= i32(node.b.y)) {
+                    continue;
+                }
+                let src = base + u32(iy * i32(node.b.y) + ix) * node.b.z;
+                let t = ((o * kh + ky) * kw + kx) * ig;
+                for (var i = 0u; i < ig; i++) {
+                    let c = first + i;
+                    let e = t + i;
+                    let x = lane(arena[src + c / 4u], c % 4u);
+                    acc += lane(weights[node.e.x + e / 4u], e % 4u) * (x - node.q.x);
+                }
+            }
+        }
+        res[k] = requantize(acc, ch);
+    }
+    arena[out_index(img, w)] = pack4(res);
 }
 
 // ---------------------------------------------------------------------------

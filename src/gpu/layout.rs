@@ -34,6 +34,8 @@ pub(crate) enum Kernel {
         pixels: u32,
         words: u32,
     },
+    /// conv2d with groups > 1 (depthwise included): one output word per invocation.
+    GroupedConv,
     MaxPool,
     AvgPool,
     GlobalAvgPool,
@@ -51,6 +53,7 @@ impl Kernel {
     pub(crate) fn entry_point(self) -> &'static str {
         match self {
             Kernel::Conv { .. } => "conv",
+            Kernel::GroupedConv => "grouped_conv",
             Kernel::MaxPool => "maxpool",
             Kernel::AvgPool => "avgpool",
             Kernel::GlobalAvgPool => "global_avgpool",
@@ -157,6 +160,7 @@ const CHANNEL_OFF: usize = 21;
 const INPUT_COUNT: usize = 22;
 const DIVISOR: usize = 23;
 const OUT_MULTIPLIER: usize = 24; // mantissa, shift
+const GROUP_CHANNELS: usize = 26; // grouped conv: input, output channels per group
 const CONV_GRID: usize = 28; // invocations per image and word group, pixel blocks per row
 const INS: usize = 32; // 8 × (off, words, cw, channels)
 const INQ: usize = 64; // 8 × (zero_point, mantissa, shift, rescale)
@@ -232,6 +236,22 @@ fn pack_weights(
     Ok(())
 }
 
+/// A grouped convolution's OHWI weights as they are, 4 per word, and its
+/// per-channel constants with the raw bias (the kernel subtracts the zero point).
+fn pack_grouped_weights(
+    weights: &[i8],
+    channels: &[ChannelRequant],
+    packed: &mut Vec<u32>,
+    constants: &mut Vec<[i32; 4]>,
+) {
+    packed.extend(
+        weights
+            .chunks(4)
+            .map(|b| b.iter().enumerate().fold(0u32, |word, (k, &w)| word | u32::from(w as u8) << (8 * k))),
+    );
+    constants.extend(channels.iter().map(|ch| [ch.bias, ch.multiplier.mantissa, ch.multiplier.shift, 0]));
+}
+
 /// Lays out `model` (int8) for the kernels.
 pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
     if model.dtype() != Dtype::Int8 {
@@ -269,6 +289,18 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
             Ok(())
         };
         let kernel = match (node.op, &model.params()[i]) {
+            (Op::Conv2d { relu, groups, .. }, NodeParams::Int8Conv { weights: range, channels: chans, .. })
+                if groups > 1 =>
+            {
+                window(&mut p)?;
+                set_range(&mut p, OutputRange::new(out_zp, relu));
+                p[WEIGHT_OFF] = weights.len() as i32;
+                p[CHANNEL_OFF] = channels.len() as i32;
+                p[GROUP_CHANNELS] = (in_layout.shape.c / groups) as i32;
+                p[GROUP_CHANNELS + 1] = (out_layout.shape.c / groups) as i32;
+                pack_grouped_weights(model.int8_weights(range), chans, &mut weights, &mut channels);
+                Kernel::GroupedConv
+            }
             (
                 Op::Conv2d { relu, .. },
                 NodeParams::Int8Conv { kernel_h, kernel_w, weights: range, channels: chans, .. },

@@ -1,12 +1,12 @@
-//! int8 2-D convolution: input H×W×C, weights O×KH×KW×C (OHWI), output H×W×O.
+//! int8 2-D convolution: input H×W×C, weights O×KH×KW×(C/groups) (OHWI), output H×W×O.
 
 use super::dot::{self, PATCH_MAX};
 use super::{Conv2dGeometry, Int8Layer};
 use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// The reference: for every output pixel and channel, Σ w·(x − input_zero_point)
-/// over the taps inside the input (padding is real zero, i.e. the zero point),
-/// plus bias, requantised.
+/// over the taps inside the input (padding is real zero, i.e. the zero point)
+/// and the input channels of the channel's group, plus bias, requantised.
 pub fn conv2d_reference(
     geometry: &Conv2dGeometry,
     input: &[i8],
@@ -17,20 +17,21 @@ pub fn conv2d_reference(
     output: &mut [i8],
 ) {
     let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
-    let in_c = in_shape.c;
+    let (in_c, group_inputs) = (in_shape.c, geometry.group_inputs());
     for oy in 0..out_shape.h {
         let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
         for ox in 0..out_shape.w {
             let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
             let out_pixel = (oy * out_shape.w + ox) * out_shape.c;
             for (o, channel) in channels.iter().enumerate() {
+                let first = geometry.group_start(o);
                 let mut acc = channel.bias;
                 for ky in ky0..ky1 {
                     let iy = geometry.source(oy, ky);
                     for kx in kx0..kx1 {
                         let ix = geometry.source(ox, kx);
-                        let x = &input[(iy * in_shape.w + ix) * in_c..][..in_c];
-                        let w = &weights[((o * kernel_h + ky) * kernel_w + kx) * in_c..][..in_c];
+                        let x = &input[(iy * in_shape.w + ix) * in_c + first..][..group_inputs];
+                        let w = &weights[((o * kernel_h + ky) * kernel_w + kx) * group_inputs..][..group_inputs];
                         for (&xv, &wv) in x.iter().zip(w) {
                             acc += i32::from(wv) * (i32::from(xv) - input_zero_point);
                         }
@@ -56,7 +57,8 @@ pub fn conv2d(
 ) {
     let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
     let (c, k) = (in_shape.c, kernel_h * kernel_w * in_shape.c);
-    if k > PATCH_MAX {
+    // Grouped convolutions have no fast variant yet (one patch per group would do).
+    if k > PATCH_MAX || geometry.groups != 1 {
         return conv2d_reference(geometry, input, input_zero_point, weights, channels, output_range, output);
     }
     let mut patch_buffer = [0i16; PATCH_MAX];

@@ -3,21 +3,22 @@
 
 use super::Conv2dGeometry;
 
-/// Weights O×I×KH×KW (PyTorch's layout), bias O.
+/// Weights O×(I/groups)×KH×KW (PyTorch's layout), bias O.
 ///
 /// Loops run tap by tap over whole output rows (contiguous for stride 1, so
 /// they vectorise); each output still sums bias, then input channels, then
 /// kernel rows and columns, in that order.
 pub fn conv2d(geometry: &Conv2dGeometry, input: &[f32], weights: &[f32], bias: &[f32], relu: bool, output: &mut [f32]) {
-    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, stride, padding } = *geometry;
+    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, stride, padding, .. } = *geometry;
+    let group_inputs = geometry.group_inputs();
     let in_plane = in_shape.h * in_shape.w;
     let out_plane = out_shape.h * out_shape.w;
     for (o, &b) in bias.iter().enumerate().take(out_shape.c) {
         let out = &mut output[o * out_plane..][..out_plane];
         out.fill(b);
-        for ic in 0..in_shape.c {
+        for (k, ic) in (geometry.group_start(o)..).take(group_inputs).enumerate() {
             let plane = &input[ic * in_plane..][..in_plane];
-            let w = &weights[(o * in_shape.c + ic) * kernel_h * kernel_w..][..kernel_h * kernel_w];
+            let w = &weights[(o * group_inputs + k) * kernel_h * kernel_w..][..kernel_h * kernel_w];
             for ky in 0..kernel_h {
                 for kx in 0..kernel_w {
                     let tap = w[ky * kernel_w + kx];
@@ -132,5 +133,45 @@ pub fn concat(inputs: &[&[f32]], output: &mut [f32]) {
 pub fn map(input: &[f32], op: impl Fn(f32) -> f32, output: &mut [f32]) {
     for (o, &x) in output.iter_mut().zip(input) {
         *o = op(x);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Shape;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// A grouped convolution is `groups` ordinary convolutions side by side, each
+    /// over its own slice of the input channels (how PyTorch defines `groups`).
+    #[test]
+    fn grouped_conv_is_one_conv_per_group() {
+        let (c, h, w, groups, per_group_out, k) = (6, 5, 4, 3, 2, 3);
+        let (ig, o) = (c / groups, groups * per_group_out);
+        let values =
+            |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 7 + seed) % 11) as f32 - 5.0).collect() };
+        let input = values(c * h * w, 1);
+        let weights = values(o * ig * k * k, 2);
+        let bias = values(o, 3);
+        let geometry = |in_c, out_c, groups| Conv2dGeometry {
+            input: Shape::new(in_c, h, w),
+            output: Shape::new(out_c, h, w),
+            kernel_h: k,
+            kernel_w: k,
+            stride: 1,
+            padding: 1,
+            groups,
+        };
+        let mut grouped = vec![0f32; o * h * w];
+        conv2d(&geometry(c, o, groups), &input, &weights, &bias, false, &mut grouped);
+        for g in 0..groups {
+            let mut single = vec![0f32; per_group_out * h * w];
+            let slice = &input[g * ig * h * w..][..ig * h * w];
+            let wg = &weights[g * per_group_out * ig * k * k..][..per_group_out * ig * k * k];
+            let bg = &bias[g * per_group_out..][..per_group_out];
+            conv2d(&geometry(ig, per_group_out, 1), slice, wg, bg, false, &mut single);
+            assert_eq!(&grouped[g * per_group_out * h * w..][..per_group_out * h * w], &single[..], "group {g}");
+        }
     }
 }

@@ -153,6 +153,7 @@ pub fn conv2d(
     // a window's last kernel row, up to GROUP − 1 bytes past its end).
     let fits_buffer = g.padded_input(GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
     if !usable(packed, g.kernel_h, g.kernel_w * g.input.c, channels, input_zero_point)
+        || g.groups != 1
         || g.output.c != channels.len()
         || !fits_buffer
         || input.len() < g.input.len()

@@ -159,6 +159,9 @@ pub fn conv2d(
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
+    if geometry.groups != 1 {
+        return false; // grouped convolutions run the portable kernels
+    }
     match packed.kernel {
         #[cfg(target_feature = "relaxed-simd")]
         Some(RELAXED) => conv2d_with::<Relaxed, 1>(geometry, input, input_zero_point, packed, channels, range, output),

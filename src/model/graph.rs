@@ -56,10 +56,12 @@ pub struct Window {
 /// One operation. Kernel sizes and channel counts of conv/dense come from the weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
+    /// `groups` > 1: a grouped convolution (groups = input channels: depthwise).
     Conv2d {
         stride: usize,
         padding: usize,
         relu: bool,
+        groups: usize,
     },
     Dense {
         relu: bool,
@@ -205,6 +207,8 @@ pub struct RawNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
@@ -288,7 +292,7 @@ fn check_quant(what: &str, scale: Option<f64>, zero_point: Option<i64>, dtype: D
 fn parse_op(raw: &RawNode) -> Result<Op> {
     let name = raw.name.as_str();
     let allowed: &[&str] = match raw.op.as_str() {
-        "conv2d" => &["stride", "padding", "relu"],
+        "conv2d" => &["stride", "padding", "relu", "groups"],
         "dense" => &["relu"],
         "maxpool2d" | "avgpool2d" => &["kernel", "stride", "padding"],
         "batchnorm" => &["eps"],
@@ -307,6 +311,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         ("relu", raw.relu.is_some()),
         ("eps", raw.eps.is_some()),
         ("p", raw.p.is_some()),
+        ("groups", raw.groups.is_some()),
         ("min", raw.min.is_some()),
         ("max", raw.max.is_some()),
     ];
@@ -333,6 +338,13 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
             stride: size_attr(name, "stride", raw.stride, 1, 1)?,
             padding: size_attr(name, "padding", raw.padding, 0, 0)?,
             relu,
+            groups: match raw.groups {
+                None => 1,
+                Some(g) if (1..=limits::DIMENSION as i64).contains(&g) => g as usize,
+                Some(g) => {
+                    return Err(bad_attr(name, "groups", format!("is {g}, must be in 1..={}", limits::DIMENSION)))
+                }
+            },
         },
         "dense" => Op::Dense { relu },
         "maxpool2d" => Op::MaxPool2d(window()?),
@@ -513,10 +525,11 @@ impl Graph {
                     ..RawNode::default()
                 };
                 match node.op {
-                    Op::Conv2d { stride, padding, relu } => {
+                    Op::Conv2d { stride, padding, relu, groups } => {
                         raw.stride = Some(stride as i64);
                         raw.padding = Some(padding as i64);
                         raw.relu = relu.then_some(true);
+                        raw.groups = (groups > 1).then_some(groups as i64);
                     }
                     Op::Dense { relu } | Op::Add { relu } => raw.relu = relu.then_some(true),
                     Op::MaxPool2d(w) | Op::AvgPool2d(w) => {

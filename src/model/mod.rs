@@ -151,9 +151,17 @@ impl<B: AsRef<[u8]>> Network<B> {
         let input = self.shapes[*n.inputs.first()?];
         let output = self.shapes[node + 1];
         match (n.op, &self.params[node]) {
-            (Op::Conv2d { stride, padding, .. }, NodeParams::FloatConv { kernel_h, kernel_w, .. })
-            | (Op::Conv2d { stride, padding, .. }, NodeParams::Int8Conv { kernel_h, kernel_w, .. }) => {
-                Some(Conv2dGeometry { input, output, kernel_h: *kernel_h, kernel_w: *kernel_w, stride, padding })
+            (Op::Conv2d { stride, padding, groups, .. }, NodeParams::FloatConv { kernel_h, kernel_w, .. })
+            | (Op::Conv2d { stride, padding, groups, .. }, NodeParams::Int8Conv { kernel_h, kernel_w, .. }) => {
+                Some(Conv2dGeometry {
+                    input,
+                    output,
+                    kernel_h: *kernel_h,
+                    kernel_w: *kernel_w,
+                    stride,
+                    padding,
+                    groups,
+                })
             }
             (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => Some(Conv2dGeometry {
                 input,
@@ -162,6 +170,7 @@ impl<B: AsRef<[u8]>> Network<B> {
                 kernel_w: w.kernel,
                 stride: w.stride,
                 padding: w.padding,
+                groups: 1,
             }),
             _ => None,
         }
@@ -180,7 +189,11 @@ impl<B: AsRef<[u8]>> Network<B> {
                     NodeParams::FloatConv { kernel_h, kernel_w, .. }
                     | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
                         // u64: on 32-bit targets the product can pass usize::MAX.
-                        output.len() as u64 * (input.c * kernel_h * kernel_w) as u64
+                        let groups = match n.op {
+                            Op::Conv2d { groups, .. } => groups.max(1),
+                            _ => 1,
+                        };
+                        output.len() as u64 * (input.c / groups * kernel_h * kernel_w) as u64
                     }
                     NodeParams::FloatDense { out_features, .. } | NodeParams::Int8Dense { out_features, .. } => {
                         *out_features as u64 * input.c as u64

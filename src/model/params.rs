@@ -127,6 +127,23 @@ fn weight_dims(tensors: &mut TensorSource<'_, '_>, node: &Node, rank: usize) -> 
     Ok(t.shape.clone())
 }
 
+/// A conv's weight has `o` output and `i` input channels per group: the input
+/// must have `groups · i` channels and `o` must split into the groups.
+fn check_groups(node: &Node, groups: usize, o: usize, i: usize, input: Shape) -> Result<()> {
+    let mismatch = |reason: String| Error::ShapeMismatch { node: node.name.clone(), reason };
+    if i.checked_mul(groups) != Some(input.c) {
+        return Err(mismatch(if groups == 1 {
+            format!("weight expects {i} input channels, the input has {}", input.c)
+        } else {
+            format!("weight expects {i} input channels per group × {groups} groups, the input has {}", input.c)
+        }));
+    }
+    if !o.is_multiple_of(groups) {
+        return Err(mismatch(format!("{o} output channels do not split into {groups} groups")));
+    }
+    Ok(())
+}
+
 fn quant_of(node: &Node) -> Result<QuantParams> {
     node.quant.ok_or_else(|| Error::BadQuantization { what: format!("node '{}'", node.name), reason: "missing".into() })
 }
@@ -140,15 +157,12 @@ pub fn load_node_params(
     in_shapes: &[Shape],
     in_quant: &[Option<QuantParams>],
 ) -> Result<NodeParams> {
-    let shape_error = |reason: String| Error::ShapeMismatch { node: node.name.clone(), reason };
     let input = in_shapes[0];
     match (node.op, dtype) {
-        (Op::Conv2d { .. }, Dtype::Float) => {
+        (Op::Conv2d { groups, .. }, Dtype::Float) => {
             let dims = weight_dims(tensors, node, 4)?;
             let (o, i, kh, kw) = (dims[0], dims[1], dims[2], dims[3]);
-            if i != input.c {
-                return Err(shape_error(format!("weight expects {i} input channels, the input has {}", input.c)));
-            }
+            check_groups(node, groups, o, i, input)?;
             check_conv_dims(node, kh, kw, i)?;
             let weights = tensors.required(node, "weight")?.to_f32(&dims)?;
             let (bias, has_bias) = float_bias(tensors, node, o)?;
@@ -184,12 +198,10 @@ pub fn load_node_params(
             node: node.name.clone(),
             reason: "batchnorm cannot appear in an int8 model (the quantiser folds it)".into(),
         }),
-        (Op::Conv2d { .. }, Dtype::Int8) => {
+        (Op::Conv2d { groups, .. }, Dtype::Int8) => {
             let dims = weight_dims(tensors, node, 4)?;
             let (o, kh, kw, i) = (dims[0], dims[1], dims[2], dims[3]);
-            if i != input.c {
-                return Err(shape_error(format!("weight expects {i} input channels, the input has {}", input.c)));
-            }
+            check_groups(node, groups, o, i, input)?;
             check_conv_dims(node, kh, kw, i)?;
             let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
             let channels = int8_channels(tensors, node, o, in_quant[0])?;

@@ -191,7 +191,11 @@ pub fn quantize_with_ranges(model: &Model, ranges: &Ranges) -> Result<Vec<u8>> {
         let in_scale = quant[node.inputs[0]].scale;
         let (out_channels, weights, bias, layout_shape) = match &model.params()[i] {
             NodeParams::FloatConv { kernel_h, kernel_w, out_channels, weights, bias, .. } => {
-                let in_c = model.shape(node.inputs[0]).c;
+                let groups = match node.op {
+                    Op::Conv2d { groups, .. } => groups.max(1),
+                    _ => 1,
+                };
+                let in_c = model.shape(node.inputs[0]).c / groups; // per group
                 let ohwi = oihw_to_ohwi(weights, *out_channels, in_c, *kernel_h, *kernel_w);
                 (*out_channels, ohwi, bias, alloc::vec![*out_channels, *kernel_h, *kernel_w, in_c])
             }

@@ -42,9 +42,26 @@ pub struct Conv2dGeometry {
     pub kernel_w: usize,
     pub stride: usize,
     pub padding: usize,
+    /// Channel groups of a convolution (1 for pools and ordinary convolutions):
+    /// output channel o reads only the input channels of its group,
+    /// `o / (output.c / groups)`. groups = input.c is a depthwise convolution.
+    pub groups: usize,
 }
 
 impl Conv2dGeometry {
+    /// Input channels each output channel reads (`input.c / groups`).
+    #[inline]
+    pub fn group_inputs(&self) -> usize {
+        self.input.c / self.groups.max(1)
+    }
+
+    /// The first input channel output channel `o` reads.
+    #[inline]
+    pub fn group_start(&self, o: usize) -> usize {
+        let group_outputs = (self.output.c / self.groups.max(1)).max(1);
+        o / group_outputs * self.group_inputs()
+    }
+
     /// Input row/column range touched by output position `o` along an axis of length `len`,
     /// with kernel size `k`: the taps `t` with `o·stride + t − padding` inside `0..len`.
     #[inline]

@@ -145,11 +145,32 @@ impl Net {
         padding: usize,
         relu: bool,
     ) -> String {
+        self.grouped_conv(input, 1, out_c, kh, kw, stride, padding, relu)
+    }
+
+    /// A convolution of `groups` channel groups (groups = input channels: depthwise);
+    /// `out_c` must be a multiple of `groups`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn grouped_conv(
+        &mut self,
+        input: &str,
+        groups: usize,
+        out_c: usize,
+        kh: usize,
+        kw: usize,
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    ) -> String {
         let (s, in_scale, _) = self.info(input);
         let name = format!("n{}", self.nodes.len());
-        let q = self.weights(&name, vec![out_c, kh, kw, s.c], in_scale, kh * kw * s.c);
+        let group_c = s.c / groups;
+        let q = self.weights(&name, vec![out_c, kh, kw, group_c], in_scale, kh * kw * group_c);
         let shape = Shape::new(out_c, (s.h + 2 * padding - kh) / stride + 1, (s.w + 2 * padding - kw) / stride + 1);
-        let node = json!({"op": "conv2d", "inputs": [input], "stride": stride, "padding": padding, "relu": relu});
+        let mut node = json!({"op": "conv2d", "inputs": [input], "stride": stride, "padding": padding, "relu": relu});
+        if groups > 1 {
+            node["groups"] = json!(groups);
+        }
         self.push(node, shape, q)
     }
 
@@ -161,6 +182,13 @@ impl Net {
         let kw = self.rng.usize(1, (s.w + 2 * padding).min(4));
         let stride = self.rng.usize(1, 2);
         let relu = self.rng.chance(0.5);
+        if s.c > 1 && self.rng.chance(0.3) {
+            // Grouped: depthwise (one input channel per group) half the time, else any divisor.
+            let divisors: Vec<usize> = (2..=s.c).filter(|g| s.c.is_multiple_of(*g)).collect();
+            let groups = if self.rng.chance(0.5) { s.c } else { divisors[self.rng.usize(0, divisors.len() - 1)] };
+            let multiplier = self.rng.usize(1, 3);
+            return self.grouped_conv(input, groups, groups * multiplier, kh, kw, stride, padding, relu);
+        }
         self.conv(input, out_c, kh, kw, stride, padding, relu)
     }
 
