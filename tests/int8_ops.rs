@@ -45,7 +45,7 @@ fn int8_ops_match_their_float_simulation() {
     }
 }
 
-/// Grouped and depthwise convolutions (with a depth multiplier), from a float
+/// Grouped, depthwise (with a depth multiplier) and dilated convolutions, from a float
 /// model through the quantiser, against the float simulation.
 #[test]
 fn grouped_convolutions_match_their_float_simulation() {
@@ -59,7 +59,8 @@ fn grouped_convolutions_match_their_float_simulation() {
         "nodes": [
             {"name": "stem", "op": "conv2d", "inputs": ["input"], "padding": 1},
             {"name": "depthwise", "op": "conv2d", "inputs": ["stem"], "groups": 4, "padding": 1, "relu": true},
-            {"name": "grouped", "op": "conv2d", "inputs": ["depthwise"], "groups": 2, "stride": 2},
+            {"name": "dilated", "op": "conv2d", "inputs": ["depthwise"], "dilation": 2, "padding": 2},
+            {"name": "grouped", "op": "conv2d", "inputs": ["dilated"], "groups": 2, "stride": 2, "dilation": 2},
             {"name": "flat", "op": "flatten", "inputs": ["grouped"]},
             {"name": "fc", "op": "dense", "inputs": ["flat"]},
         ],
@@ -70,6 +71,8 @@ fn grouped_convolutions_match_their_float_simulation() {
         // depth multiplier 2: 8 outputs, 2 per input channel.
         TensorData::f32("depthwise.weight".into(), vec![8, 1, 3, 3], &weights(72)),
         TensorData::f32("depthwise.bias".into(), vec![8], &weights(8)),
+        TensorData::f32("dilated.weight".into(), vec![8, 8, 3, 3], &weights(576)),
+        // 9×9 → (9 − 3)/2 + 1 = 4 with the 2×2 kernel spread to 3×3.
         TensorData::f32("grouped.weight".into(), vec![6, 4, 2, 2], &weights(96)),
         TensorData::f32("fc.weight".into(), vec![3, 96], &weights(288)),
     ];
@@ -77,7 +80,7 @@ fn grouped_convolutions_match_their_float_simulation() {
     let images: Vec<Vec<u8>> = (0..24).map(|_| rng.bytes(81)).collect();
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
     let checked = check_against_float_simulation(&float, &images);
-    assert_eq!(checked.get("conv2d"), Some(&(3 * images.len())), "{checked:?}");
+    assert_eq!(checked.get("conv2d"), Some(&(4 * images.len())), "{checked:?}");
 }
 
 /// Quantises `float` on `images`, then checks every int8 node of the result on
@@ -192,6 +195,7 @@ fn geometry_type_is_reachable() {
         stride: 2,
         padding: 0,
         groups: 1,
+        dilation: 1,
     };
     assert_eq!(g.taps(1, 2, 4), (0, 2));
 }

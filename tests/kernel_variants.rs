@@ -95,6 +95,7 @@ fn packed_layers_take_their_microkernel() {
         stride: 1,
         padding: 1,
         groups: 1,
+        dilation: 1,
     };
     let input = rng.i8s(g.input.len(), -128, 127);
     let weights = rng.i8s(g.output.c * 9 * g.input.c, -127, 127);
@@ -135,6 +136,7 @@ fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
             stride,
             padding,
             groups: 1,
+            dilation: 1,
         };
     }
 }
@@ -242,6 +244,7 @@ fn extreme_values_do_not_overflow() {
         stride: 1,
         padding: 2,
         groups: 1,
+        dilation: 1,
     };
     let input = vec![127i8; g.input.len()];
     let weights = vec![127i8; 8 * 25 * 64];

@@ -116,8 +116,20 @@ fn graph_errors_name_the_node() {
     assert!(matches!(err(p.load()), Error::ShapeMismatch { node, reason } if node == "c2" && reason.contains("group")));
 
     let mut p = Parts::float();
-    p.node("mp1")["dilation"] = 2.into();
-    assert!(matches!(err(p.load()), Error::GraphJson(m) if m.contains("dilation")));
+    p.node("mp1")["dilation"] = 2.into(); // a conv2d attribute, not a pool's
+    assert!(
+        matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "mp1" && attribute == "dilation")
+    );
+
+    let mut p = Parts::float();
+    p.node("mp1")["ceil_mode"] = true.into();
+    assert!(matches!(err(p.load()), Error::GraphJson(m) if m.contains("ceil_mode")));
+
+    let mut p = Parts::float();
+    p.node("c2")["dilation"] = 0.into();
+    assert!(
+        matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "dilation")
+    );
 
     let mut p = Parts::float();
     p.node("c2")["inputs"] = serde_json::json!(["nowhere"]);

@@ -291,6 +291,7 @@ pub fn kernels(data: &[u8]) {
         stride,
         padding,
         groups: 1,
+        dilation: 1,
     };
     let weights: Vec<i8> = (0..out_c * kh * kw * c).map(|_| (bytes.next() as i8).max(-127)).collect();
     let input: Vec<i8> = (0..g.input.len()).map(|_| bytes.next() as i8).collect();

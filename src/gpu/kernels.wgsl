@@ -24,7 +24,7 @@ struct Node {
     d: vec4<u32>, // kernel_h, kernel_w, stride, padding
     q: vec4<i32>, // in_zero_point, out_zero_point, out_min, out_max
     e: vec4<u32>, // weight word offset, channel offset, input count, window (pool divisor)
-    m: vec4<i32>, // add: output multiplier mantissa, shift; grouped conv: -, -, input, output channels per group
+    m: vec4<i32>, // add: output multiplier mantissa, shift; conv: dilation, -, (grouped) input, output channels per group
     g: vec4<u32>, // conv: invocations per image and channel-word group, pixel blocks per output row
     ins: array<vec4<u32>, 8>, // add/concat input k: off, words, cw, channels
     inq: array<vec4<i32>, 8>, // input k: zero_point, mantissa, shift, rescale (concat: 0 = plain copy)
@@ -215,6 +215,7 @@ fn conv(
     let kw = node.d.y;
     let stride = node.d.z;
     let pad = i32(node.d.w);
+    let dilation = u32(node.m.x);
     let zero = operand((bitcast<u32>(node.q.x) & 0xffu) * 0x01010101u);
     let row = kh * kw * in_cw;
     let w0 = node.e.x + word0 * 4u * row;
@@ -228,13 +229,13 @@ fn conv(
         }
     }
     for (var ky = 0u; ky < kh; ky++) {
-        let iy = i32(oy * stride + ky) - pad;
+        let iy = i32(oy * stride + ky * dilation) - pad;
         let row_inside = iy >= 0 && iy < in_h;
         for (var kx = 0u; kx < kw; kx++) {
             var src: array<u32, MAX_PIX>;
             var inside: array<bool, MAX_PIX>;
             for (var p = 0u; p < PIX; p++) {
-                let ix = i32((ox0 + p) * stride + kx) - pad;
+                let ix = i32((ox0 + p) * stride + kx * dilation) - pad;
                 inside[p] = row_inside && ix >= 0 && ix < in_w;
                 src[p] = base + u32(iy * in_w + ix) * in_cw;
             }
@@ -303,6 +304,7 @@ fn grouped_conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let og = u32(node.m.w);
     let kh = node.d.x;
     let kw = node.d.y;
+    let dilation = u32(node.m.x);
     var res = vec4<i32>(0);
     for (var k = 0u; k < 4u; k++) {
         let o = (w % out_cw) * 4u + k;
@@ -313,12 +315,12 @@ fn grouped_conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         let first = (o / og) * ig;
         var acc = ch.x;
         for (var ky = 0u; ky < kh; ky++) {
-            let iy = i32(oy * node.d.z + ky) - i32(node.d.w);
+            let iy = i32(oy * node.d.z + ky * dilation) - i32(node.d.w);
             if (iy < 0 || iy >= i32(node.b.x)) {
                 continue;
             }
             for (var kx = 0u; kx < kw; kx++) {
-                let ix = i32(ox * node.d.z + kx) - i32(node.d.w);
+                let ix = i32(ox * node.d.z + kx * dilation) - i32(node.d.w);
                 if (ix < 0 || ix >= i32(node.b.y)) {
                     continue;
                 }

@@ -160,6 +160,7 @@ const CHANNEL_OFF: usize = 21;
 const INPUT_COUNT: usize = 22;
 const DIVISOR: usize = 23;
 const OUT_MULTIPLIER: usize = 24; // mantissa, shift
+const CONV_DILATION: usize = 24; // conv, grouped conv (add: OUT_MULTIPLIER)
 const GROUP_CHANNELS: usize = 26; // grouped conv: input, output channels per group
 const CONV_GRID: usize = 28; // invocations per image and word group, pixel blocks per row
 const INS: usize = 32; // 8 × (off, words, cw, channels)
@@ -286,6 +287,7 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
             p[WINDOW + 2] = g.stride as i32;
             p[WINDOW + 3] = g.padding as i32;
             p[DIVISOR] = (g.kernel_h * g.kernel_w) as i32;
+            p[CONV_DILATION] = g.dilation as i32;
             Ok(())
         };
         let kernel = match (node.op, &model.params()[i]) {
@@ -323,6 +325,7 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
             }
             (Op::Dense { relu }, NodeParams::Int8Dense { weights: range, channels: chans, .. }) => {
                 p[WINDOW..WINDOW + 4].copy_from_slice(&[1, 1, 1, 0]);
+                p[CONV_DILATION] = 1;
                 set_range(&mut p, OutputRange::new(out_zp, relu));
                 p[WEIGHT_OFF] = weights.len() as i32;
                 p[CHANNEL_OFF] = channels.len() as i32;

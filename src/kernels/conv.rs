@@ -57,8 +57,8 @@ pub fn conv2d(
 ) {
     let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
     let (c, k) = (in_shape.c, kernel_h * kernel_w * in_shape.c);
-    // Grouped convolutions have no fast variant yet (one patch per group would do).
-    if k > PATCH_MAX || geometry.groups != 1 {
+    // Grouped and dilated convolutions have no fast variant yet.
+    if k > PATCH_MAX || geometry.groups != 1 || geometry.dilation != 1 {
         return conv2d_reference(geometry, input, input_zero_point, weights, channels, output_range, output);
     }
     let mut patch_buffer = [0i16; PATCH_MAX];
@@ -107,4 +107,48 @@ pub fn conv2d_layer(
         return;
     }
     conv2d(geometry, input, input_zero_point, layer.weights, layer.channels, output_range, output);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::fixed_point::Multiplier;
+    use crate::spec::Shape;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    /// The reference's dilated taps are those of the kernel spread out with zeros,
+    /// at every stride and padding (taps() and source() for dilation > 1).
+    #[test]
+    fn dilated_reference_is_the_reference_with_a_spread_kernel() {
+        let (c, o, h, w, k, d) = (3, 2, 10, 9, 3, 3);
+        let spread = (k - 1) * d + 1;
+        let input: Vec<i8> = (0..c * h * w).map(|i| ((i * 37) % 255) as i8).collect();
+        let weights: Vec<i8> = (0..o * k * k * c).map(|i| ((i * 53) % 255) as i8 / 2).collect();
+        let mut wide = vec![0i8; o * spread * spread * c];
+        for (i, &v) in weights.iter().enumerate() {
+            let (oc, ky, kx, ic) = (i / (k * k * c), i / (k * c) % k, i / c % k, i % c);
+            wide[((oc * spread + ky * d) * spread + kx * d) * c + ic] = v;
+        }
+        let channels = [ChannelRequant { bias: 100, multiplier: Multiplier { mantissa: 1 << 30, shift: -6 } }; 2];
+        for (stride, padding) in [(1, 0), (1, 4), (2, 2), (3, 1)] {
+            let out = |len: usize| (len + 2 * padding - spread) / stride + 1;
+            let geometry = |kernel, dilation| Conv2dGeometry {
+                input: Shape::new(c, h, w),
+                output: Shape::new(o, out(h), out(w)),
+                kernel_h: kernel,
+                kernel_w: kernel,
+                stride,
+                padding,
+                groups: 1,
+                dilation,
+            };
+            let len = o * out(h) * out(w);
+            let (mut dilated, mut plain) = (vec![0i8; len], vec![0i8; len]);
+            let range = OutputRange::new(-3, false);
+            conv2d_reference(&geometry(k, d), &input, 7, &weights, &channels, range, &mut dilated);
+            conv2d_reference(&geometry(spread, 1), &input, 7, &wide, &channels, range, &mut plain);
+            assert_eq!(dilated, plain, "stride {stride}, padding {padding}");
+        }
+    }
 }

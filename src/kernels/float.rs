@@ -10,7 +10,7 @@ use super::Conv2dGeometry;
 /// kernel rows and columns, in that order.
 pub fn conv2d(geometry: &Conv2dGeometry, input: &[f32], weights: &[f32], bias: &[f32], relu: bool, output: &mut [f32]) {
     let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, stride, padding, .. } = *geometry;
-    let group_inputs = geometry.group_inputs();
+    let (group_inputs, dilation) = (geometry.group_inputs(), geometry.dilation.max(1));
     let in_plane = in_shape.h * in_shape.w;
     let out_plane = out_shape.h * out_shape.w;
     for (o, &b) in bias.iter().enumerate().take(out_shape.c) {
@@ -22,20 +22,21 @@ pub fn conv2d(geometry: &Conv2dGeometry, input: &[f32], weights: &[f32], bias: &
             for ky in 0..kernel_h {
                 for kx in 0..kernel_w {
                     let tap = w[ky * kernel_w + kx];
+                    let (dy, dx) = (ky * dilation, kx * dilation);
                     // Output columns whose tap kx lands inside the input row.
-                    let ox0 = padding.saturating_sub(kx).div_ceil(stride);
-                    let ox1 = match (in_shape.w + padding).checked_sub(kx + 1) {
+                    let ox0 = padding.saturating_sub(dx).div_ceil(stride);
+                    let ox1 = match (in_shape.w + padding).checked_sub(dx + 1) {
                         Some(last) => (last / stride + 1).min(out_shape.w),
                         None => 0,
                     };
                     for oy in 0..out_shape.h {
-                        let Some(iy) = (oy * stride + ky).checked_sub(padding).filter(|&iy| iy < in_shape.h) else {
+                        let Some(iy) = (oy * stride + dy).checked_sub(padding).filter(|&iy| iy < in_shape.h) else {
                             continue;
                         };
                         let row = &plane[iy * in_shape.w..][..in_shape.w];
                         let out_row = &mut out[oy * out_shape.w..][..out_shape.w];
                         for ox in ox0..ox1.max(ox0) {
-                            out_row[ox] += tap * row[ox * stride + kx - padding];
+                            out_row[ox] += tap * row[ox * stride + dx - padding];
                         }
                     }
                 }
@@ -162,6 +163,7 @@ mod tests {
             stride: 1,
             padding: 1,
             groups,
+            dilation: 1,
         };
         let mut grouped = vec![0f32; o * h * w];
         conv2d(&geometry(c, o, groups), &input, &weights, &bias, false, &mut grouped);
@@ -172,6 +174,41 @@ mod tests {
             let bg = &bias[g * per_group_out..][..per_group_out];
             conv2d(&geometry(ig, per_group_out, 1), slice, wg, bg, false, &mut single);
             assert_eq!(&grouped[g * per_group_out * h * w..][..per_group_out * h * w], &single[..], "group {g}");
+        }
+    }
+
+    /// A dilated kernel is the kernel with dilation − 1 zeros between its taps.
+    #[test]
+    fn dilated_conv_is_a_conv_with_a_spread_kernel() {
+        let (c, o, h, w, k, d) = (2, 3, 9, 8, 3, 2);
+        let spread = (k - 1) * d + 1;
+        let values =
+            |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| ((i * 5 + seed) % 13) as f32 - 6.0).collect() };
+        let input = values(c * h * w, 1);
+        let weights = values(o * c * k * k, 2);
+        let bias = values(o, 3);
+        let mut wide = vec![0f32; o * c * spread * spread];
+        for (i, &v) in weights.iter().enumerate() {
+            let (oc, ky, kx) = (i / (k * k), i / k % k, i % k);
+            wide[(oc * spread + ky * d) * spread + kx * d] = v;
+        }
+        for (stride, padding) in [(1, 0), (1, 3), (2, 1), (3, 2)] {
+            let out = |ext: usize, len: usize| (len + 2 * padding - ext) / stride + 1;
+            let (oh, ow) = (out(spread, h), out(spread, w));
+            let geometry = |kernel, dilation| Conv2dGeometry {
+                input: Shape::new(c, h, w),
+                output: Shape::new(o, oh, ow),
+                kernel_h: kernel,
+                kernel_w: kernel,
+                stride,
+                padding,
+                groups: 1,
+                dilation,
+            };
+            let (mut dilated, mut plain) = (vec![0f32; o * oh * ow], vec![0f32; o * oh * ow]);
+            conv2d(&geometry(k, d), &input, &weights, &bias, false, &mut dilated);
+            conv2d(&geometry(spread, 1), &input, &wide, &bias, false, &mut plain);
+            assert_eq!(dilated, plain, "stride {stride}, padding {padding}");
         }
     }
 }

@@ -154,6 +154,7 @@ pub fn conv2d(
     let fits_buffer = g.padded_input(GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
     if !usable(packed, g.kernel_h, g.kernel_w * g.input.c, channels, input_zero_point)
         || g.groups != 1
+        || g.dilation != 1
         || g.output.c != channels.len()
         || !fits_buffer
         || input.len() < g.input.len()

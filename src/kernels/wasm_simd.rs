@@ -159,8 +159,8 @@ pub fn conv2d(
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
-    if geometry.groups != 1 {
-        return false; // grouped convolutions run the portable kernels
+    if geometry.groups != 1 || geometry.dilation != 1 {
+        return false; // grouped and dilated convolutions run the portable kernels
     }
     match packed.kernel {
         #[cfg(target_feature = "relaxed-simd")]

@@ -62,6 +62,7 @@ pub enum Op {
         padding: usize,
         relu: bool,
         groups: usize,
+        dilation: usize,
     },
     Dense {
         relu: bool,
@@ -209,6 +210,8 @@ pub struct RawNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dilation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
@@ -292,7 +295,7 @@ fn check_quant(what: &str, scale: Option<f64>, zero_point: Option<i64>, dtype: D
 fn parse_op(raw: &RawNode) -> Result<Op> {
     let name = raw.name.as_str();
     let allowed: &[&str] = match raw.op.as_str() {
-        "conv2d" => &["stride", "padding", "relu", "groups"],
+        "conv2d" => &["stride", "padding", "relu", "groups", "dilation"],
         "dense" => &["relu"],
         "maxpool2d" | "avgpool2d" => &["kernel", "stride", "padding"],
         "batchnorm" => &["eps"],
@@ -312,6 +315,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         ("eps", raw.eps.is_some()),
         ("p", raw.p.is_some()),
         ("groups", raw.groups.is_some()),
+        ("dilation", raw.dilation.is_some()),
         ("min", raw.min.is_some()),
         ("max", raw.max.is_some()),
     ];
@@ -345,6 +349,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
                     return Err(bad_attr(name, "groups", format!("is {g}, must be in 1..={}", limits::DIMENSION)))
                 }
             },
+            dilation: size_attr(name, "dilation", raw.dilation, 1, 1)?,
         },
         "dense" => Op::Dense { relu },
         "maxpool2d" => Op::MaxPool2d(window()?),
@@ -525,7 +530,8 @@ impl Graph {
                     ..RawNode::default()
                 };
                 match node.op {
-                    Op::Conv2d { stride, padding, relu, groups } => {
+                    Op::Conv2d { stride, padding, relu, groups, dilation } => {
+                        raw.dilation = (dilation > 1).then_some(dilation as i64);
                         raw.stride = Some(stride as i64);
                         raw.padding = Some(padding as i64);
                         raw.relu = relu.then_some(true);

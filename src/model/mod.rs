@@ -151,8 +151,11 @@ impl<B: AsRef<[u8]>> Network<B> {
         let input = self.shapes[*n.inputs.first()?];
         let output = self.shapes[node + 1];
         match (n.op, &self.params[node]) {
-            (Op::Conv2d { stride, padding, groups, .. }, NodeParams::FloatConv { kernel_h, kernel_w, .. })
-            | (Op::Conv2d { stride, padding, groups, .. }, NodeParams::Int8Conv { kernel_h, kernel_w, .. }) => {
+            (
+                Op::Conv2d { stride, padding, groups, dilation, .. },
+                NodeParams::FloatConv { kernel_h, kernel_w, .. },
+            )
+            | (Op::Conv2d { stride, padding, groups, dilation, .. }, NodeParams::Int8Conv { kernel_h, kernel_w, .. }) => {
                 Some(Conv2dGeometry {
                     input,
                     output,
@@ -161,6 +164,7 @@ impl<B: AsRef<[u8]>> Network<B> {
                     stride,
                     padding,
                     groups,
+                    dilation,
                 })
             }
             (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => Some(Conv2dGeometry {
@@ -171,6 +175,7 @@ impl<B: AsRef<[u8]>> Network<B> {
                 stride: w.stride,
                 padding: w.padding,
                 groups: 1,
+                dilation: 1,
             }),
             _ => None,
         }
@@ -261,9 +266,17 @@ fn output_shape(node: &graph::Node, inputs: &[Shape], params: &NodeParams) -> Re
         }
     };
     match (node.op, params) {
-        (Op::Conv2d { stride, padding, .. }, NodeParams::FloatConv { kernel_h, kernel_w, out_channels, .. })
-        | (Op::Conv2d { stride, padding, .. }, NodeParams::Int8Conv { kernel_h, kernel_w, out_channels, .. }) => {
-            let s = window_out(*kernel_h, *kernel_w, stride, padding)?;
+        (
+            Op::Conv2d { stride, padding, dilation, .. },
+            NodeParams::FloatConv { kernel_h, kernel_w, out_channels, .. },
+        )
+        | (
+            Op::Conv2d { stride, padding, dilation, .. },
+            NodeParams::Int8Conv { kernel_h, kernel_w, out_channels, .. },
+        ) => {
+            // A dilated window spans (k − 1)·dilation + 1 input rows/columns (both ≤ limits::WINDOW).
+            let extent = |k: usize| (k - 1) * dilation + 1;
+            let s = window_out(extent(*kernel_h), extent(*kernel_w), stride, padding)?;
             Ok(Shape::new(*out_channels, s.h, s.w))
         }
         (Op::Dense { .. }, NodeParams::FloatDense { out_features, .. })

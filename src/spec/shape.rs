@@ -46,6 +46,9 @@ pub struct Conv2dGeometry {
     /// output channel o reads only the input channels of its group,
     /// `o / (output.c / groups)`. groups = input.c is a depthwise convolution.
     pub groups: usize,
+    /// Spacing of a convolution's taps (1: adjacent; PyTorch's and TFLite's
+    /// `dilation`): tap t of output position o reads o·stride + t·dilation − padding.
+    pub dilation: usize,
 }
 
 impl Conv2dGeometry {
@@ -62,14 +65,27 @@ impl Conv2dGeometry {
         o / group_outputs * self.group_inputs()
     }
 
-    /// Input row/column range touched by output position `o` along an axis of length `len`,
-    /// with kernel size `k`: the taps `t` with `o·stride + t − padding` inside `0..len`.
+    /// The taps of output position `o` along an axis of length `len`, with kernel
+    /// size `k`, that read inside the input: the `t` in `first..last` with
+    /// `o·stride + t·dilation − padding` in `0..len`.
     #[inline]
     pub fn taps(&self, o: usize, k: usize, len: usize) -> (usize, usize) {
         let start = (o * self.stride) as isize - self.padding as isize;
-        let first = (-start).max(0) as usize;
-        let last = (len as isize - start).clamp(0, k as isize) as usize;
-        (first, last.max(first))
+        let (first, last) = if self.dilation <= 1 {
+            ((-start).max(0), (len as isize - start).clamp(0, k as isize))
+        } else {
+            let d = self.dilation as isize;
+            let first = if start >= 0 { 0 } else { (-start + d - 1) / d };
+            let last = if start >= len as isize { 0 } else { (len as isize - start + d - 1) / d };
+            (first.min(k as isize), last.min(k as isize))
+        };
+        (first as usize, last.max(first) as usize)
+    }
+
+    /// Extent of a window of `k` taps: (k − 1)·dilation + 1.
+    #[inline]
+    pub fn extent(&self, k: usize) -> usize {
+        k.saturating_sub(1) * self.dilation.max(1) + 1
     }
 
     /// The input padded on every side, for the kernels that copy it so: (height, width,
@@ -82,8 +98,8 @@ impl Conv2dGeometry {
                 && (out - 1).checked_mul(self.stride).and_then(|x| x.checked_add(kernel)).is_some_and(|end| end <= len)
         };
         if self.input.is_empty()
-            || !fits(self.output.h, self.kernel_h, padded_h)
-            || !fits(self.output.w, self.kernel_w, padded_w)
+            || !fits(self.output.h, self.extent(self.kernel_h), padded_h)
+            || !fits(self.output.w, self.extent(self.kernel_w), padded_w)
         {
             return None;
         }
@@ -94,7 +110,7 @@ impl Conv2dGeometry {
     /// Input coordinate of tap `t` at output position `o` (only for taps inside `taps()`).
     #[inline]
     pub fn source(&self, o: usize, t: usize) -> usize {
-        o * self.stride + t - self.padding
+        o * self.stride + t * self.dilation.max(1) - self.padding
     }
 }
 

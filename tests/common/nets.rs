@@ -162,14 +162,35 @@ impl Net {
         padding: usize,
         relu: bool,
     ) -> String {
+        self.general_conv(input, groups, 1, out_c, (kh, kw), stride, padding, relu)
+    }
+
+    /// Any convolution: `groups` channel groups, taps `dilation` apart.
+    #[allow(clippy::too_many_arguments)]
+    pub fn general_conv(
+        &mut self,
+        input: &str,
+        groups: usize,
+        dilation: usize,
+        out_c: usize,
+        (kh, kw): (usize, usize),
+        stride: usize,
+        padding: usize,
+        relu: bool,
+    ) -> String {
         let (s, in_scale, _) = self.info(input);
         let name = format!("n{}", self.nodes.len());
         let group_c = s.c / groups;
         let q = self.weights(&name, vec![out_c, kh, kw, group_c], in_scale, kh * kw * group_c);
-        let shape = Shape::new(out_c, (s.h + 2 * padding - kh) / stride + 1, (s.w + 2 * padding - kw) / stride + 1);
+        let extent = |k: usize| (k - 1) * dilation + 1;
+        let out = |len: usize, k: usize| (len + 2 * padding - extent(k)) / stride + 1;
+        let shape = Shape::new(out_c, out(s.h, kh), out(s.w, kw));
         let mut node = json!({"op": "conv2d", "inputs": [input], "stride": stride, "padding": padding, "relu": relu});
         if groups > 1 {
             node["groups"] = json!(groups);
+        }
+        if dilation > 1 {
+            node["dilation"] = json!(dilation);
         }
         self.push(node, shape, q)
     }
@@ -182,6 +203,13 @@ impl Net {
         let kw = self.rng.usize(1, (s.w + 2 * padding).min(4));
         let stride = self.rng.usize(1, 2);
         let relu = self.rng.chance(0.5);
+        // Dilated: taps 2 or 3 apart, where the spread window still fits.
+        let dilation = self.rng.usize(2, 3);
+        let fits = |len: usize, k: usize| (k - 1) * dilation < len + 2 * padding;
+        if self.rng.chance(0.25) && fits(s.h, kh) && fits(s.w, kw) && (kh > 1 || kw > 1) {
+            let groups = if s.c > 1 && self.rng.chance(0.5) { s.c } else { 1 };
+            return self.general_conv(input, groups, dilation, groups * out_c, (kh, kw), stride, padding, relu);
+        }
         if s.c > 1 && self.rng.chance(0.3) {
             // Grouped: depthwise (one input channel per group) half the time, else any divisor.
             let divisors: Vec<usize> = (2..=s.c).filter(|g| s.c.is_multiple_of(*g)).collect();
