@@ -61,7 +61,9 @@ fn grouped_convolutions_match_their_float_simulation() {
             {"name": "depthwise", "op": "conv2d", "inputs": ["stem"], "groups": 4, "padding": 1, "relu": true},
             {"name": "dilated", "op": "conv2d", "inputs": ["depthwise"], "dilation": 2, "padding": 2},
             {"name": "grouped", "op": "conv2d", "inputs": ["dilated"], "groups": 2, "stride": 2, "dilation": 2},
-            {"name": "flat", "op": "flatten", "inputs": ["grouped"]},
+            // TFLite's SAME for a 3×3 window at stride 2 on 4×4: the one padding row and column go below and right.
+            {"name": "same", "op": "conv2d", "inputs": ["grouped"], "stride": 2, "padding": [0, 0, 1, 1]},
+            {"name": "flat", "op": "flatten", "inputs": ["same"]},
             {"name": "fc", "op": "dense", "inputs": ["flat"]},
         ],
     });
@@ -74,13 +76,15 @@ fn grouped_convolutions_match_their_float_simulation() {
         TensorData::f32("dilated.weight".into(), vec![8, 8, 3, 3], &weights(576)),
         // 9×9 → (9 − 3)/2 + 1 = 4 with the 2×2 kernel spread to 3×3.
         TensorData::f32("grouped.weight".into(), vec![6, 4, 2, 2], &weights(96)),
-        TensorData::f32("fc.weight".into(), vec![3, 96], &weights(288)),
+        // 3×3 at stride 2 on 4×4: SAME pads 1 in all, below and right: (4 + 1 − 3)/2 + 1 = 2.
+        TensorData::f32("same.weight".into(), vec![5, 6, 3, 3], &weights(270)),
+        TensorData::f32("fc.weight".into(), vec![3, 20], &weights(60)),
     ];
     let float = Model::load(write_model(&graph.to_string(), &tensors).unwrap()).unwrap();
     let images: Vec<Vec<u8>> = (0..24).map(|_| rng.bytes(81)).collect();
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
     let checked = check_against_float_simulation(&float, &images);
-    assert_eq!(checked.get("conv2d"), Some(&(4 * images.len())), "{checked:?}");
+    assert_eq!(checked.get("conv2d"), Some(&(5 * images.len())), "{checked:?}");
 }
 
 /// Quantises `float` on `images`, then checks every int8 node of the result on
@@ -193,11 +197,12 @@ fn geometry_type_is_reachable() {
         kernel_h: 2,
         kernel_w: 2,
         stride: 2,
-        padding: 0,
+        pad_top: 0,
+        pad_left: 0,
         groups: 1,
         dilation: 1,
     };
-    assert_eq!(g.taps(1, 2, 4), (0, 2));
+    assert_eq!((g.rows(1), g.cols(1)), ((0, 2), (0, 2)));
 }
 
 /// Every unary op of the vocabulary, in a float model the quantiser turns into

@@ -9,6 +9,7 @@ use tinycnn::internals::kernels::eltwise::{add, add_reference, add_terms, AddInp
 use tinycnn::internals::kernels::packed::{Microkernel, PackedWeights};
 use tinycnn::internals::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
+use tinycnn::internals::spec::output_len_padded;
 
 /// xorshift64*: deterministic, no dependency, same sequence on every target.
 struct Rng(u64);
@@ -93,7 +94,8 @@ fn packed_layers_take_their_microkernel() {
         kernel_h: 3,
         kernel_w: 3,
         stride: 1,
-        padding: 1,
+        pad_top: 1,
+        pad_left: 1,
         groups: 1,
         dilation: 1,
     };
@@ -123,8 +125,16 @@ fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
         let (h, w) = (1 + rng.below(12), 1 + rng.below(12));
         let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
         let stride = 1 + rng.below(3);
-        let padding = rng.below(3);
-        let (Some(oh), Some(ow)) = (output_len(h, kh, stride, padding), output_len(w, kw, stride, padding)) else {
+        // Every side its own padding in a third of the cases (TFLite's SAME pads one more
+        // below and right than above and left when the total is odd), else symmetric.
+        let [top, left, bottom, right] = if rng.below(3) == 0 {
+            [rng.below(3), rng.below(3), rng.below(3), rng.below(3)]
+        } else {
+            [rng.below(3); 4]
+        };
+        let (Some(oh), Some(ow)) =
+            (output_len_padded(h, kh, stride, top, bottom), output_len_padded(w, kw, stride, left, right))
+        else {
             continue;
         };
         let o = 1 + rng.below(40);
@@ -134,7 +144,8 @@ fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
             kernel_h: kh,
             kernel_w: kw,
             stride,
-            padding,
+            pad_top: top,
+            pad_left: left,
             groups: 1,
             dilation: 1,
         };
@@ -242,7 +253,8 @@ fn extreme_values_do_not_overflow() {
         kernel_h: 5,
         kernel_w: 5,
         stride: 1,
-        padding: 2,
+        pad_top: 2,
+        pad_left: 2,
         groups: 1,
         dilation: 1,
     };
@@ -268,10 +280,11 @@ fn maxpool_matches_reference() {
     for case in 0..200 {
         let mut g = random_geometry(&mut rng);
         g.kernel_w = g.kernel_h;
-        g.padding = g.padding.min(g.kernel_h / 2);
+        g.pad_top = g.pad_top.min(g.kernel_h / 2); // pools pad every side alike
+        g.pad_left = g.pad_top;
         let (Some(oh), Some(ow)) = (
-            output_len(g.input.h, g.kernel_h, g.stride, g.padding),
-            output_len(g.input.w, g.kernel_w, g.stride, g.padding),
+            output_len(g.input.h, g.kernel_h, g.stride, g.pad_top),
+            output_len(g.input.w, g.kernel_w, g.stride, g.pad_top),
         ) else {
             continue;
         };

@@ -289,7 +289,8 @@ pub fn kernels(data: &[u8]) {
         kernel_h: kh,
         kernel_w: kw,
         stride,
-        padding,
+        pad_top: padding,
+        pad_left: padding,
         groups: 1,
         dilation: 1,
     };

@@ -21,10 +21,10 @@ struct Node {
     a: vec4<u32>, // out_off, out_words, in_off, in_words
     b: vec4<u32>, // in_h, in_w, in_cw (words per input pixel), in_c
     c: vec4<u32>, // out_h, out_w, out_cw, out_c
-    d: vec4<u32>, // kernel_h, kernel_w, stride, padding
+    d: vec4<u32>, // kernel_h, kernel_w, stride, padding (conv: the top; pools: every side)
     q: vec4<i32>, // in_zero_point, out_zero_point, out_min, out_max
     e: vec4<u32>, // weight word offset, channel offset, input count, window (pool divisor)
-    m: vec4<i32>, // add: output multiplier mantissa, shift; conv: dilation, -, (grouped) input, output channels per group
+    m: vec4<i32>, // add: output multiplier mantissa, shift; conv: dilation, left padding, (grouped) input, output channels per group
     g: vec4<u32>, // conv: invocations per image and channel-word group, pixel blocks per output row
     ins: array<vec4<u32>, 8>, // add/concat input k: off, words, cw, channels
     inq: array<vec4<i32>, 8>, // input k: zero_point, mantissa, shift, rescale (concat: 0 = plain copy)
@@ -214,7 +214,8 @@ fn conv(
     let kh = node.d.x;
     let kw = node.d.y;
     let stride = node.d.z;
-    let pad = i32(node.d.w);
+    let pad_top = i32(node.d.w);
+    let pad_left = node.m.y;
     let dilation = u32(node.m.x);
     let zero = operand((bitcast<u32>(node.q.x) & 0xffu) * 0x01010101u);
     let row = kh * kw * in_cw;
@@ -229,13 +230,13 @@ fn conv(
         }
     }
     for (var ky = 0u; ky < kh; ky++) {
-        let iy = i32(oy * stride + ky * dilation) - pad;
+        let iy = i32(oy * stride + ky * dilation) - pad_top;
         let row_inside = iy >= 0 && iy < in_h;
         for (var kx = 0u; kx < kw; kx++) {
             var src: array<u32, MAX_PIX>;
             var inside: array<bool, MAX_PIX>;
             for (var p = 0u; p < PIX; p++) {
-                let ix = i32((ox0 + p) * stride + kx * dilation) - pad;
+                let ix = i32((ox0 + p) * stride + kx * dilation) - pad_left;
                 inside[p] = row_inside && ix >= 0 && ix < in_w;
                 src[p] = base + u32(iy * in_w + ix) * in_cw;
             }
@@ -320,7 +321,7 @@ fn grouped_conv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
                 continue;
             }
             for (var kx = 0u; kx < kw; kx++) {
-                let ix = i32(ox * node.d.z + kx * dilation) - i32(node.d.w);
+                let ix = i32(ox * node.d.z + kx * dilation) - node.m.y;
                 if (ix < 0 || ix >= i32(node.b.y)) {
                     continue;
                 }

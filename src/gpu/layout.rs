@@ -161,6 +161,7 @@ const INPUT_COUNT: usize = 22;
 const DIVISOR: usize = 23;
 const OUT_MULTIPLIER: usize = 24; // mantissa, shift
 const CONV_DILATION: usize = 24; // conv, grouped conv (add: OUT_MULTIPLIER)
+const CONV_PAD_LEFT: usize = 25; // conv, grouped conv (WINDOW + 3: the top)
 const GROUP_CHANNELS: usize = 26; // grouped conv: input, output channels per group
 const CONV_GRID: usize = 28; // invocations per image and word group, pixel blocks per row
 const INS: usize = 32; // 8 × (off, words, cw, channels)
@@ -285,7 +286,8 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
             p[WINDOW] = g.kernel_h as i32;
             p[WINDOW + 1] = g.kernel_w as i32;
             p[WINDOW + 2] = g.stride as i32;
-            p[WINDOW + 3] = g.padding as i32;
+            p[WINDOW + 3] = g.pad_top as i32; // pools: every side
+            p[CONV_PAD_LEFT] = g.pad_left as i32;
             p[DIVISOR] = (g.kernel_h * g.kernel_w) as i32;
             p[CONV_DILATION] = g.dilation as i32;
             Ok(())

@@ -19,17 +19,17 @@ pub fn conv2d_reference(
     let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
     let (in_c, group_inputs) = (in_shape.c, geometry.group_inputs());
     for oy in 0..out_shape.h {
-        let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+        let (ky0, ky1) = geometry.rows(oy);
         for ox in 0..out_shape.w {
-            let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+            let (kx0, kx1) = geometry.cols(ox);
             let out_pixel = (oy * out_shape.w + ox) * out_shape.c;
             for (o, channel) in channels.iter().enumerate() {
                 let first = geometry.group_start(o);
                 let mut acc = channel.bias;
                 for ky in ky0..ky1 {
-                    let iy = geometry.source(oy, ky);
+                    let iy = geometry.source_row(oy, ky);
                     for kx in kx0..kx1 {
-                        let ix = geometry.source(ox, kx);
+                        let ix = geometry.source_col(ox, kx);
                         let x = &input[(iy * in_shape.w + ix) * in_c + first..][..group_inputs];
                         let w = &weights[((o * kernel_h + ky) * kernel_w + kx) * group_inputs..][..group_inputs];
                         for (&xv, &wv) in x.iter().zip(w) {
@@ -64,9 +64,9 @@ pub fn conv2d(
     let mut patch_buffer = [0i16; PATCH_MAX];
     let patch = &mut patch_buffer[..k];
     for oy in 0..out_shape.h {
-        let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+        let (ky0, ky1) = geometry.rows(oy);
         for ox in 0..out_shape.w {
-            let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+            let (kx0, kx1) = geometry.cols(ox);
             let border = ky0 > 0 || ky1 < kernel_h || kx0 > 0 || kx1 < kernel_w;
             if border {
                 patch.fill(0);
@@ -75,9 +75,9 @@ pub fn conv2d(
                 if kx0 == kx1 {
                     break; // the window lies entirely in the padding
                 }
-                let iy = geometry.source(oy, ky);
+                let iy = geometry.source_row(oy, ky);
                 // Taps kx0..kx1 of one kernel row are contiguous in H×W×C.
-                let src = &input[(iy * in_shape.w + geometry.source(ox, kx0)) * c..][..(kx1 - kx0) * c];
+                let src = &input[(iy * in_shape.w + geometry.source_col(ox, kx0)) * c..][..(kx1 - kx0) * c];
                 let dst = &mut patch[(ky * kernel_w + kx0) * c..][..(kx1 - kx0) * c];
                 for (d, &x) in dst.iter_mut().zip(src) {
                     *d = (i32::from(x) - input_zero_point) as i16;
@@ -139,7 +139,8 @@ mod tests {
                 kernel_h: kernel,
                 kernel_w: kernel,
                 stride,
-                padding,
+                pad_top: padding,
+                pad_left: padding,
                 groups: 1,
                 dilation,
             };

@@ -9,7 +9,8 @@ use super::Conv2dGeometry;
 /// they vectorise); each output still sums bias, then input channels, then
 /// kernel rows and columns, in that order.
 pub fn conv2d(geometry: &Conv2dGeometry, input: &[f32], weights: &[f32], bias: &[f32], relu: bool, output: &mut [f32]) {
-    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, stride, padding, .. } = *geometry;
+    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, stride, pad_top, pad_left, .. } =
+        *geometry;
     let (group_inputs, dilation) = (geometry.group_inputs(), geometry.dilation.max(1));
     let in_plane = in_shape.h * in_shape.w;
     let out_plane = out_shape.h * out_shape.w;
@@ -24,19 +25,19 @@ pub fn conv2d(geometry: &Conv2dGeometry, input: &[f32], weights: &[f32], bias: &
                     let tap = w[ky * kernel_w + kx];
                     let (dy, dx) = (ky * dilation, kx * dilation);
                     // Output columns whose tap kx lands inside the input row.
-                    let ox0 = padding.saturating_sub(dx).div_ceil(stride);
-                    let ox1 = match (in_shape.w + padding).checked_sub(dx + 1) {
+                    let ox0 = pad_left.saturating_sub(dx).div_ceil(stride);
+                    let ox1 = match (in_shape.w + pad_left).checked_sub(dx + 1) {
                         Some(last) => (last / stride + 1).min(out_shape.w),
                         None => 0,
                     };
                     for oy in 0..out_shape.h {
-                        let Some(iy) = (oy * stride + dy).checked_sub(padding).filter(|&iy| iy < in_shape.h) else {
+                        let Some(iy) = (oy * stride + dy).checked_sub(pad_top).filter(|&iy| iy < in_shape.h) else {
                             continue;
                         };
                         let row = &plane[iy * in_shape.w..][..in_shape.w];
                         let out_row = &mut out[oy * out_shape.w..][..out_shape.w];
                         for ox in ox0..ox1.max(ox0) {
-                            out_row[ox] += tap * row[ox * stride + dx - padding];
+                            out_row[ox] += tap * row[ox * stride + dx - pad_left];
                         }
                     }
                 }
@@ -77,17 +78,18 @@ fn pool(
     combine: impl Fn(f32, f32) -> f32,
     finish: impl Fn(f32, usize) -> f32,
 ) {
-    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
+    let Conv2dGeometry { input: in_shape, output: out_shape, .. } = *geometry;
     for c in 0..in_shape.c {
         let plane = &input[c * in_shape.h * in_shape.w..][..in_shape.h * in_shape.w];
         for oy in 0..out_shape.h {
-            let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+            let (ky0, ky1) = geometry.rows(oy);
             for ox in 0..out_shape.w {
-                let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+                let (kx0, kx1) = geometry.cols(ox);
                 let mut acc = init;
                 for ky in ky0..ky1 {
                     for kx in kx0..kx1 {
-                        acc = combine(acc, plane[geometry.source(oy, ky) * in_shape.w + geometry.source(ox, kx)]);
+                        acc =
+                            combine(acc, plane[geometry.source_row(oy, ky) * in_shape.w + geometry.source_col(ox, kx)]);
                     }
                 }
                 output[(c * out_shape.h + oy) * out_shape.w + ox] = finish(acc, (ky1 - ky0) * (kx1 - kx0));
@@ -161,7 +163,8 @@ mod tests {
             kernel_h: k,
             kernel_w: k,
             stride: 1,
-            padding: 1,
+            pad_top: 1,
+            pad_left: 1,
             groups,
             dilation: 1,
         };
@@ -201,7 +204,8 @@ mod tests {
                 kernel_h: kernel,
                 kernel_w: kernel,
                 stride,
-                padding,
+                pad_top: padding,
+                pad_left: padding,
                 groups: 1,
                 dilation,
             };

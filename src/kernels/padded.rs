@@ -32,7 +32,7 @@ pub(crate) fn copy<'s, T: Copy>(
     let image = unsafe { &mut *(storage as *mut [MaybeUninit<T>] as *mut [T]) };
     let (c, row) = (g.input.c, g.input.w * g.input.c);
     for (y, src) in input.chunks_exact(row).take(g.input.h).enumerate() {
-        let dst = &mut image[((y + g.padding) * padded_w + g.padding) * c..][..row];
+        let dst = &mut image[((y + g.pad_top) * padded_w + g.pad_left) * c..][..row];
         for (d, &x) in dst.iter_mut().zip(src) {
             *d = encode(x);
         }

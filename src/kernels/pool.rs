@@ -5,18 +5,18 @@ use crate::spec::fixed_point::rounding_divide;
 
 /// Max over the window's taps inside the input (padding is −∞, as in PyTorch).
 pub fn maxpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], output: &mut [i8]) {
-    let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
+    let Conv2dGeometry { input: in_shape, output: out_shape, .. } = *geometry;
     let c = in_shape.c;
     for oy in 0..out_shape.h {
-        let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+        let (ky0, ky1) = geometry.rows(oy);
         for ox in 0..out_shape.w {
-            let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+            let (kx0, kx1) = geometry.cols(ox);
             let out = &mut output[(oy * out_shape.w + ox) * c..][..c];
             out.fill(i8::MIN);
             for ky in ky0..ky1 {
-                let iy = geometry.source(oy, ky);
+                let iy = geometry.source_row(oy, ky);
                 for kx in kx0..kx1 {
-                    let ix = geometry.source(ox, kx);
+                    let ix = geometry.source_col(ox, kx);
                     let x = &input[(iy * in_shape.w + ix) * c..][..c];
                     for (o, &v) in out.iter_mut().zip(x) {
                         *o = (*o).max(v);
@@ -34,15 +34,15 @@ pub fn avgpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], zero_point: 
     let c = in_shape.c;
     let window = (kernel_h * kernel_w) as i32;
     for oy in 0..out_shape.h {
-        let (ky0, ky1) = geometry.taps(oy, kernel_h, in_shape.h);
+        let (ky0, ky1) = geometry.rows(oy);
         for ox in 0..out_shape.w {
-            let (kx0, kx1) = geometry.taps(ox, kernel_w, in_shape.w);
+            let (kx0, kx1) = geometry.cols(ox);
             for ch in 0..c {
                 let mut sum = 0i32;
                 for ky in ky0..ky1 {
-                    let iy = geometry.source(oy, ky);
+                    let iy = geometry.source_row(oy, ky);
                     for kx in kx0..kx1 {
-                        let ix = geometry.source(ox, kx);
+                        let ix = geometry.source_col(ox, kx);
                         sum += i32::from(input[(iy * in_shape.w + ix) * c + ch]) - zero_point;
                     }
                 }
@@ -67,7 +67,8 @@ pub fn global_avgpool_reference(input: &[i8], channels: usize, zero_point: i32, 
 /// Bit-identical to the reference.
 pub fn maxpool2d(geometry: &Conv2dGeometry, input: &[i8], output: &mut [i8]) {
     let g = geometry;
-    let fits = g.padding == 0
+    let fits = g.pad_top == 0
+        && g.pad_left == 0
         && g.output.h > 0
         && g.output.w > 0
         && (g.output.h - 1) * g.stride + g.kernel_h <= g.input.h

@@ -53,13 +53,33 @@ pub struct Window {
     pub padding: usize,
 }
 
+/// Zero padding of a convolution's input, per side (in the JSON one number for
+/// every side, or `[top, left, bottom, right]` as ONNX orders its `pads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Padding {
+    pub top: usize,
+    pub left: usize,
+    pub bottom: usize,
+    pub right: usize,
+}
+
+impl Padding {
+    pub const fn uniform(p: usize) -> Padding {
+        Padding { top: p, left: p, bottom: p, right: p }
+    }
+
+    pub fn is_uniform(&self) -> bool {
+        *self == Padding::uniform(self.top)
+    }
+}
+
 /// One operation. Kernel sizes and channel counts of conv/dense come from the weights.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Op {
     /// `groups` > 1: a grouped convolution (groups = input channels: depthwise).
     Conv2d {
         stride: usize,
-        padding: usize,
+        padding: Padding,
         relu: bool,
         groups: usize,
         dilation: usize,
@@ -200,7 +220,7 @@ pub struct RawNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stride: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub padding: Option<i64>,
+    pub padding: Option<RawPadding>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relu: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,6 +239,14 @@ pub struct RawNode {
     pub scale: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero_point: Option<i64>,
+}
+
+/// `padding` as written: one number, or one per side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawPadding {
+    Uniform(i64),
+    Sides(Vec<i64>),
 }
 
 impl RawGraph {
@@ -292,6 +320,24 @@ fn check_quant(what: &str, scale: Option<f64>, zero_point: Option<i64>, dtype: D
     }
 }
 
+fn conv_padding(node: &str, raw: Option<&RawPadding>) -> Result<Padding> {
+    match raw {
+        None => Ok(Padding::uniform(0)),
+        Some(RawPadding::Uniform(p)) => Ok(Padding::uniform(size_attr(node, "padding", Some(*p), 0, 0)?)),
+        Some(RawPadding::Sides(sides)) => {
+            let [top, left, bottom, right] = sides.as_slice() else {
+                return Err(bad_attr(
+                    node,
+                    "padding",
+                    format!("has {} sides, [top, left, bottom, right] has 4", sides.len()),
+                ));
+            };
+            let side = |p: i64| size_attr(node, "padding", Some(p), 0, 0);
+            Ok(Padding { top: side(*top)?, left: side(*left)?, bottom: side(*bottom)?, right: side(*right)? })
+        }
+    }
+}
+
 fn parse_op(raw: &RawNode) -> Result<Op> {
     let name = raw.name.as_str();
     let allowed: &[&str] = match raw.op.as_str() {
@@ -331,7 +377,13 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
             return Err(bad_attr(name, "kernel", "is required"));
         }
         let stride = size_attr(name, "stride", raw.stride, kernel, 1)?;
-        let padding = size_attr(name, "padding", raw.padding, 0, 0)?;
+        let padding = match &raw.padding {
+            None => 0,
+            Some(RawPadding::Uniform(p)) => size_attr(name, "padding", Some(*p), 0, 0)?,
+            Some(RawPadding::Sides(_)) => {
+                return Err(bad_attr(name, "padding", "of a pool is one number for every side"))
+            }
+        };
         if padding > kernel / 2 {
             return Err(bad_attr(name, "padding", format!("is {padding}, at most kernel/2 = {}", kernel / 2)));
         }
@@ -340,7 +392,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
     Ok(match raw.op.as_str() {
         "conv2d" => Op::Conv2d {
             stride: size_attr(name, "stride", raw.stride, 1, 1)?,
-            padding: size_attr(name, "padding", raw.padding, 0, 0)?,
+            padding: conv_padding(name, raw.padding.as_ref())?,
             relu,
             groups: match raw.groups {
                 None => 1,
@@ -533,7 +585,12 @@ impl Graph {
                     Op::Conv2d { stride, padding, relu, groups, dilation } => {
                         raw.dilation = (dilation > 1).then_some(dilation as i64);
                         raw.stride = Some(stride as i64);
-                        raw.padding = Some(padding as i64);
+                        raw.padding = Some(if padding.is_uniform() {
+                            RawPadding::Uniform(padding.top as i64)
+                        } else {
+                            let Padding { top, left, bottom, right } = padding;
+                            RawPadding::Sides([top, left, bottom, right].iter().map(|&p| p as i64).collect())
+                        });
                         raw.relu = relu.then_some(true);
                         raw.groups = (groups > 1).then_some(groups as i64);
                     }
@@ -541,7 +598,7 @@ impl Graph {
                     Op::MaxPool2d(w) | Op::AvgPool2d(w) => {
                         raw.kernel = Some(w.kernel as i64);
                         raw.stride = Some(w.stride as i64);
-                        raw.padding = Some(w.padding as i64);
+                        raw.padding = Some(RawPadding::Uniform(w.padding as i64));
                     }
                     Op::BatchNorm { eps } => raw.eps = Some(f64::from(eps)),
                     Op::Unary(u) => u.write_attributes(&mut raw),

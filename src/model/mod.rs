@@ -17,9 +17,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::spec::{output_len, Conv2dGeometry, Shape};
+use crate::spec::{output_len_padded, Conv2dGeometry, Shape};
 use file::TensorFile;
-use graph::{Dtype, Graph, Op, QuantParams};
+use graph::{Dtype, Graph, Op, Padding, QuantParams};
 pub use params::NodeParams;
 use params::{load_node_params, TensorSource};
 use plan::Plan;
@@ -162,7 +162,8 @@ impl<B: AsRef<[u8]>> Network<B> {
                     kernel_h: *kernel_h,
                     kernel_w: *kernel_w,
                     stride,
-                    padding,
+                    pad_top: padding.top,
+                    pad_left: padding.left,
                     groups,
                     dilation,
                 })
@@ -173,7 +174,8 @@ impl<B: AsRef<[u8]>> Network<B> {
                 kernel_h: w.kernel,
                 kernel_w: w.kernel,
                 stride: w.stride,
-                padding: w.padding,
+                pad_top: w.padding,
+                pad_left: w.padding,
                 groups: 1,
                 dilation: 1,
             }),
@@ -259,10 +261,18 @@ fn infer(
 fn output_shape(node: &graph::Node, inputs: &[Shape], params: &NodeParams) -> Result<Shape> {
     let mismatch = |reason: String| Error::ShapeMismatch { node: node.name.clone(), reason };
     let x = inputs[0];
-    let window_out = |k_h: usize, k_w: usize, stride: usize, padding: usize| -> Result<Shape> {
-        match (output_len(x.h, k_h, stride, padding), output_len(x.w, k_w, stride, padding)) {
+    let window_out = |k_h: usize, k_w: usize, stride: usize, p: Padding| -> Result<Shape> {
+        let h = output_len_padded(x.h, k_h, stride, p.top, p.bottom);
+        match (h, output_len_padded(x.w, k_w, stride, p.left, p.right)) {
             (Some(h), Some(w)) => Ok(Shape::new(x.c, h, w)),
-            _ => Err(mismatch(format!("a {k_h}x{k_w} window with padding {padding} does not fit the {x} input"))),
+            _ => {
+                let padding = if p.is_uniform() {
+                    format!("{}", p.top)
+                } else {
+                    format!("{}/{}/{}/{} (top/left/bottom/right)", p.top, p.left, p.bottom, p.right)
+                };
+                Err(mismatch(format!("a {k_h}x{k_w} window with padding {padding} does not fit the {x} input")))
+            }
         }
     };
     match (node.op, params) {
@@ -281,7 +291,9 @@ fn output_shape(node: &graph::Node, inputs: &[Shape], params: &NodeParams) -> Re
         }
         (Op::Dense { .. }, NodeParams::FloatDense { out_features, .. })
         | (Op::Dense { .. }, NodeParams::Int8Dense { out_features, .. }) => Ok(Shape::new(*out_features, 1, 1)),
-        (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => window_out(w.kernel, w.kernel, w.stride, w.padding),
+        (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => {
+            window_out(w.kernel, w.kernel, w.stride, Padding::uniform(w.padding))
+        }
         (Op::GlobalAvgPool, _) => Ok(Shape::new(x.c, 1, 1)),
         (Op::Flatten, _) => Ok(Shape::new(x.len(), 1, 1)),
         (Op::Add { .. }, _) => {

@@ -5,4 +5,4 @@
 pub mod fixed_point;
 mod shape;
 
-pub use shape::{output_len, Conv2dGeometry, Shape};
+pub use shape::{output_len, output_len_padded, Conv2dGeometry, Shape};

@@ -41,13 +41,18 @@ pub struct Conv2dGeometry {
     pub kernel_h: usize,
     pub kernel_w: usize,
     pub stride: usize,
-    pub padding: usize,
+    /// Padding above and left of the input (real zero). Padding below and right
+    /// is whatever the output size needs: a window's taps past the input read
+    /// zero too, so TFLite's SAME padding (one more row below than above when
+    /// the total is odd) is `pad_top` = total/2 and an output one row taller.
+    pub pad_top: usize,
+    pub pad_left: usize,
     /// Channel groups of a convolution (1 for pools and ordinary convolutions):
     /// output channel o reads only the input channels of its group,
     /// `o / (output.c / groups)`. groups = input.c is a depthwise convolution.
     pub groups: usize,
     /// Spacing of a convolution's taps (1: adjacent; PyTorch's and TFLite's
-    /// `dilation`): tap t of output position o reads o·stride + t·dilation − padding.
+    /// `dilation`): tap t of output row o reads row o·stride + t·dilation − pad_top.
     pub dilation: usize,
 }
 
@@ -65,12 +70,35 @@ impl Conv2dGeometry {
         o / group_outputs * self.group_inputs()
     }
 
-    /// The taps of output position `o` along an axis of length `len`, with kernel
-    /// size `k`, that read inside the input: the `t` in `first..last` with
-    /// `o·stride + t·dilation − padding` in `0..len`.
+    /// The kernel rows of output row `oy` that read inside the input: `first..last`.
     #[inline]
-    pub fn taps(&self, o: usize, k: usize, len: usize) -> (usize, usize) {
-        let start = (o * self.stride) as isize - self.padding as isize;
+    pub fn rows(&self, oy: usize) -> (usize, usize) {
+        self.taps(oy, self.pad_top, self.kernel_h, self.input.h)
+    }
+
+    /// The kernel columns of output column `ox` that read inside the input.
+    #[inline]
+    pub fn cols(&self, ox: usize) -> (usize, usize) {
+        self.taps(ox, self.pad_left, self.kernel_w, self.input.w)
+    }
+
+    /// Input row of kernel row `ky` at output row `oy` (only for rows inside `rows()`).
+    #[inline]
+    pub fn source_row(&self, oy: usize, ky: usize) -> usize {
+        oy * self.stride + ky * self.dilation.max(1) - self.pad_top
+    }
+
+    /// Input column of kernel column `kx` at output column `ox` (only inside `cols()`).
+    #[inline]
+    pub fn source_col(&self, ox: usize, kx: usize) -> usize {
+        ox * self.stride + kx * self.dilation.max(1) - self.pad_left
+    }
+
+    /// Along one axis (before-padding `pad`, kernel size `k`, input length `len`):
+    /// the taps `t` in `first..last` with `o·stride + t·dilation − pad` in `0..len`.
+    #[inline]
+    fn taps(&self, o: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
+        let start = (o * self.stride) as isize - pad as isize;
         let (first, last) = if self.dilation <= 1 {
             ((-start).max(0), (len as isize - start).clamp(0, k as isize))
         } else {
@@ -88,35 +116,34 @@ impl Conv2dGeometry {
         k.saturating_sub(1) * self.dilation.max(1) + 1
     }
 
-    /// The input padded on every side, for the kernels that copy it so: (height, width,
-    /// elements + `slack`), if every output window lies inside it and nothing overflows.
+    /// The input padded around, for the kernels that copy it so: (height, width,
+    /// elements + `slack`): `pad_top` rows above, `pad_left` columns left, and
+    /// below and right as many as the last window needs (at least as many as
+    /// above and left, so a symmetric layer keeps its symmetric copy). None if
+    /// there is no output or something overflows.
     pub fn padded_input(&self, slack: usize) -> Option<(usize, usize, usize)> {
-        let padded_h = self.input.h.checked_add(self.padding.checked_mul(2)?)?;
-        let padded_w = self.input.w.checked_add(self.padding.checked_mul(2)?)?;
-        let fits = |out: usize, kernel: usize, len: usize| {
-            out > 0
-                && (out - 1).checked_mul(self.stride).and_then(|x| x.checked_add(kernel)).is_some_and(|end| end <= len)
+        let span = |out: usize, kernel: usize, pad: usize, len: usize| -> Option<usize> {
+            let windows = out.checked_sub(1)?.checked_mul(self.stride)?.checked_add(self.extent(kernel))?;
+            Some(windows.max(len.checked_add(pad.checked_mul(2)?)?))
         };
-        if self.input.is_empty()
-            || !fits(self.output.h, self.extent(self.kernel_h), padded_h)
-            || !fits(self.output.w, self.extent(self.kernel_w), padded_w)
-        {
+        if self.input.is_empty() {
             return None;
         }
+        let padded_h = span(self.output.h, self.kernel_h, self.pad_top, self.input.h)?;
+        let padded_w = span(self.output.w, self.kernel_w, self.pad_left, self.input.w)?;
         let elements = padded_h.checked_mul(padded_w)?.checked_mul(self.input.c)?.checked_add(slack)?;
         Some((padded_h, padded_w, elements))
-    }
-
-    /// Input coordinate of tap `t` at output position `o` (only for taps inside `taps()`).
-    #[inline]
-    pub fn source(&self, o: usize, t: usize) -> usize {
-        o * self.stride + t * self.dilation.max(1) - self.padding
     }
 }
 
 /// Output length along an axis: ⌊(len + 2·padding − kernel)/stride⌋ + 1, or None if the window does not fit.
 pub fn output_len(len: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
-    let padded = len.checked_add(2 * padding)?;
+    output_len_padded(len, kernel, stride, padding, padding)
+}
+
+/// Output length with `before` and `after` padding: ⌊(len + before + after − kernel)/stride⌋ + 1.
+pub fn output_len_padded(len: usize, kernel: usize, stride: usize, before: usize, after: usize) -> Option<usize> {
+    let padded = len.checked_add(before)?.checked_add(after)?;
     if padded < kernel || stride == 0 {
         return None;
     }

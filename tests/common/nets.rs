@@ -162,10 +162,11 @@ impl Net {
         padding: usize,
         relu: bool,
     ) -> String {
-        self.general_conv(input, groups, 1, out_c, (kh, kw), stride, padding, relu)
+        self.general_conv(input, groups, 1, out_c, (kh, kw), stride, [padding; 4], relu)
     }
 
-    /// Any convolution: `groups` channel groups, taps `dilation` apart.
+    /// Any convolution: `groups` channel groups, taps `dilation` apart, padding
+    /// [top, left, bottom, right].
     #[allow(clippy::too_many_arguments)]
     pub fn general_conv(
         &mut self,
@@ -175,7 +176,7 @@ impl Net {
         out_c: usize,
         (kh, kw): (usize, usize),
         stride: usize,
-        padding: usize,
+        [top, left, bottom, right]: [usize; 4],
         relu: bool,
     ) -> String {
         let (s, in_scale, _) = self.info(input);
@@ -183,8 +184,9 @@ impl Net {
         let group_c = s.c / groups;
         let q = self.weights(&name, vec![out_c, kh, kw, group_c], in_scale, kh * kw * group_c);
         let extent = |k: usize| (k - 1) * dilation + 1;
-        let out = |len: usize, k: usize| (len + 2 * padding - extent(k)) / stride + 1;
-        let shape = Shape::new(out_c, out(s.h, kh), out(s.w, kw));
+        let out = |len: usize, k: usize, before: usize, after: usize| (len + before + after - extent(k)) / stride + 1;
+        let shape = Shape::new(out_c, out(s.h, kh, top, bottom), out(s.w, kw, left, right));
+        let padding = if [left, bottom, right] == [top; 3] { json!(top) } else { json!([top, left, bottom, right]) };
         let mut node = json!({"op": "conv2d", "inputs": [input], "stride": stride, "padding": padding, "relu": relu});
         if groups > 1 {
             node["groups"] = json!(groups);
@@ -208,7 +210,15 @@ impl Net {
         let fits = |len: usize, k: usize| (k - 1) * dilation < len + 2 * padding;
         if self.rng.chance(0.25) && fits(s.h, kh) && fits(s.w, kw) && (kh > 1 || kw > 1) {
             let groups = if s.c > 1 && self.rng.chance(0.5) { s.c } else { 1 };
-            return self.general_conv(input, groups, dilation, groups * out_c, (kh, kw), stride, padding, relu);
+            return self.general_conv(input, groups, dilation, groups * out_c, (kh, kw), stride, [padding; 4], relu);
+        }
+        // Every side its own padding (TFLite's SAME: one more below and right when the total is odd).
+        if self.rng.chance(0.25) {
+            let sides = [0; 4].map(|_| self.rng.usize(0, 2));
+            if kh <= s.h + sides[0] + sides[2] && kw <= s.w + sides[1] + sides[3] {
+                let groups = if s.c > 1 && self.rng.chance(0.3) { s.c } else { 1 };
+                return self.general_conv(input, groups, 1, groups * out_c, (kh, kw), stride, sides, relu);
+            }
         }
         if s.c > 1 && self.rng.chance(0.3) {
             // Grouped: depthwise (one input channel per group) half the time, else any divisor.
