@@ -62,7 +62,7 @@ fn grouped_convolutions_match_their_float_simulation() {
             {"name": "dilated", "op": "conv2d", "inputs": ["depthwise"], "dilation": 2, "padding": 2},
             {"name": "grouped", "op": "conv2d", "inputs": ["dilated"], "groups": 2, "stride": 2, "dilation": 2},
             // TFLite's SAME for a 3×3 window at stride 2 on 4×4: the one padding row and column go below and right.
-            {"name": "same", "op": "conv2d", "inputs": ["grouped"], "stride": 2, "padding": [0, 0, 1, 1]},
+            {"name": "same", "op": "conv2d", "inputs": ["grouped"], "stride": 2, "pads": [0, 0, 1, 1]},
             {"name": "flat", "op": "flatten", "inputs": ["same"]},
             {"name": "fc", "op": "dense", "inputs": ["flat"]},
         ],

@@ -125,19 +125,24 @@ fn graph_errors_name_the_node() {
     p.node("mp1")["ceil_mode"] = true.into();
     assert!(matches!(err(p.load()), Error::GraphJson(m) if m.contains("ceil_mode")));
 
-    for padding in
-        [serde_json::json!([1, 1, 1]), serde_json::json!([0, 0, 0, -1]), serde_json::json!([0, 0, 0, 1 << 20])]
+    for pads in [serde_json::json!([1, 1, 1]), serde_json::json!([0, 0, 0, -1]), serde_json::json!([0, 0, 0, 1 << 20])]
     {
         let mut p = Parts::float();
-        p.node("c2")["padding"] = padding;
+        p.node("c2")["pads"] = pads;
         assert!(
-            matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "padding")
+            matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "pads")
         );
     }
     let mut p = Parts::float();
-    p.node("mp1")["padding"] = serde_json::json!([0, 0, 1, 1]); // pools pad every side alike
+    p.node("c2")["padding"] = 1.into();
+    p.node("c2")["pads"] = serde_json::json!([1, 1, 1, 1]);
     assert!(
-        matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "mp1" && attribute == "padding")
+        matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "c2" && attribute == "pads")
+    );
+    let mut p = Parts::float();
+    p.node("mp1")["pads"] = serde_json::json!([0, 0, 1, 1]); // pools pad every side alike
+    assert!(
+        matches!(err(p.load()), Error::BadAttribute { node, attribute, .. } if node == "mp1" && attribute == "pads")
     );
 
     let mut p = Parts::float();

@@ -53,8 +53,8 @@ pub struct Window {
     pub padding: usize,
 }
 
-/// Zero padding of a convolution's input, per side (in the JSON one number for
-/// every side, or `[top, left, bottom, right]` as ONNX orders its `pads`).
+/// Zero padding of a convolution's input, per side (in the JSON `padding`, one
+/// number for every side, or `pads`, `[top, left, bottom, right]` as ONNX has it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Padding {
     pub top: usize,
@@ -220,7 +220,10 @@ pub struct RawNode {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stride: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub padding: Option<RawPadding>,
+    pub padding: Option<i64>,
+    /// conv2d padding per side, [top, left, bottom, right] (ONNX's `pads`); instead of `padding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pads: Option<Vec<i64>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relu: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,14 +242,6 @@ pub struct RawNode {
     pub scale: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero_point: Option<i64>,
-}
-
-/// `padding` as written: one number, or one per side.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum RawPadding {
-    Uniform(i64),
-    Sides(Vec<i64>),
 }
 
 impl RawGraph {
@@ -320,19 +315,21 @@ fn check_quant(what: &str, scale: Option<f64>, zero_point: Option<i64>, dtype: D
     }
 }
 
-fn conv_padding(node: &str, raw: Option<&RawPadding>) -> Result<Padding> {
-    match raw {
-        None => Ok(Padding::uniform(0)),
-        Some(RawPadding::Uniform(p)) => Ok(Padding::uniform(size_attr(node, "padding", Some(*p), 0, 0)?)),
-        Some(RawPadding::Sides(sides)) => {
+/// A conv's `padding` (every side) or `pads` (each side). Two plain fields rather
+/// than one field of either shape: serde's untagged enums cost ~12 KB of wasm.
+fn conv_padding(node: &str, raw: &RawNode) -> Result<Padding> {
+    match (raw.padding, &raw.pads) {
+        (Some(_), Some(_)) => Err(bad_attr(node, "pads", "and padding both given; pads alone says every side")),
+        (p, None) => Ok(Padding::uniform(size_attr(node, "padding", p, 0, 0)?)),
+        (None, Some(sides)) => {
             let [top, left, bottom, right] = sides.as_slice() else {
                 return Err(bad_attr(
                     node,
-                    "padding",
+                    "pads",
                     format!("has {} sides, [top, left, bottom, right] has 4", sides.len()),
                 ));
             };
-            let side = |p: i64| size_attr(node, "padding", Some(p), 0, 0);
+            let side = |p: i64| size_attr(node, "pads", Some(p), 0, 0);
             Ok(Padding { top: side(*top)?, left: side(*left)?, bottom: side(*bottom)?, right: side(*right)? })
         }
     }
@@ -341,7 +338,7 @@ fn conv_padding(node: &str, raw: Option<&RawPadding>) -> Result<Padding> {
 fn parse_op(raw: &RawNode) -> Result<Op> {
     let name = raw.name.as_str();
     let allowed: &[&str] = match raw.op.as_str() {
-        "conv2d" => &["stride", "padding", "relu", "groups", "dilation"],
+        "conv2d" => &["stride", "padding", "pads", "relu", "groups", "dilation"],
         "dense" => &["relu"],
         "maxpool2d" | "avgpool2d" => &["kernel", "stride", "padding"],
         "batchnorm" => &["eps"],
@@ -357,6 +354,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         ("kernel", raw.kernel.is_some()),
         ("stride", raw.stride.is_some()),
         ("padding", raw.padding.is_some()),
+        ("pads", raw.pads.is_some()),
         ("relu", raw.relu.is_some()),
         ("eps", raw.eps.is_some()),
         ("p", raw.p.is_some()),
@@ -377,13 +375,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
             return Err(bad_attr(name, "kernel", "is required"));
         }
         let stride = size_attr(name, "stride", raw.stride, kernel, 1)?;
-        let padding = match &raw.padding {
-            None => 0,
-            Some(RawPadding::Uniform(p)) => size_attr(name, "padding", Some(*p), 0, 0)?,
-            Some(RawPadding::Sides(_)) => {
-                return Err(bad_attr(name, "padding", "of a pool is one number for every side"))
-            }
-        };
+        let padding = size_attr(name, "padding", raw.padding, 0, 0)?;
         if padding > kernel / 2 {
             return Err(bad_attr(name, "padding", format!("is {padding}, at most kernel/2 = {}", kernel / 2)));
         }
@@ -392,7 +384,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
     Ok(match raw.op.as_str() {
         "conv2d" => Op::Conv2d {
             stride: size_attr(name, "stride", raw.stride, 1, 1)?,
-            padding: conv_padding(name, raw.padding.as_ref())?,
+            padding: conv_padding(name, raw)?,
             relu,
             groups: match raw.groups {
                 None => 1,
@@ -585,12 +577,12 @@ impl Graph {
                     Op::Conv2d { stride, padding, relu, groups, dilation } => {
                         raw.dilation = (dilation > 1).then_some(dilation as i64);
                         raw.stride = Some(stride as i64);
-                        raw.padding = Some(if padding.is_uniform() {
-                            RawPadding::Uniform(padding.top as i64)
+                        if padding.is_uniform() {
+                            raw.padding = Some(padding.top as i64);
                         } else {
                             let Padding { top, left, bottom, right } = padding;
-                            RawPadding::Sides([top, left, bottom, right].iter().map(|&p| p as i64).collect())
-                        });
+                            raw.pads = Some([top, left, bottom, right].iter().map(|&p| p as i64).collect());
+                        }
                         raw.relu = relu.then_some(true);
                         raw.groups = (groups > 1).then_some(groups as i64);
                     }
@@ -598,7 +590,7 @@ impl Graph {
                     Op::MaxPool2d(w) | Op::AvgPool2d(w) => {
                         raw.kernel = Some(w.kernel as i64);
                         raw.stride = Some(w.stride as i64);
-                        raw.padding = Some(RawPadding::Uniform(w.padding as i64));
+                        raw.padding = Some(w.padding as i64);
                     }
                     Op::BatchNorm { eps } => raw.eps = Some(f64::from(eps)),
                     Op::Unary(u) => u.write_attributes(&mut raw),

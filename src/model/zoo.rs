@@ -6,7 +6,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::graph::{RawGraph, RawInput, RawNode, RawPadding, FORMAT_VERSION};
+use super::graph::{RawGraph, RawInput, RawNode, FORMAT_VERSION};
 
 /// Names `by_name` knows.
 pub const NAMES: &[&str] = &["deepconvnet"];
@@ -24,12 +24,7 @@ fn node(name: &str, op: &str, input: &str) -> RawNode {
 }
 
 fn conv(name: &str, input: &str, padding: i64) -> RawNode {
-    RawNode {
-        stride: Some(1),
-        padding: Some(RawPadding::Uniform(padding)),
-        relu: Some(true),
-        ..node(name, "conv2d", input)
-    }
+    RawNode { stride: Some(1), padding: Some(padding), relu: Some(true), ..node(name, "conv2d", input) }
 }
 
 fn maxpool(name: &str, input: &str) -> RawNode {

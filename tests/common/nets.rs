@@ -186,8 +186,12 @@ impl Net {
         let extent = |k: usize| (k - 1) * dilation + 1;
         let out = |len: usize, k: usize, before: usize, after: usize| (len + before + after - extent(k)) / stride + 1;
         let shape = Shape::new(out_c, out(s.h, kh, top, bottom), out(s.w, kw, left, right));
-        let padding = if [left, bottom, right] == [top; 3] { json!(top) } else { json!([top, left, bottom, right]) };
-        let mut node = json!({"op": "conv2d", "inputs": [input], "stride": stride, "padding": padding, "relu": relu});
+        let mut node = json!({"op": "conv2d", "inputs": [input], "stride": stride, "relu": relu});
+        if [left, bottom, right] == [top; 3] {
+            node["padding"] = json!(top);
+        } else {
+            node["pads"] = json!([top, left, bottom, right]);
+        }
         if groups > 1 {
             node["groups"] = json!(groups);
         }
