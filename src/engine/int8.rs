@@ -85,7 +85,7 @@ impl Layer {
 
 pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) -> Result<Vec<Step>> {
     let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
-    // rows: kernel rows (a dense layer: 1); None for layers no microkernel runs (grouped convolutions).
+    // rows: kernel rows (a dense layer: 1); None for layers no microkernel runs (grouped, dilated).
     let layer = |weights: &Range<usize>, channels: &[ChannelRequant], rows: Option<usize>, input_zero_point: i32| {
         let packed = match (kernels, rows) {
             (KernelSet::Microkernel(kernel), Some(rows)) => {
@@ -102,10 +102,12 @@ pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) 
         let output_zero_point = zero_point(i + 1);
         let geometry = || network.geometry(i).ok_or(Error::Internal("a window op without geometry"));
         let step = match (node.op, &network.params()[i]) {
-            (Op::Conv2d { relu, groups, .. }, NodeParams::Int8Conv { weights, channels, kernel_h, .. }) => {
+            (Op::Conv2d { relu, groups, dilation, .. }, NodeParams::Int8Conv { weights, channels, kernel_h, .. }) => {
+                // The microkernels read contiguous windows of all channels: nothing to pack otherwise.
+                let rows = (groups == 1 && dilation == 1).then_some(*kernel_h);
                 Step::Conv2d {
                     geometry: geometry()?,
-                    layer: layer(weights, channels, (groups == 1).then_some(*kernel_h), input_zero_point),
+                    layer: layer(weights, channels, rows, input_zero_point),
                     input_zero_point,
                     range: OutputRange::new(output_zero_point, relu),
                 }

@@ -145,24 +145,7 @@ impl Net {
         padding: usize,
         relu: bool,
     ) -> String {
-        self.grouped_conv(input, 1, out_c, kh, kw, stride, padding, relu)
-    }
-
-    /// A convolution of `groups` channel groups (groups = input channels: depthwise);
-    /// `out_c` must be a multiple of `groups`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn grouped_conv(
-        &mut self,
-        input: &str,
-        groups: usize,
-        out_c: usize,
-        kh: usize,
-        kw: usize,
-        stride: usize,
-        padding: usize,
-        relu: bool,
-    ) -> String {
-        self.general_conv(input, groups, 1, out_c, (kh, kw), stride, [padding; 4], relu)
+        self.general_conv(input, 1, 1, out_c, (kh, kw), stride, [padding; 4], relu)
     }
 
     /// Any convolution: `groups` channel groups, taps `dilation` apart, padding
@@ -229,7 +212,7 @@ impl Net {
             let divisors: Vec<usize> = (2..=s.c).filter(|g| s.c.is_multiple_of(*g)).collect();
             let groups = if self.rng.chance(0.5) { s.c } else { divisors[self.rng.usize(0, divisors.len() - 1)] };
             let multiplier = self.rng.usize(1, 3);
-            return self.grouped_conv(input, groups, groups * multiplier, kh, kw, stride, padding, relu);
+            return self.general_conv(input, groups, 1, groups * multiplier, (kh, kw), stride, [padding; 4], relu);
         }
         self.conv(input, out_c, kh, kw, stride, padding, relu)
     }
