@@ -52,6 +52,8 @@ pub enum Error {
     Unquantizable { node: String, reason: String },
     /// `run` got an input slice of the wrong length.
     InputLength { expected: usize, found: usize },
+    /// `run` got the other kind of input than the model takes (pixels or int8 values).
+    WrongInput { expected: &'static str },
     /// `run` got an output slice of the wrong length.
     OutputLength { expected: usize, found: usize },
     /// The arena passed to `run` is smaller than `arena_bytes()`.
@@ -60,6 +62,9 @@ pub enum Error {
     EnsembleMismatch { member: usize, reason: &'static str },
     /// A float input value is NaN or infinite.
     NonFiniteInput { index: usize },
+    /// A `.tflite` file that is malformed or asks for what tinycnn does not run;
+    /// `at` names the place (the file, tensor k, operator k and its op).
+    Tflite { at: String, reason: String },
     /// Data files (MNIST IDX, images) are malformed.
     Data(String),
     /// An image to preprocess or segment is blank: no ink to read (a page says "draw something").
@@ -107,6 +112,7 @@ impl fmt::Display for Error {
             Error::InputLength { expected, found } => {
                 write!(f, "input has {found} values, the model takes {expected}")
             }
+            Error::WrongInput { expected } => write!(f, "this model takes {expected}"),
             Error::OutputLength { expected, found } => {
                 write!(f, "output buffer has {found} values, the model gives {expected}")
             }
@@ -117,6 +123,7 @@ impl fmt::Display for Error {
                 write!(f, "ensemble member {member}: {reason}")
             }
             Error::NonFiniteInput { index } => write!(f, "input value {index} is NaN or infinite"),
+            Error::Tflite { at, reason } => write!(f, "tflite {at}: {reason}"),
             Error::Data(why) => write!(f, "data: {why}"),
             Error::EmptyImage => write!(f, "data: the image has no ink (it is blank): draw or photograph a digit"),
             Error::Internal(what) => write!(f, "internal error (a tinycnn bug): {what}"),

@@ -37,6 +37,8 @@ mod model;
 pub mod preprocess;
 mod quant;
 mod spec;
+#[cfg(feature = "tflite")]
+mod tflite;
 #[cfg(feature = "wasm")]
 mod wasm;
 
@@ -79,6 +81,10 @@ pub mod internals {
     }
     pub mod spec {
         pub use crate::spec::*;
+    }
+    #[cfg(feature = "tflite")]
+    pub mod tflite {
+        pub use crate::tflite::*;
     }
     #[cfg(feature = "cli")]
     pub mod cli {

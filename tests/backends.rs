@@ -110,6 +110,41 @@ fn requantisation_extremes() {
 }
 
 /// The PyTorch fixture (every op) quantised by tinycnn, on its 8 images and random ones.
+/// TFLite's integer softmax on every backend over rows of 3 channels (4 pixels an image): a row where
+/// gemmlowp's rounding of the exps' sum shows (scale 1/4: [−13, 2, −13, …] gives
+/// [−122, 116, −122], TFLM's bytes), then random rows at four betas.
+#[test]
+fn int8_softmax_rows() {
+    for beta in [1.0f64, 0.5, 2.0, 3.0] {
+        // Pixels enter as q = p − 128: scale 1/4 and zero point 0 for mean 128/255, std 4/255.
+        let input = json!({"channels": 3, "height": 1, "width": 4, "mean": 128.0 / 255.0,
+            "std": 4.0 / 255.0, "scale": 0.25, "zero_point": 0});
+        let nodes = json!([
+            {"name": "x", "op": "clamp", "inputs": ["input"], "min": -1000.0, "max": 1000.0, "scale": 0.25, "zero_point": 0},
+            {"name": "p", "op": "softmax", "inputs": ["x"], "beta": beta, "scale": 1.0 / 256.0, "zero_point": -128},
+        ]);
+        let graph = json!({"format": 1, "dtype": "int8", "input": input, "nodes": nodes});
+        let bytes = tinycnn::format::write_model(&graph.to_string(), &[]).unwrap();
+        let mut rng = Rng::new(beta.to_bits());
+        // C×H×W pixels: channel c of pixel w. Pixel 0: q = [−13, 2, −13].
+        let mut pixels = vec![115, 0, 0, 0, 130, 0, 0, 0, 115, 0, 0, 0];
+        for (i, p) in pixels.iter_mut().enumerate() {
+            if i % 4 != 0 {
+                *p = rng.u32() as u8;
+            }
+        }
+        pixels.extend(images(&mut rng, 12, 300));
+        if beta == 1.0 {
+            let model = Model::load(&bytes[..]).unwrap();
+            let mut out = [0i8; 12];
+            let q: Vec<i8> = (0..12).map(|k| (pixels[(k % 3) * 4 + k / 3] ^ 0x80) as i8).collect();
+            model.run_int8(&mut vec![0u8; model.arena_bytes()], &q, &mut out).unwrap();
+            assert_eq!(out[..3], [-122, 116, -122], "TFLM's bytes of the golden row");
+        }
+        assert_every_backend_agrees(&format!("int8 softmax, beta {beta}"), &bytes, &pixels);
+    }
+}
+
 #[test]
 fn quantised_pytorch_fixture() {
     let float = Model::load(common::fixture("tiny-float.safetensors")).unwrap();

@@ -299,7 +299,53 @@ fn import_attaches_a_graph_to_a_state_dict() {
     // Unknown architecture; neither --arch nor --graph (a usage error, exit 2).
     let err = assert_clean_failure(&tinycnn(&dir, &["import", path_str(&weights), "--arch", "lenet", "-o", "x"]));
     assert!(err.contains("deepconvnet"), "{err}");
-    assert_eq!(tinycnn(&dir, &["import", path_str(&weights), "-o", "x"]).status.code(), Some(2));
+    let err = assert_clean_failure(&tinycnn(&dir, &["import", path_str(&weights), "-o", "x"]));
+    assert!(err.contains("--arch NAME or --graph FILE"), "{err}");
+}
+
+/// `import` of a .tflite file, then `run` on raw tensors: TFLM's bytes (the first
+/// inputs of tests/data/tflm/); and `run` of a pixel model: its logits as f32.
+#[test]
+fn import_tflite_then_run_raw_tensors() {
+    let dir = scratch("import-tflite");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tflite = root.join("models/mlperf-tiny/kws_ref_model.tflite");
+    let text = assert_success(&tinycnn(&dir, &["import", path_str(&tflite), "-o", "kws.safetensors"]));
+    assert!(text.contains("depthwise_conv_2d_1  conv2d"), "{text}");
+    assert!(text.contains("output: 12 int8 values from 'softmax_12'"), "{text}");
+    assert_eq!(field(&text, "arena_bytes"), "16000");
+
+    // The all −128 and all 127 inputs of the TFLM reference (inputs 200 and 201).
+    let want = fs::read(root.join("tests/data/tflm/kws_ref_model.out")).unwrap();
+    let mut input = vec![0x80u8; 490];
+    input.extend([0x7fu8; 490]);
+    fs::write(dir.join("in.bin"), &input).unwrap();
+    assert_success(&tinycnn(&dir, &["run", "kws.safetensors", "in.bin", "-o", "out.bin"]));
+    assert_eq!(fs::read(dir.join("out.bin")).unwrap(), want[200 * 12..202 * 12]);
+
+    // Pixels in, f32 logits out, as the library's `run` gives them.
+    let pixels = images(3, 5);
+    fs::write(dir.join("digits.bin"), &pixels).unwrap();
+    let model_path = root.join("models/deepconvnet-int8.safetensors");
+    assert_success(&tinycnn(&dir, &["run", path_str(&model_path), "digits.bin", "-o", "logits.bin"]));
+    let model = Model::load(fs::read(&model_path).unwrap()).unwrap();
+    let mut arena = vec![0u8; model.arena_bytes()];
+    let mut want = Vec::new();
+    for image in pixels.chunks_exact(784) {
+        let mut logits = [0f32; 10];
+        model.run(&mut arena, image, &mut logits).unwrap();
+        want.extend(logits.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    assert_eq!(fs::read(dir.join("logits.bin")).unwrap(), want);
+
+    // An input that is not whole tensors: one line naming the sizes, nothing written.
+    fs::write(dir.join("short.bin"), [0u8; 100]).unwrap();
+    let err = assert_clean_failure(&tinycnn(&dir, &["run", "kws.safetensors", "short.bin", "-o", "none.bin"]));
+    assert!(err.contains("100 bytes is not a whole number of 490-byte inputs"), "{err}");
+    assert!(!dir.join("none.bin").exists());
+    // A .tflite with a graph given too.
+    let err = assert_clean_failure(&tinycnn(&dir, &["import", path_str(&tflite), "--arch", "deepconvnet", "-o", "x"]));
+    assert!(err.contains("brings its own graph"), "{err}");
 }
 
 #[test]

@@ -43,6 +43,12 @@ fn load_model_corpus() {
     replay("load_model", fuzz_logic::load_model);
 }
 
+#[cfg(feature = "tflite")]
+#[test]
+fn import_tflite_corpus() {
+    replay("import_tflite", fuzz_logic::import_tflite);
+}
+
 #[test]
 fn run_model_corpus() {
     replay("run_model", fuzz_logic::run_model);

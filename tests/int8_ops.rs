@@ -103,7 +103,7 @@ fn check_against_float_simulation(float: &Model, images: &[&[u8]]) -> std::colle
         model.run_int8_observed(&mut arena, image, &mut logits, &mut |v, data| acts[v] = data.to_vec()).unwrap();
 
         for (i, node) in graph.nodes.iter().enumerate() {
-            if node.op == Op::Softmax {
+            if matches!(node.op, Op::Softmax { .. }) {
                 continue;
             }
             let out_shape = model.shape(i + 1);
@@ -169,7 +169,7 @@ fn check_against_float_simulation(float: &Model, images: &[&[u8]]) -> std::colle
                     expected = dequantize(&acts[node.inputs[0]], out_shape, q.scale, q.zero_point);
                 }
                 Op::Dropout => expected.copy_from_slice(&real_in[0]),
-                Op::BatchNorm { .. } | Op::Softmax => unreachable!("not in int8 graphs"),
+                Op::BatchNorm { .. } | Op::Softmax { .. } => unreachable!("not in int8 graphs"),
             }
             // Quantise the float result and compare with the engine (both C×H×W).
             let got = dequantize(&acts[i + 1], out_shape, 1.0, 0);

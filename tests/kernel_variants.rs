@@ -206,7 +206,7 @@ fn dense_and_dot_variants_match_reference() {
 
 #[test]
 fn requantisation_extremes_match_reference() {
-    // Accumulators near ±2^30 (the loader's bias limit plus the largest sums) times
+    // Accumulators up to ±(2^31 − 1) (the loader's bias limit for the taps plus the largest sums) times
     // multipliers from just below 1 down to 2^-31: the 64-bit products reach 2^61. Those
     // near 2^-24 and 2^-25 bring such products back into int8, where rounding shows.
     let multipliers = [
@@ -227,7 +227,14 @@ fn requantisation_extremes_match_reference() {
         let weights: Vec<i8> = (0..i * o).map(|_| if rng.below(2) == 0 { 127 } else { -127 }).collect();
         let channels: Vec<ChannelRequant> = (0..o)
             .map(|_| ChannelRequant {
-                bias: if rng.below(2) == 0 { 1 << 30 } else { -(1 << 30) } + rng.range(-1000, 1000),
+                bias: {
+                    let bound = tinycnn::format::limits::bias_magnitude(i) as i32 - rng.range(0, 1000);
+                    if rng.below(2) == 0 {
+                        bound
+                    } else {
+                        -bound
+                    }
+                },
                 multiplier: Multiplier::from_real(multipliers[rng.below(multipliers.len())]).unwrap(),
             })
             .collect();
@@ -260,7 +267,9 @@ fn extreme_values_do_not_overflow() {
     };
     let input = vec![127i8; g.input.len()];
     let weights = vec![127i8; 8 * 25 * 64];
-    let channels = vec![ChannelRequant { bias: 1 << 30, multiplier: Multiplier::from_real(1e-6).unwrap() }; 8];
+    // The largest bias the loader takes for 5·5·64 taps: bias + sum reaches i32::MAX.
+    let bias = tinycnn::format::limits::bias_magnitude(5 * 5 * 64) as i32;
+    let channels = vec![ChannelRequant { bias, multiplier: Multiplier::from_real(1e-6).unwrap() }; 8];
     let range = OutputRange::new(0, false);
     let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
     conv::conv2d_reference(&g, &input, -128, &weights, &channels, range, &mut want);

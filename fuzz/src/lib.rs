@@ -328,3 +328,28 @@ impl Bytes<'_> {
         }
     }
 }
+
+/// Target `import_tflite`: a `.tflite` file from arbitrary bytes → the importer.
+/// What it writes must load, and run on an input of zero points (within `RUN_MACS`).
+#[cfg(feature = "tflite")]
+pub fn import_tflite(data: &[u8]) {
+    match tinycnn::internals::tflite::import(data) {
+        Ok(imported) => {
+            let model = match Model::load(imported.file.as_slice()) {
+                Ok(model) => model,
+                Err(e) => panic!("the importer wrote a file the loader refuses: {e}"),
+            };
+            check_loaded(&model);
+            if model.macs() <= RUN_MACS {
+                let zero_point = model.graph().input.quant.map_or(0, |q| q.zero_point) as i8;
+                let input = vec![zero_point; model.input_len()];
+                let mut output = vec![0i8; model.int8_output_len()];
+                let mut arena = vec![0u8; model.arena_bytes()];
+                if let Err(e) = model.run_int8(&mut arena, &input, &mut output) {
+                    panic!("an imported model fails to run: {e}");
+                }
+            }
+        }
+        Err(e) => check_error(&e),
+    }
+}

@@ -3,6 +3,9 @@
 //! The tensors are copied as they are; the result is loaded (fully validated)
 //! before it is written, so a graph that does not fit the weights names the
 //! tensor at fault and writes nothing.
+//!
+//! `tinycnn import MODEL.tflite -o MODEL`: a TFLite int8 model, graph and
+//! quantisation included (`crate::tflite`).
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -20,9 +23,10 @@ use crate::model::zoo;
 use crate::Model;
 
 #[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("graph_source").required(true).args(["arch", "graph"]))]
+#[command(group = clap::ArgGroup::new("graph_source").args(["arch", "graph"]))]
 pub struct Args {
-    /// State dict saved with `safetensors.torch.save_file` (PyTorch names and layouts).
+    /// State dict saved with `safetensors.torch.save_file` (PyTorch names and layouts),
+    /// or a TFLite int8 model (`.tflite`: its graph comes with it).
     #[arg(value_name = "WEIGHTS")]
     weights: PathBuf,
     /// Where to write the model file.
@@ -37,8 +41,11 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
-    let graph_json = graph_json(args)?;
     let bytes = read_file(&args.weights)?;
+    if bytes.get(4..8) == Some(b"TFL3".as_slice()) {
+        return import_tflite(args, &bytes, out);
+    }
+    let graph_json = graph_json(args)?;
     let not_safetensors = |e: safetensors::SafeTensorError| CliError::File {
         path: args.weights.clone(),
         source: crate::Error::NotSafetensors(e.to_string()),
@@ -73,6 +80,21 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     Ok(())
 }
 
+fn import_tflite(args: &Args, bytes: &[u8], out: &mut dyn Write) -> CliResult {
+    if args.arch.is_some() || args.graph.is_some() {
+        return Err(CliError::Message(format!("{}: a .tflite file brings its own graph", args.weights.display())));
+    }
+    let imported =
+        crate::tflite::import(bytes).map_err(|source| CliError::File { path: args.weights.clone(), source })?;
+    let model = Model::load(imported.file)?;
+    write_file(&args.output, model.bytes())?;
+    writeln!(out, "wrote: {} ({} bytes)", args.output.display(), model.bytes().len())?;
+    writeln!(out)?;
+    writeln!(out, "model: {}", args.output.display())?;
+    write_summary(out, &model, model.bytes().len())?;
+    Ok(())
+}
+
 /// The graph JSON to attach, validated (but not yet against the weights).
 fn graph_json(args: &Args) -> CliResult<String> {
     let raw = match (&args.arch, &args.graph) {
@@ -85,7 +107,12 @@ fn graph_json(args: &Args) -> CliResult<String> {
                 .map_err(|_| CliError::Message(format!("{}: the graph is not UTF-8 text", path.display())))?;
             RawGraph::from_json(&text).map_err(|source| CliError::File { path: path.clone(), source })?
         }
-        (None, None) => return Err(CliError::Message("give --arch NAME or --graph FILE".into())),
+        (None, None) => {
+            return Err(CliError::Message(format!(
+                "{}: a state dict needs --arch NAME or --graph FILE (only a .tflite file brings its own graph)",
+                args.weights.display()
+            )))
+        }
     };
     let described = args.graph.as_ref().map_or_else(|| String::from("the built-in graph"), |p| p.display().to_string());
     Graph::from_raw(&raw).map_err(|e| CliError::Message(format!("{described}: {e}")))?;

@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::engine::Model;
+use crate::model::graph::InputKind;
 
 mod bench;
 mod eval;
@@ -25,6 +26,7 @@ mod import;
 mod inspect;
 mod predict;
 mod quantize;
+mod run;
 
 /// Integer-only int8 inference for small CNNs: inspect, evaluate, quantise and run models.
 #[derive(Debug, Parser)]
@@ -46,8 +48,10 @@ enum Command {
     Bench(bench::Args),
     /// Turn a float model into an int8 model, calibrated on MNIST training images.
     Quantize(quantize::Args),
-    /// Attach a graph to a plain PyTorch state dict (safetensors) to make a model file.
+    /// Make a model file: a PyTorch state dict (safetensors) plus a graph, or a TFLite int8 model.
     Import(import::Args),
+    /// Run a model on input tensors from a file, writing the outputs to a file.
+    Run(run::Args),
 }
 
 /// A failure of a command, displayed as one line.
@@ -129,6 +133,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> CliResult {
         Command::Bench(args) => bench::run(&args, out),
         Command::Quantize(args) => quantize::run(&args, out),
         Command::Import(args) => import::run(&args, out),
+        Command::Run(args) => run::run(&args, out),
     }
 }
 
@@ -221,9 +226,22 @@ pub(crate) fn write_summary(out: &mut dyn Write, model: &Model, file_bytes: usiz
     writeln!(out, "dtype: {}", model.dtype().as_str())?;
     writeln!(out, "tensor_dtypes: {}", tensor_dtypes(model.bytes()))?;
     writeln!(out, "file_bytes: {file_bytes}")?;
-    writeln!(out, "input: {} (mean {}, std {})", model.input_shape(), input.mean, input.std)?;
+    match (input.kind, input.quant) {
+        (InputKind::Int8, Some(q)) => writeln!(
+            out,
+            "input: {} int8 values, channels last (scale {}, zero point {})",
+            model.input_shape(),
+            q.scale,
+            q.zero_point
+        )?,
+        _ => writeln!(out, "input: {} pixels (mean {}, std {})", model.input_shape(), input.mean, input.std)?,
+    }
+    if graph.output != graph.logits {
+        let name = graph.value_name(graph.output);
+        writeln!(out, "output: {} int8 values from '{name}' (TFLite's integer softmax)", model.int8_output_len())?;
+    }
     let softmax = if graph.softmax_output { " (then softmax)" } else { "" };
-    writeln!(out, "output: {} logits from '{}'{softmax}", model.output_len(), graph.value_name(graph.logits))?;
+    writeln!(out, "logits: {} from '{}'{softmax}", model.output_len(), graph.value_name(graph.logits))?;
     let stats = model.node_stats();
     let name_width = stats.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
     writeln!(out)?;

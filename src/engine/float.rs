@@ -42,7 +42,7 @@ pub(super) fn run<B: AsRef<[u8]>>(
 
     let graph = model.graph();
     for (i, node) in graph.nodes.iter().enumerate() {
-        if node.op == Op::Softmax {
+        if matches!(node.op, Op::Softmax { .. }) {
             continue;
         }
         let (split, out) = ArenaSplit::new(&mut *arena, range(i + 1)).ok_or_else(plan_error)?;

@@ -11,8 +11,10 @@ use super::{plan_error, ArenaSplit, Observer, MAX_INPUTS};
 use crate::error::{Error, Result};
 use crate::kernels::eltwise::{add_terms, AddInput, ConcatInput};
 use crate::kernels::packed::PackedWeights;
+
+use crate::kernels::softmax::{softmax_reference, SoftmaxParams};
 use crate::kernels::{conv, dense, eltwise, pool, Int8Layer, KernelSet};
-use crate::model::graph::{Op, QuantParams, Unary};
+use crate::model::graph::{InputKind, Op, QuantParams, Unary};
 use crate::model::{Network, NodeParams};
 use crate::spec::fixed_point::{dequantize_channels_last, ChannelRequant, Multiplier, OutputRange};
 use crate::spec::Conv2dGeometry;
@@ -40,7 +42,6 @@ pub(crate) enum Step {
     },
     GlobalAvgPool {
         channels: usize,
-        input_zero_point: i32,
     },
     Add {
         inputs: Vec<AddInput>,
@@ -64,7 +65,12 @@ pub(crate) enum Step {
     },
     /// Flatten and dropout: the bytes pass unchanged.
     Copy,
-    /// A softmax after the logits: the engines return logits, `predict` applies it in f32.
+    /// TFLite's integer softmax over each pixel's `depth` channels: the int8 output.
+    Softmax {
+        params: SoftmaxParams,
+        depth: usize,
+    },
+    /// A softmax after the logits that is not the int8 output: `predict` applies it in f32.
     Skip,
 }
 
@@ -119,7 +125,7 @@ pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) 
             },
             (Op::MaxPool2d(_), _) => Step::MaxPool { geometry: geometry()? },
             (Op::AvgPool2d(_), _) => Step::AvgPool { geometry: geometry()?, input_zero_point },
-            (Op::GlobalAvgPool, _) => Step::GlobalAvgPool { channels: network.shape(i + 1).c, input_zero_point },
+            (Op::GlobalAvgPool, _) => Step::GlobalAvgPool { channels: network.shape(i + 1).c },
             (Op::Add { relu }, NodeParams::Int8Add { inputs, output }) => Step::Add {
                 inputs: inputs.clone(),
                 terms: match kernels {
@@ -138,7 +144,11 @@ pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) 
                 Step::Unary { op, input, output, table: op.int8_table(input, output) }
             }
             (Op::Flatten | Op::Dropout, _) => Step::Copy,
-            (Op::Softmax, _) => Step::Skip,
+            (Op::Softmax { beta }, _) if i + 1 == graph.output => {
+                let input = network.quant(node.inputs[0]).ok_or(Error::Internal("int8 value without quantisation"))?;
+                Step::Softmax { params: SoftmaxParams::new(input.scale, beta)?, depth: network.shape(i + 1).c }
+            }
+            (Op::Softmax { .. }, _) => Step::Skip,
             _ => return Err(Error::Internal("int8 node without int8 parameters")),
         };
         steps.push(step);
@@ -146,13 +156,17 @@ pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) 
     Ok(steps)
 }
 
+/// Pixels (C×H×W bytes) in, logits (f32) out.
 pub(super) fn run<B: AsRef<[u8]>>(
     model: &super::Model<B>,
     arena: &mut [u8],
     pixels: &[u8],
     logits: &mut [f32],
-    mut observer: Option<Observer<'_, i8>>,
+    observer: Option<Observer<'_, i8>>,
 ) -> Result<()> {
+    if model.graph().input.kind != InputKind::Pixels {
+        return Err(Error::WrongInput { expected: "int8 values (run_int8)" });
+    }
     model.check_io(arena.len(), pixels.len(), logits.len())?;
     let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
     let buffers = &model.plan().buffers;
@@ -165,10 +179,54 @@ pub(super) fn run<B: AsRef<[u8]>>(
             input[p * shape.c + c] = (pixel ^ 0x80) as i8;
         }
     }
-    if let Some(obs) = observer.as_mut() {
-        obs(0, input);
-    }
+    run_steps(model, arena, observer)?;
 
+    let graph = model.graph();
+    let shape = model.shape(graph.logits);
+    let q = model.quant(graph.logits).ok_or(Error::Internal("logits without quantisation"))?;
+    let values = arena.get(buffers[graph.logits].clone()).ok_or_else(plan_error)?;
+    dequantize_channels_last(values, shape.c, shape, q.scale, q.zero_point, logits);
+    Ok(())
+}
+
+/// Quantised values (H×W×C) in, the int8 output ([`Graph::output`], H×W×C) out.
+///
+/// [`Graph::output`]: crate::model::graph::Graph::output
+pub(super) fn run_int8<B: AsRef<[u8]>>(
+    model: &super::Model<B>,
+    arena: &mut [u8],
+    input: &[i8],
+    output: &mut [i8],
+    observer: Option<Observer<'_, i8>>,
+) -> Result<()> {
+    if input.len() != model.input_len() {
+        return Err(Error::InputLength { expected: model.input_len(), found: input.len() });
+    }
+    if output.len() != model.int8_output_len() {
+        return Err(Error::OutputLength { expected: model.int8_output_len(), found: output.len() });
+    }
+    if arena.len() < model.arena_bytes() {
+        return Err(Error::ArenaTooSmall { needed: model.arena_bytes(), found: arena.len() });
+    }
+    let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
+    let buffers = &model.plan().buffers;
+    arena.get_mut(buffers[0].clone()).ok_or_else(plan_error)?.copy_from_slice(input);
+    run_steps(model, arena, observer)?;
+    let values = arena.get(buffers[model.graph().output].clone()).ok_or_else(plan_error)?;
+    output.copy_from_slice(values);
+    Ok(())
+}
+
+/// Every step, the input already in its buffer.
+fn run_steps<B: AsRef<[u8]>>(
+    model: &super::Model<B>,
+    arena: &mut [i8],
+    mut observer: Option<Observer<'_, i8>>,
+) -> Result<()> {
+    let buffers = &model.plan().buffers;
+    if let Some(obs) = observer.as_mut() {
+        obs(0, arena.get(buffers[0].clone()).ok_or_else(plan_error)?);
+    }
     let graph = model.graph();
     let reference = model.kernels() == KernelSet::Reference;
     for (i, (node, step)) in graph.nodes.iter().zip(&model.steps).enumerate() {
@@ -206,9 +264,7 @@ pub(super) fn run<B: AsRef<[u8]>>(
             Step::AvgPool { geometry, input_zero_point } => {
                 pool::avgpool2d_reference(geometry, x, *input_zero_point, out)
             }
-            Step::GlobalAvgPool { channels, input_zero_point } => {
-                pool::global_avgpool_reference(x, *channels, *input_zero_point, out)
-            }
+            Step::GlobalAvgPool { channels } => pool::global_avgpool_reference(x, *channels, out),
             Step::Add { inputs: params, output, range, .. } if reference => {
                 eltwise::add_reference(inputs, params, *output, *range, out)
             }
@@ -221,6 +277,7 @@ pub(super) fn run<B: AsRef<[u8]>>(
             }
             Step::Unary { table, .. } => eltwise::lookup(x, table, out),
             Step::Copy => out.copy_from_slice(x),
+            Step::Softmax { params, depth } => softmax_reference(params, *depth, x, out),
             Step::Skip => {}
         }
         if let Some(obs) = observer.as_mut() {
@@ -228,9 +285,5 @@ pub(super) fn run<B: AsRef<[u8]>>(
         }
     }
 
-    let shape = model.shape(graph.logits);
-    let q = model.quant(graph.logits).ok_or(Error::Internal("logits without quantisation"))?;
-    let values = arena.get(buffers[graph.logits].clone()).ok_or_else(plan_error)?;
-    dequantize_channels_last(values, shape.c, shape, q.scale, q.zero_point, logits);
     Ok(())
 }

@@ -16,7 +16,7 @@ use core::ops::{Deref, Range};
 
 use crate::error::{Error, Result};
 pub use crate::kernels::KernelSet;
-use crate::model::graph::{Dtype, Graph};
+use crate::model::graph::{Dtype, Graph, Op};
 use crate::model::{Network, NodeParams};
 
 /// How [`Model::load_with`] prepares a network.
@@ -108,11 +108,25 @@ impl<B: AsRef<[u8]>> Model<B> {
         }
     }
 
-    /// Like `run`, then softmax: class probabilities.
+    /// Like `run`, then softmax (with the graph's `beta`): class probabilities.
     pub fn predict(&self, arena: &mut [u8], pixels: &[u8], probabilities: &mut [f32]) -> Result<()> {
         self.run(arena, pixels, probabilities)?;
+        if let Some(Op::Softmax { beta }) = self.graph().nodes.last().map(|n| n.op) {
+            probabilities.iter_mut().for_each(|p| *p *= beta);
+        }
         softmax_in_place(probabilities);
         Ok(())
+    }
+
+    /// Runs an int8 network on quantised input values (H×W×C, the input's scale and
+    /// zero point; a TFLite model's NHWC tensor) and writes its int8 output
+    /// ([`Graph::output`]: TFLite's integer softmax, or the logits), H×W×C.
+    /// No heap allocation; `arena` must hold at least `arena_bytes()`.
+    pub fn run_int8(&self, arena: &mut [u8], input: &[i8], output: &mut [i8]) -> Result<()> {
+        if self.dtype() != Dtype::Int8 {
+            return Err(Error::WrongDtype { expected: "int8" });
+        }
+        int8::run_int8(self, arena, input, output, None)
     }
 
     /// `run` on an int8 model, showing every int8 activation to `observer`.
@@ -127,6 +141,20 @@ impl<B: AsRef<[u8]>> Model<B> {
             return Err(Error::WrongDtype { expected: "int8" });
         }
         int8::run(self, arena, pixels, logits, Some(observer))
+    }
+
+    /// `run_int8`, showing every int8 activation to `observer`.
+    pub fn run_int8_values_observed(
+        &self,
+        arena: &mut [u8],
+        input: &[i8],
+        output: &mut [i8],
+        observer: Observer<'_, i8>,
+    ) -> Result<()> {
+        if self.dtype() != Dtype::Int8 {
+            return Err(Error::WrongDtype { expected: "int8" });
+        }
+        int8::run_int8(self, arena, input, output, Some(observer))
     }
 
     /// `run` on a float model, showing every f32 activation to `observer` (calibration).

@@ -24,7 +24,7 @@ struct Node {
     d: vec4<u32>, // kernel_h, kernel_w, stride, padding (conv: the top; pools: every side)
     q: vec4<i32>, // in_zero_point, out_zero_point, out_min, out_max
     e: vec4<u32>, // weight word offset, channel offset, input count, window (pool divisor)
-    m: vec4<i32>, // add: output multiplier mantissa, shift; conv: dilation, left padding, (grouped) input, output channels per group
+    m: vec4<i32>, // add: output multiplier mantissa, shift; conv: dilation, left padding, (grouped) input, output channels per group; softmax: input multiplier, left shift, diff_min
     g: vec4<u32>, // conv: invocations per image and channel-word group, pixel blocks per output row
     ins: array<vec4<u32>, 8>, // add/concat input k: off, words, cw, channels
     inq: array<vec4<i32>, 8>, // input k: zero_point, mantissa, shift, rescale (concat: 0 = plain copy)
@@ -391,7 +391,8 @@ fn maxpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     arena[out_index(site.img, site.w)] = pack4(m);
 }
 
-// count_include_pad: Σ(x − zp) over the taps inside, divided by the whole window.
+// count_include_pad: Σ(x − zp) over the taps inside, plus zp per tap of the whole
+// window (= Σx with padding at zp), divided by the window: TFLite's rounding.
 @compute @workgroup_size(64)
 fn avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let idx = thread_index(gid, groups);
@@ -412,7 +413,7 @@ fn avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let window = node.e.w;
     var res: vec4<i32>;
     for (var k = 0u; k < 4u; k++) {
-        res[k] = clamp(zp + rounding_divide(sum[k], window), -128, 127);
+        res[k] = clamp(rounding_divide(sum[k] + i32(window) * zp, window), -128, 127);
     }
     arena[out_index(site.img, site.w)] = pack4(res);
 }
@@ -429,14 +430,13 @@ fn global_avgpool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let cw = node.b.z;
     let base = in_base(img);
     let pixels = node.b.x * node.b.y;
-    let zp = node.q.x;
     var sum = vec4<i32>(0);
     for (var p = 0u; p < pixels; p++) {
-        sum += lanes(arena[base + p * cw + w]) - vec4<i32>(zp);
+        sum += lanes(arena[base + p * cw + w]);
     }
     var res: vec4<i32>;
     for (var k = 0u; k < 4u; k++) {
-        res[k] = clamp(zp + rounding_divide(sum[k], pixels), -128, 127);
+        res[k] = clamp(rounding_divide(sum[k], pixels), -128, 127);
     }
     arena[out_index(img, w)] = pack4(res);
 }
@@ -584,4 +584,112 @@ fn fixed_point_check(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     arena[o + 2u] = bitcast<u32>(rdivpot(x, bitcast<u32>(s) & 31u));
     arena[o + 3u] = bitcast<u32>(sat_add(x, y));
     arena[o + 4u] = bitcast<u32>(rounding_divide(x, max(bitcast<u32>(y) & 0xffffffu, 1u)));
+}
+
+// ---------------------------------------------------------------------------
+// softmax: TFLite's integer softmax (src/kernels/softmax.rs, gemmlowp's fixed
+// point), one invocation per pixel of an image over its in_c channels. The
+// input differences are rescaled into Q5.26, exp'd into Q0.31, summed in
+// Q12.19; the reciprocal of the sum scales each exp to the output (1/256, −128).
+
+// gemmlowp's SaturatingRoundingMultiplyByPOT for a left shift e in 1..=30.
+fn sat_mul_pot(x: i32, e: u32) -> i32 {
+    let threshold = (1 << (31u - e)) - 1;
+    if (x > threshold) {
+        return I32_MAX;
+    }
+    if (x < -threshold) {
+        return I32_MIN;
+    }
+    return x << e;
+}
+
+// exp on [−1/4, 0), Q0.31: gemmlowp's Taylor expansion around −1/8.
+fn exp_quarter(a: i32) -> i32 {
+    let x = a + (1 << 28);
+    let x2 = srdhm(x, x);
+    let x3 = srdhm(x2, x);
+    let x4 = srdhm(x2, x2);
+    let poly = rdivpot(srdhm(rdivpot(x4, 2u) + x3, 715827883) + x2, 1u);
+    return 1895147668 + srdhm(1895147668, x + poly);
+}
+
+// exp of a Q5.26 value ≤ 0, Q0.31 (gemmlowp's exp_on_negative_values).
+fn exp_negative(a: i32) -> i32 {
+    let quarter = 1 << 24;
+    let a_mod = (a & (quarter - 1)) - quarter;
+    var result = exp_quarter(sat_mul_pot(a_mod, 5u));
+    let remainder = a_mod - a;
+    // exp(−2^k) in Q0.31 for k = −2..=4, in gemmlowp's order.
+    var factors = array<i32, 7>(1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242);
+    for (var k = 0u; k < 7u; k++) {
+        if ((remainder & (1 << (24u + k))) != 0) {
+            result = srdhm(result, factors[k]);
+        }
+    }
+    return select(result, I32_MAX, a == 0);
+}
+
+// 1/(1 + a) for a ∈ [0, 1) in Q0.31: three Newton–Raphson steps in Q2.29.
+// a ≥ 0 here (the loader keeps the sum of exps in range), so gemmlowp's
+// RoundingHalfSum(a, 1) is (a + 2^31) / 2, exactly, in u32.
+fn one_over_one_plus(a: i32) -> i32 {
+    let half = bitcast<i32>((bitcast<u32>(a) + 0x80000000u) >> 1u);
+    var x = 1515870810 + srdhm(half, -1010580540);
+    for (var i = 0; i < 3; i++) {
+        let one_minus = (1 << 29) - srdhm(half, x);
+        x = x + sat_mul_pot(srdhm(x, one_minus), 2u);
+    }
+    return sat_mul_pot(x, 1u);
+}
+
+// exp(beta·scale·d) in Q0.31 of a difference d = x − max ≥ diff_min.
+fn softmax_exp(d: i32) -> i32 {
+    let rescaled = srdhm(d * bitcast<i32>(1u << u32(node.m.y)), node.m.x);
+    return exp_negative(rescaled);
+}
+
+@compute @workgroup_size(64)
+fn softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = thread_index(gid, groups);
+    let pixels = node.b.x * node.b.y;
+    if (idx >= batch.n * pixels) {
+        return;
+    }
+    let img = idx / pixels;
+    let p = idx % pixels;
+    let depth = node.b.w;
+    let base = in_base(img) + p * node.b.z;
+    let diff_min = node.m.z;
+    var top = -128;
+    for (var c = 0u; c < depth; c++) {
+        top = max(top, lane(arena[base + c / 4u], c % 4u));
+    }
+    var sum = 0;
+    for (var c = 0u; c < depth; c++) {
+        let d = lane(arena[base + c / 4u], c % 4u) - top;
+        if (d >= diff_min) {
+            sum += rdivpot(softmax_exp(d), 12u);
+        }
+    }
+    // TFLite's GetReciprocal: sum = 2^(12 − headroom) · (1 + shifted), shifted ∈ [0, 1).
+    let headroom = countLeadingZeros(bitcast<u32>(sum));
+    let bits_over_unit = 12 - i32(headroom);
+    let shifted = bitcast<i32>((bitcast<u32>(sum) << headroom) - 0x80000000u);
+    let scale = one_over_one_plus(shifted);
+    let exponent = u32(clamp(bits_over_unit + 23, 0, 31));
+    let out_cw = node.c.z;
+    for (var w = 0u; w < out_cw; w++) {
+        var res = vec4<i32>(-128);
+        for (var k = 0u; k < 4u; k++) {
+            let c = 4u * w + k;
+            if (c < depth) {
+                let d = lane(arena[base + w], k) - top;
+                if (d >= diff_min) {
+                    res[k] = clamp(rdivpot(srdhm(scale, softmax_exp(d)), exponent) - 128, -128, 127);
+                }
+            }
+        }
+        arena[out_index(img, p * out_cw + w)] = pack4(res);
+    }
 }

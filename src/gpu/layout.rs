@@ -10,8 +10,9 @@
 use std::vec::Vec;
 
 use crate::error::{Error, Result};
+use crate::kernels::softmax::SoftmaxParams;
 use crate::kernels::Shape;
-use crate::model::graph::{Dtype, Op};
+use crate::model::graph::{Dtype, InputKind, Op};
 use crate::model::plan::{self, Lifetime};
 use crate::model::{Network, NodeParams};
 use crate::spec::fixed_point::{ChannelRequant, OutputRange};
@@ -45,6 +46,8 @@ pub(crate) enum Kernel {
     Flatten,
     Add,
     Concat,
+    /// TFLite's integer softmax: one pixel's channels per invocation.
+    Softmax,
     /// Test hook: the fixed-point primitives on raw triples.
     FixedPointCheck,
 }
@@ -62,6 +65,7 @@ impl Kernel {
             Kernel::Flatten => "flatten",
             Kernel::Add => "add",
             Kernel::Concat => "concat",
+            Kernel::Softmax => "softmax",
             Kernel::FixedPointCheck => "fixed_point_check",
         }
     }
@@ -144,6 +148,9 @@ pub(crate) struct Prepared {
     pub logits: usize,
     pub logits_scale: f32,
     pub logits_zero_point: i32,
+    /// The int8 output (`Graph::output`: the logits, or TFLite's integer softmax).
+    pub output: usize,
+    pub input_kind: InputKind,
 }
 
 // Parameter block fields (indices into the i32 block; see kernels.wgsl's `Node`).
@@ -162,6 +169,7 @@ const DIVISOR: usize = 23;
 const OUT_MULTIPLIER: usize = 24; // mantissa, shift
 const CONV_DILATION: usize = 24; // conv, grouped conv (add: OUT_MULTIPLIER)
 const CONV_PAD_LEFT: usize = 25; // conv, grouped conv (WINDOW + 3: the top)
+const SOFTMAX: usize = 24; // softmax: input multiplier, left shift, diff_min
 const GROUP_CHANNELS: usize = 26; // grouped conv: input, output channels per group
 const CONV_GRID: usize = 28; // invocations per image and word group, pixel blocks per row
 const INS: usize = 32; // 8 × (off, words, cw, channels)
@@ -262,14 +270,18 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
     let graph = model.graph();
     let value_count = graph.nodes.len() + 1;
     let values: Vec<ValueLayout> = (0..value_count).map(|v| ValueLayout::new(model.shape(v))).collect();
-    let computed: Vec<bool> = (0..value_count).map(|v| v == 0 || graph.nodes[v - 1].op != Op::Softmax).collect();
+    // A softmax is computed only as the int8 output (`Graph::output`); else `predict` applies it in f32.
+    let int8_softmax = |v: usize| v == graph.output && graph.output != graph.logits;
+    let computed: Vec<bool> = (0..value_count)
+        .map(|v| v == 0 || int8_softmax(v) || !matches!(graph.nodes[v - 1].op, Op::Softmax { .. }))
+        .collect();
     let zero_point = |v: usize| model.quant(v).map_or(0, |q| q.zero_point);
 
     let mut steps = Vec::with_capacity(graph.nodes.len());
     let mut weights: Vec<u32> = Vec::new();
     let mut channels: Vec<[i32; 4]> = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
-        if node.op == Op::Softmax {
+        if !computed[i + 1] {
             continue;
         }
         let out = i + 1;
@@ -351,6 +363,14 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
                 Kernel::AvgPool
             }
             (Op::GlobalAvgPool, _) => Kernel::GlobalAvgPool,
+            (Op::Softmax { beta }, _) => {
+                let scale = model.quant(input).ok_or(Error::Internal("gpu: int8 value without quantisation"))?.scale;
+                let params = SoftmaxParams::new(scale, beta)?;
+                p[SOFTMAX] = params.input_multiplier;
+                p[SOFTMAX + 1] = params.input_left_shift;
+                p[SOFTMAX + 2] = params.diff_min;
+                Kernel::Softmax
+            }
             (Op::Unary(op), _) => {
                 let quant = |v: usize| model.quant(v).ok_or(Error::Internal("gpu: int8 value without quantisation"));
                 let table = op.int8_table(quant(input)?, quant(out)?);
@@ -410,6 +430,7 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
                 p[CONV_GRID + 1] = blocks as i32;
                 (out_layout.shape.h * blocks, (out_layout.cw as u32) / words)
             }
+            Kernel::Softmax => (out_layout.shape.h * out_layout.shape.w, 1),
             _ => (out_layout.words, 1),
         };
         p[CONV_GRID] = invocations as i32;
@@ -444,6 +465,8 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
         logits: graph.logits,
         logits_scale: q.scale,
         logits_zero_point: q.zero_point,
+        output: graph.output,
+        input_kind: graph.input.kind,
     })
 }
 
@@ -460,6 +483,18 @@ pub(crate) fn pack_pixels(layout: &ValueLayout, pixels: &[u8], out: &mut Vec<u8>
             for (p, &pixel) in image[ch * plane..][..plane].iter().enumerate() {
                 dst[p * c4 + ch] = pixel ^ 0x80;
             }
+        }
+    }
+}
+
+/// int8 values (H×W×C bytes per image) → the input's GPU layout (channels padded to words).
+pub(crate) fn pack_int8(layout: &ValueLayout, values: &[u8], out: &mut Vec<u8>) {
+    let (c, c4) = (layout.shape.c, layout.c4());
+    for image in values.chunks_exact(layout.shape.len()) {
+        let start = out.len();
+        out.resize(start + layout.words * 4, 0);
+        for (dst, src) in out[start..].chunks_exact_mut(c4).zip(image.chunks_exact(c)) {
+            dst[..c].copy_from_slice(src);
         }
     }
 }

@@ -5,11 +5,12 @@ use std::format;
 use std::string::ToString;
 use std::vec::Vec;
 
-use super::layout::{pack_pixels, unpack_value, Kernel, PARAM_STRIDE};
+use super::layout::{pack_int8, pack_pixels, unpack_value, Kernel, PARAM_STRIDE};
 use super::readback::map_read;
 use super::setup::{batch_uniform, bind_group, readback_buffer};
 use super::{Activations, BatchBuffers, GpuEngine, GpuError, WORKGROUP};
 use crate::error::Error;
+use crate::model::graph::InputKind;
 use crate::spec::fixed_point::dequantize_channels_last;
 
 impl GpuEngine {
@@ -26,9 +27,39 @@ impl GpuEngine {
     }
 
     /// Every int8 activation of every image (for equality tests against the CPU engine).
+    /// `input` holds the model's input kind: pixels, or int8 values (H×W×C) as bytes.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn run_batch_observed(&mut self, pixels: &[u8]) -> Result<Activations, GpuError> {
-        pollster::block_on(self.run_batch_observed_async(pixels))
+    pub fn run_batch_observed(&mut self, input: &[u8]) -> Result<Activations, GpuError> {
+        pollster::block_on(self.run_batch_observed_async(input))
+    }
+
+    /// The int8 outputs (`Graph::output`, H×W×C) of `input.len() / input_len()`
+    /// quantised inputs (H×W×C each), as the CPU engine's `run_int8` gives them.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn run_int8_batch(&mut self, input: &[i8]) -> Result<Vec<i8>, GpuError> {
+        pollster::block_on(self.run_int8_batch_async(input))
+    }
+
+    pub async fn run_int8_batch_async(&mut self, input: &[i8]) -> Result<Vec<i8>, GpuError> {
+        let input: &[u8] = bytemuck::cast_slice(input);
+        let n = self.images(input)?;
+        let layout = self.prepared.values[self.prepared.output];
+        let per_image = layout.shape.len();
+        let mut outputs = Vec::with_capacity(n * per_image);
+        let mut start = 0;
+        while start < n {
+            let count = (n - start).min(self.max_batch[0]);
+            let chunk = &input[start * self.input_len..][..count * self.input_len];
+            let value = self.prepared.output;
+            self.run_chunk(chunk, true, count, 0, value, |bytes| {
+                for image in bytes.chunks_exact(layout.words * 4) {
+                    unpack_value(&layout, image, &mut outputs);
+                }
+            })
+            .await?;
+            start += count;
+        }
+        Ok(outputs)
     }
 
     pub async fn run_batch_async(&mut self, pixels: &[u8]) -> Result<Vec<f32>, GpuError> {
@@ -38,6 +69,9 @@ impl GpuEngine {
     }
 
     pub async fn run_batch_into_async(&mut self, pixels: &[u8], logits: &mut [f32]) -> Result<(), GpuError> {
+        if self.prepared.input_kind != InputKind::Pixels {
+            return Err(Error::WrongInput { expected: "int8 values (run_int8_batch)" }.into());
+        }
         let n = self.images(pixels)?;
         if logits.len() != n * self.output_len {
             return Err(Error::OutputLength { expected: n * self.output_len, found: logits.len() }.into());
@@ -50,7 +84,8 @@ impl GpuEngine {
             let count = (n - start).min(self.max_batch[0]);
             let chunk = &pixels[start * self.input_len..][..count * self.input_len];
             let out = &mut logits[start * self.output_len..][..count * self.output_len];
-            self.run_chunk(chunk, count, 0, |bytes| {
+            let value = self.prepared.logits;
+            self.run_chunk(chunk, false, count, 0, value, |bytes| {
                 for (image, dst) in bytes.chunks_exact(logits_layout.words * 4).zip(out.chunks_exact_mut(shape.len())) {
                     let image: &[i8] = bytemuck::cast_slice(image);
                     dequantize_channels_last(image, logits_layout.c4(), shape, scale, zp, dst);
@@ -62,8 +97,9 @@ impl GpuEngine {
         Ok(())
     }
 
-    pub async fn run_batch_observed_async(&mut self, pixels: &[u8]) -> Result<Activations, GpuError> {
-        let n = self.images(pixels)?;
+    pub async fn run_batch_observed_async(&mut self, input: &[u8]) -> Result<Activations, GpuError> {
+        let n = self.images(input)?;
+        let int8_input = self.prepared.input_kind == InputKind::Int8;
         let values = &self.prepared.values;
         let mut out: Vec<Vec<i8>> = values
             .iter()
@@ -73,10 +109,10 @@ impl GpuEngine {
         let mut start = 0;
         while start < n {
             let count = (n - start).min(self.max_batch[1]);
-            let chunk = &pixels[start * self.input_len..][..count * self.input_len];
+            let chunk = &input[start * self.input_len..][..count * self.input_len];
             let (values, computed, plan) =
                 (self.prepared.values.clone(), self.prepared.computed.clone(), self.prepared.plans[1].clone());
-            self.run_chunk(chunk, count, 1, |bytes| {
+            self.run_chunk(chunk, int8_input, count, 1, 0, |bytes| {
                 for (v, layout) in values.iter().enumerate().filter(|&(v, _)| computed[v]) {
                     let region = &bytes[4 * count * plan.offsets[v]..][..4 * count * layout.words];
                     for image in region.chunks_exact(layout.words * 4) {
@@ -118,8 +154,8 @@ impl GpuEngine {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            let readback_bytes =
-                if p == 0 { (n * prepared.values[prepared.logits].words * 4) as u64 } else { arena_bytes };
+            let read_words = prepared.values[prepared.logits].words.max(prepared.values[prepared.output].words);
+            let readback_bytes = if p == 0 { (n * read_words * 4) as u64 } else { arena_bytes };
             let readback = readback_buffer(device, readback_bytes);
             let batch = batch_uniform(device, n);
             let bind_group = bind_group(device, bind_layout, &params[p], &arena, weights, channels, &batch);
@@ -127,12 +163,25 @@ impl GpuEngine {
         })
     }
 
-    /// Runs `n` images through the network under plan `p`, then hands the
-    /// read-back bytes (plan 0: the logits value; plan 1: the whole arena) to `read`.
-    async fn run_chunk(&mut self, pixels: &[u8], n: usize, p: usize, read: impl FnOnce(&[u8])) -> Result<(), GpuError> {
+    /// Runs `n` inputs (pixels, or int8 values with `int8_input`) through the network
+    /// under plan `p`, then hands the read-back bytes (plan 0: value `value`; plan 1:
+    /// the whole arena) to `read`.
+    async fn run_chunk(
+        &mut self,
+        input: &[u8],
+        int8_input: bool,
+        n: usize,
+        p: usize,
+        value: usize,
+        read: impl FnOnce(&[u8]),
+    ) -> Result<(), GpuError> {
         let mut upload = core::mem::take(&mut self.upload);
         upload.clear();
-        pack_pixels(&self.prepared.values[0], pixels, &mut upload);
+        if int8_input {
+            pack_int8(&self.prepared.values[0], input, &mut upload);
+        } else {
+            pack_pixels(&self.prepared.values[0], input, &mut upload);
+        }
         self.buffers(n, p);
         let (device, queue, prepared) = (&self.device, &self.queue, &self.prepared);
         let buffers = self.cache.get(&(n, p)).ok_or(GpuError::Wgpu("batch buffers vanished".into()))?;
@@ -153,8 +202,8 @@ impl GpuEngine {
             }
         }
         let (source, size) = if p == 0 {
-            let words = prepared.values[prepared.logits].words;
-            ((4 * n * plan.offsets[prepared.logits]) as u64, (4 * n * words) as u64)
+            let words = prepared.values[value].words;
+            ((4 * n * plan.offsets[value]) as u64, (4 * n * words) as u64)
         } else {
             (0, buffers.readback.size())
         };

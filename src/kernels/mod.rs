@@ -17,6 +17,7 @@ pub mod packed;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", all(target_arch = "wasm32", target_feature = "simd128")))]
 mod padded;
 pub mod pool;
+pub mod softmax;
 #[cfg(target_arch = "x86_64")]
 pub mod vnni;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -28,7 +28,10 @@ pub fn maxpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], output: &mut
 }
 
 /// Mean over the full window, padded taps counting as real zero (PyTorch's
-/// `count_include_pad=True`): zero_point + round(Σ(x − zero_point) / (kh·kw)).
+/// `count_include_pad=True`), rounded as TFLite's reference AVERAGE_POOL_2D
+/// rounds: round(Σx / (kh·kw)) over the raw int8 values, half away from zero,
+/// with each padded tap adding `zero_point`. (zero_point + round(Σ(x − zero_point)/n)
+/// differs from it on ties when zero_point ≠ 0.)
 pub fn avgpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], zero_point: i32, output: &mut [i8]) {
     let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
     let c = in_shape.c;
@@ -46,19 +49,20 @@ pub fn avgpool2d_reference(geometry: &Conv2dGeometry, input: &[i8], zero_point: 
                         sum += i32::from(input[(iy * in_shape.w + ix) * c + ch]) - zero_point;
                     }
                 }
-                let value = zero_point + rounding_divide(sum, window);
+                let value = rounding_divide(sum + window * zero_point, window);
                 output[(oy * out_shape.w + ox) * c + ch] = value.clamp(-128, 127) as i8;
             }
         }
     }
 }
 
-/// Mean over all H×W positions of each channel.
-pub fn global_avgpool_reference(input: &[i8], channels: usize, zero_point: i32, output: &mut [i8]) {
+/// Mean over all H×W positions of each channel: round(Σx / (H·W)) over the raw
+/// int8 values, as TFLite's AVERAGE_POOL_2D over the whole input computes it.
+pub fn global_avgpool_reference(input: &[i8], channels: usize, output: &mut [i8]) {
     let pixels = input.len() / channels.max(1);
     for (ch, out) in output.iter_mut().enumerate().take(channels) {
-        let sum: i32 = (0..pixels).map(|p| i32::from(input[p * channels + ch]) - zero_point).sum();
-        *out = (zero_point + rounding_divide(sum, pixels as i32)).clamp(-128, 127) as i8;
+        let sum: i32 = (0..pixels).map(|p| i32::from(input[p * channels + ch])).sum();
+        *out = rounding_divide(sum, pixels as i32).clamp(-128, 127) as i8;
     }
 }
 

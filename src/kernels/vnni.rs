@@ -7,7 +7,7 @@
 //! run of that copy: no per-pixel patches. Σ w·(x − zp) = Σ w·u − (zp + 128)·Σ w,
 //! and the packer folded the second term into the bias. The i32 arithmetic
 //! wraps, so the result is the reference's whenever the reference's own sum
-//! fits in i32, which the loader's limits guarantee (|bias| ≤ 2^30, taps ≤ 2^15).
+//! fits in i32, which the loader guarantees (`limits::bias_magnitude`).
 //!
 //! Two widths: AVX-512 VNNI on 512-bit vectors (16 channels a block; a tile of
 //! 8 pixels × 2 blocks keeps 16 accumulators in the 32 registers) and AVX-VNNI

@@ -13,6 +13,9 @@ use super::limits;
 pub use super::unary::Unary;
 use crate::error::{Error, Result};
 
+/// TFLite's int8 softmax output quantisation: scale 1/256, zero point −128.
+pub const SOFTMAX_INT8_OUTPUT: QuantParams = QuantParams { scale: 1.0 / 256.0, zero_point: -128 };
+
 /// The reserved name of the network input.
 pub const INPUT_NAME: &str = "input";
 /// The safetensors metadata key that holds the graph JSON.
@@ -101,7 +104,11 @@ pub enum Op {
         relu: bool,
     },
     Concat,
-    Softmax,
+    /// softmax(beta · x): in f32 after the logits, or TFLite's integer softmax
+    /// when its int8 output is the network's ([`Graph::output`]).
+    Softmax {
+        beta: f32,
+    },
 }
 
 impl Op {
@@ -119,7 +126,7 @@ impl Op {
             Op::Flatten => "flatten",
             Op::Add { .. } => "add",
             Op::Concat => "concat",
-            Op::Softmax => "softmax",
+            Op::Softmax { .. } => "softmax",
         }
     }
 
@@ -133,12 +140,24 @@ impl Op {
     }
 }
 
-/// The network input: C×H×W pixels, normalised as x = (p/255 − mean)/std.
+/// What the caller hands the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// C×H×W pixel bytes p ∈ [0, 255], normalised as x = (p/255 − mean)/std
+    /// (an int8 network sees q = p − 128).
+    Pixels,
+    /// int8 values already quantised with the input's scale and zero point,
+    /// H×W×C (channels last, a TFLite model's NHWC input). int8 files only.
+    Int8,
+}
+
+/// The network input: C×H×W, pixels or int8 values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InputSpec {
     pub channels: usize,
     pub height: usize,
     pub width: usize,
+    pub kind: InputKind,
     pub mean: f32,
     pub std: f32,
     /// Present in int8 files.
@@ -165,6 +184,10 @@ pub struct Graph {
     pub logits: usize,
     /// Whether the graph's declared output is a softmax over the logits.
     pub softmax_output: bool,
+    /// Value id of the network's int8 output: the softmax, when it is computed in
+    /// integers (TFLite's: int8 graph, output scale 1/256 and zero point −128),
+    /// else the logits.
+    pub output: usize,
 }
 
 impl Graph {
@@ -199,6 +222,9 @@ pub struct RawInput {
     pub channels: u64,
     pub height: u64,
     pub width: u64,
+    /// `"int8"`: quantised values, channels last; absent: pixel bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dtype: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,6 +264,9 @@ pub struct RawNode {
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// softmax's inverse temperature (TFLite's `beta`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -344,7 +373,8 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         "batchnorm" => &["eps"],
         "dropout" => &["p"],
         "add" => &["relu"],
-        "global_avgpool" | "flatten" | "concat" | "softmax" => &[],
+        "softmax" => &["beta"],
+        "global_avgpool" | "flatten" | "concat" => &[],
         other => match Unary::attributes(other) {
             Some(attributes) => attributes,
             None => return Err(Error::UnknownOp { node: name.to_owned(), op: other.to_owned() }),
@@ -362,6 +392,7 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         ("dilation", raw.dilation.is_some()),
         ("min", raw.min.is_some()),
         ("max", raw.max.is_some()),
+        ("beta", raw.beta.is_some()),
     ];
     for (attr, present) in given {
         if present && !allowed.contains(&attr) {
@@ -410,7 +441,13 @@ fn parse_op(raw: &RawNode) -> Result<Op> {
         "flatten" => Op::Flatten,
         "add" => Op::Add { relu },
         "concat" => Op::Concat,
-        "softmax" => Op::Softmax,
+        "softmax" => {
+            let beta = raw.beta.unwrap_or(1.0);
+            if !(beta.is_finite() && beta > 0.0 && beta <= 1e6) {
+                return Err(bad_attr(name, "beta", format!("is {beta}, must be finite and in (0, 1e6]")));
+            }
+            Op::Softmax { beta: beta as f32 }
+        }
         _ => Op::Unary(Unary::parse(raw)?),
     })
 }
@@ -534,7 +571,7 @@ impl Graph {
         let mut softmax_output = false;
         let mut logits = output_value;
         for (pos, node) in nodes.iter().enumerate() {
-            if node.op == Op::Softmax {
+            if matches!(node.op, Op::Softmax { .. }) {
                 if pos + 1 != output_value {
                     return Err(Error::ShapeMismatch {
                         node: node.name.clone(),
@@ -548,7 +585,9 @@ impl Graph {
         if logits == 0 {
             return Err(Error::GraphJson("the output is the raw input; the graph computes nothing".into()));
         }
-        Ok(Graph { dtype, input, nodes, logits, softmax_output })
+        let int8_softmax = softmax_output && nodes[output_value - 1].quant == Some(SOFTMAX_INT8_OUTPUT);
+        let output = if int8_softmax { output_value } else { logits };
+        Ok(Graph { dtype, input, nodes, logits, softmax_output, output })
     }
 
     /// Parses and validates graph JSON.
@@ -593,6 +632,7 @@ impl Graph {
                         raw.padding = Some(w.padding as i64);
                     }
                     Op::BatchNorm { eps } => raw.eps = Some(f64::from(eps)),
+                    Op::Softmax { beta } => raw.beta = (beta != 1.0).then_some(f64::from(beta)),
                     Op::Unary(u) => u.write_attributes(&mut raw),
                     _ => {}
                 }
@@ -618,6 +658,7 @@ impl Graph {
                 channels: self.input.channels as u64,
                 height: self.input.height as u64,
                 width: self.input.width as u64,
+                dtype: (self.input.kind == InputKind::Int8).then(|| "int8".to_string()),
                 mean: Some(f64::from(self.input.mean)),
                 std: Some(f64::from(self.input.std)),
                 scale: in_scale,
@@ -648,7 +689,13 @@ fn parse_input(raw: &RawInput, dtype: Dtype) -> Result<InputSpec> {
         return Err(bad_attr(INPUT_NAME, "std", format!("is {std}, must be finite and > 0")));
     }
     let quant = check_quant("input", raw.scale, raw.zero_point, dtype)?;
-    if let Some(q) = quant {
+    let kind = match raw.dtype.as_deref() {
+        None => InputKind::Pixels,
+        Some("int8") if dtype == Dtype::Int8 => InputKind::Int8,
+        Some("int8") => return Err(bad_attr(INPUT_NAME, "dtype", "is int8 in a float model")),
+        Some(other) => return Err(bad_attr(INPUT_NAME, "dtype", format!("is '{other}', must be 'int8' or absent"))),
+    };
+    if let (Some(q), InputKind::Pixels) = (quant, kind) {
         // Pixels enter as q = p − 128; the declared scale and zero point must say so.
         let (scale, zero_point) = pixel_quantization(mean as f32, std as f32);
         let close = (q.scale - scale).abs() <= scale * 1e-5;
@@ -667,7 +714,7 @@ fn parse_input(raw: &RawInput, dtype: Dtype) -> Result<InputSpec> {
     if elements > limits::ELEMENTS as u64 {
         return Err(Error::LimitExceeded { what: "input elements", value: elements, limit: limits::ELEMENTS as u64 });
     }
-    Ok(InputSpec { channels, height, width, mean: mean as f32, std: std as f32, quant })
+    Ok(InputSpec { channels, height, width, kind, mean: mean as f32, std: std as f32, quant })
 }
 
 /// The input quantisation implied by feeding pixels as `q = p − 128`:

@@ -20,10 +20,17 @@ pub const DIMENSION: usize = 1 << 16;
 pub const WINDOW: usize = 64;
 /// Elements of one tensor or activation.
 pub const ELEMENTS: usize = 16 << 20;
-/// Products summed into one accumulator (I·KH·KW): with |w| ≤ 127,
-/// |x − zp| ≤ 255 and |bias| ≤ 2^30, an i32 accumulator cannot overflow.
+/// Products summed into one accumulator (I·KH·KW).
 pub const TAPS: usize = 32 << 10;
-/// |bias| of an int8 model.
+/// |bias| the quantiser writes: within [`bias_magnitude`] for any layer.
 pub const BIAS_MAGNITUDE: i32 = 1 << 30;
+
+/// Largest |bias| of a layer summing `taps` products: with |w| ≤ 127 and
+/// |x − zp| ≤ 255, bias plus every partial sum stays inside an i32 (the
+/// SIMD kernels may wrap on the way, the result is still exact).
+pub const fn bias_magnitude(taps: usize) -> u32 {
+    let products = (taps as u64) * 127 * 255;
+    (i32::MAX as u64).saturating_sub(products) as u32
+}
 /// The activation arena.
 pub const ARENA_BYTES: usize = 64 << 20;

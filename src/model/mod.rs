@@ -17,6 +17,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
+use crate::kernels::softmax;
 use crate::spec::{output_len_padded, Conv2dGeometry, Shape};
 use file::TensorFile;
 use graph::{Dtype, Graph, Op, Padding, QuantParams};
@@ -61,9 +62,34 @@ impl<B: AsRef<[u8]>> Network<B> {
             }
             (graph, params, shapes)
         };
+        check_int8_softmax(&graph, &shapes)?;
         let plan = plan_arena(&graph, &shapes)?;
         Ok(Network { bytes, graph, shapes, params, plan })
     }
+}
+
+/// An integer softmax output (`Graph::output`) must be one TFLite's kernel computes.
+fn check_int8_softmax(graph: &Graph, shapes: &[Shape]) -> Result<()> {
+    let Some(node) = graph.output.checked_sub(1).and_then(|i| graph.nodes.get(i)) else { return Ok(()) };
+    let (Op::Softmax { beta }, true) = (node.op, graph.output != graph.logits) else { return Ok(()) };
+    let depth = shapes[graph.output].c;
+    if depth > softmax::MAX_DEPTH {
+        return Err(Error::ShapeMismatch {
+            node: node.name.clone(),
+            reason: format!("an int8 softmax over {depth} channels (at most {})", softmax::MAX_DEPTH),
+        });
+    }
+    let input_scale = match node.inputs[0] {
+        0 => graph.input.quant,
+        v => graph.nodes[v - 1].quant,
+    };
+    let input_scale = input_scale.map_or(0.0, |q| q.scale);
+    softmax::SoftmaxParams::new(input_scale, beta).map(drop).map_err(|e| match e {
+        Error::BadQuantization { what, reason } => {
+            Error::BadQuantization { what: format!("node '{}': {what}", node.name), reason }
+        }
+        other => other,
+    })
 }
 
 impl Network<Vec<u8>> {
@@ -114,6 +140,11 @@ impl<B: AsRef<[u8]>> Network<B> {
     /// Logits `run` writes.
     pub fn output_len(&self) -> usize {
         self.shapes[self.graph.logits].len()
+    }
+
+    /// int8 values `run_int8` writes ([`Graph::output`]).
+    pub fn int8_output_len(&self) -> usize {
+        self.shapes[self.graph.output].len()
     }
 
     /// Bytes of the arena `run` needs.
@@ -309,7 +340,7 @@ fn output_shape(node: &graph::Node, inputs: &[Shape], params: &NodeParams) -> Re
             let channels: usize = inputs.iter().map(|s| s.c).sum();
             Ok(Shape::new(channels, x.h, x.w))
         }
-        (Op::BatchNorm { .. } | Op::Unary(_) | Op::Dropout | Op::Softmax, _) => Ok(x),
+        (Op::BatchNorm { .. } | Op::Unary(_) | Op::Dropout | Op::Softmax { .. }, _) => Ok(x),
         (op, _) => Err(mismatch(format!("{} has no parameters loaded", op.name()))),
     }
 }
@@ -320,11 +351,18 @@ fn plan_arena(graph: &Graph, shapes: &[Shape]) -> Result<Plan> {
         Dtype::Int8 => 1,
     };
     let lifetimes = plan::lifetimes(graph);
-    // Values after the logits (a softmax) are never computed by the engines.
+    // A softmax after the logits is computed only as an int8 output (`Graph::output`).
     let sizes: Vec<usize> = shapes
         .iter()
         .enumerate()
-        .map(|(v, s)| if v > graph.logits && graph.nodes[v - 1].op == Op::Softmax { 0 } else { s.len() * element })
+        .map(|(v, s)| {
+            let skipped = v > graph.logits && v != graph.output && matches!(graph.nodes[v - 1].op, Op::Softmax { .. });
+            if skipped {
+                0
+            } else {
+                s.len() * element
+            }
+        })
         .collect();
     let plan = plan::plan(&sizes, &lifetimes);
     if plan.arena_bytes > limits::ARENA_BYTES {

@@ -204,7 +204,7 @@ pub fn load_node_params(
             check_groups(node, groups, o, i, input)?;
             check_conv_dims(node, kh, kw, i)?;
             let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
-            let channels = int8_channels(tensors, node, o, in_quant[0])?;
+            let channels = int8_channels(tensors, node, o, kh * kw * i, in_quant[0])?;
             Ok(NodeParams::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels })
         }
         (Op::Dense { .. }, Dtype::Int8) => {
@@ -212,7 +212,7 @@ pub fn load_node_params(
             let (o, i) = (dims[0], dims[1]);
             check_dense_input(node, input, i)?;
             let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
-            let channels = int8_channels(tensors, node, o, in_quant[0])?;
+            let channels = int8_channels(tensors, node, o, i, in_quant[0])?;
             Ok(NodeParams::Int8Dense { out_features: o, weights, channels })
         }
         (Op::Add { .. }, Dtype::Int8) => {
@@ -308,6 +308,7 @@ fn int8_channels(
     tensors: &mut TensorSource<'_, '_>,
     node: &Node,
     out_channels: usize,
+    taps: usize,
     input: Option<QuantParams>,
 ) -> Result<Vec<ChannelRequant>> {
     let out = quant_of(node)?;
@@ -322,8 +323,12 @@ fn int8_channels(
         Some(b) => {
             let name = b.name.clone();
             let values = b.to_i32(&[out_channels])?;
-            if let Some(i) = values.iter().position(|v| v.unsigned_abs() > limits::BIAS_MAGNITUDE as u32) {
-                return Err(Error::TensorValue { tensor: name, reason: format!("element {i} exceeds ±2^30") });
+            let bound = limits::bias_magnitude(taps);
+            if let Some(i) = values.iter().position(|v| v.unsigned_abs() > bound) {
+                return Err(Error::TensorValue {
+                    tensor: name,
+                    reason: format!("element {i} exceeds ±{bound} (2^31 − 1 − {taps} taps × 127 × 255)"),
+                });
             }
             values
         }

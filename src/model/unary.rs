@@ -122,10 +122,11 @@ impl Unary {
     }
 }
 
-/// The int8 value nearest the real `x` (half away from zero), saturated.
+/// The int8 value nearest the real `x` (half away from zero), saturated. In
+/// f32, as TFLite's `Quantize` computes a fused activation's bounds.
 fn quantize(x: f32, q: QuantParams) -> i8 {
-    let steps = libm::round(f64::from(x) / f64::from(q.scale));
-    (steps + f64::from(q.zero_point)).clamp(-128.0, 127.0) as i8
+    let steps = libm::roundf(x / q.scale);
+    (steps + q.zero_point as f32).clamp(-128.0, 127.0) as i8
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ pub fn deepconvnet() -> RawGraph {
             channels: 1,
             height: 28,
             width: 28,
+            dtype: None,
             mean: Some(0.1307),
             std: Some(0.3081),
             scale: None,

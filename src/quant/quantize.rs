@@ -100,6 +100,7 @@ pub fn simplify<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Model> {
         input: graph.input.clone(),
         logits: alias[graph.logits],
         softmax_output: graph.softmax_output,
+        output: alias[graph.logits],
         nodes,
     };
     Model::from_float_parts(simplified, params)
@@ -170,7 +171,7 @@ pub fn quantize_with_ranges(model: &Model, ranges: &Ranges) -> Result<Vec<u8>> {
     let mut quant: Vec<QuantParams> = Vec::with_capacity(graph.nodes.len() + 1);
     quant.push(QuantParams { scale: in_scale, zero_point: in_zp });
     for (i, node) in graph.nodes.iter().enumerate() {
-        let q = if node.op.keeps_quantization() || node.op == Op::Softmax {
+        let q = if node.op.keeps_quantization() || matches!(node.op, Op::Softmax { .. }) {
             quant[node.inputs[0]]
         } else {
             activation_quantization(ranges.min[i + 1], ranges.max[i + 1])

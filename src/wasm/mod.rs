@@ -21,7 +21,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 
-use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
+use js_sys::{Array, ArrayBuffer, Float32Array, Int8Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -214,6 +214,38 @@ impl WasmModel {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array")] pixels: &JsValue,
     ) -> Result<Float32Array, JsValue> {
         self.run_batch("Model.logitsBatch", pixels, false)
+    }
+
+    /// The int8 outputs of n quantised inputs (an int8 model; a TFLite model's own
+    /// tensors): n × `inputLength` values (H-W-C, the input's scale and zero point) in,
+    /// n × `int8OutputLength` out (its integer softmax, or the logits).
+    #[wasm_bindgen(js_name = runInt8)]
+    pub fn run_int8(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "Int8Array")] input: &JsValue,
+    ) -> Result<Int8Array, JsValue> {
+        const CONTEXT: &str = "Model.runInt8";
+        let Some(view) = input.dyn_ref::<Int8Array>() else {
+            return Err(js_error(CONTEXT, &format!("the input must be an Int8Array, got {}", describe(input))));
+        };
+        let n = batch_count(CONTEXT, view.length() as usize, self.pixels.len())?;
+        let per_output = self.model.int8_output_len();
+        let mut values = vec![0i8; self.pixels.len()];
+        let mut output = vec![0i8; per_output];
+        let result = Int8Array::new_with_length((n * per_output) as u32);
+        for i in 0..n as u32 {
+            let start = i * self.pixels.len() as u32;
+            view.subarray(start, start + self.pixels.len() as u32).copy_to(&mut values);
+            self.model.run_int8(&mut self.arena, &values, &mut output).map_err(|e| tinycnn_error(CONTEXT, &e))?;
+            result.subarray(i * per_output as u32, (i + 1) * per_output as u32).copy_from(&output);
+        }
+        Ok(result)
+    }
+
+    /// int8 values `runInt8` gives per input.
+    #[wasm_bindgen(getter, js_name = int8OutputLength)]
+    pub fn int8_output_length(&self) -> usize {
+        self.model.int8_output_len()
     }
 
     /// Pixel bytes one image has (channels × height × width; 784 for MNIST).

@@ -303,9 +303,16 @@ impl Net {
         self.push(json!({"op": "concat", "inputs": inputs}), Shape::new(c, s.h, s.w), q)
     }
 
+    /// Half the time TFLite's integer softmax (output 1/256, −128; a random beta), which
+    /// every backend then computes as the int8 output; else the f32 softmax after the logits.
     pub fn softmax(&mut self, input: &str) -> String {
         let s = self.info(input).0;
-        let name = self.same_quant("softmax", input, s);
+        let name = if self.rng.chance(0.5) {
+            let beta = [1.0, 0.5, 2.0, 0.3][self.rng.usize(0, 3)];
+            self.push(json!({"op": "softmax", "inputs": [input], "beta": beta}), s, (1.0 / 256.0, -128))
+        } else {
+            self.same_quant("softmax", input, s)
+        };
         self.output = Some(name.clone());
         name
     }

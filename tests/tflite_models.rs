@@ -1,0 +1,100 @@
+//! The four MLPerf Tiny int8 models (models/mlperf-tiny/), imported from their
+//! `.tflite` files and run on every CPU kernel set, against TensorFlow Lite
+//! Micro's reference interpreter: every output byte of 203 inputs (200 random,
+//! all −128, all 127, all the zero point) equals the committed TFLM output
+//! (tests/data/tflm/, made by `scripts/tflm_reference.py generate`; CI
+//! regenerates it with TFLM and compares, `scripts/tflm-check`). With `gpu`,
+//! the WebGPU engine too (both dot-product paths).
+
+use tinycnn::internals::tflite::import;
+use tinycnn::{KernelSet, LoadOptions, Model};
+
+/// The inputs of tests/data/tflm/README.md: splitmix64 bytes per input index, then the edge cases.
+pub fn inputs(len: usize, zero_point: i8) -> Vec<Vec<i8>> {
+    let mut all: Vec<Vec<i8>> = (0..200u64)
+        .map(|seed| {
+            let mut state = seed;
+            let mut bytes = Vec::with_capacity(len + 8);
+            while bytes.len() < len {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                bytes.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+            }
+            bytes.truncate(len);
+            bytes.into_iter().map(|b| b as i8).collect()
+        })
+        .collect();
+    all.extend([vec![-128; len], vec![127; len], vec![zero_point; len]]);
+    all
+}
+
+const MODELS: [&str; 4] = ["pretrainedResnet_quant", "kws_ref_model", "vww_96_int8", "ad01_int8"];
+
+fn check(stem: &str) {
+    let tflite = std::fs::read(format!("models/mlperf-tiny/{stem}.tflite")).unwrap();
+    let want = std::fs::read(format!("tests/data/tflm/{stem}.out")).unwrap();
+    let file = import(&tflite).unwrap_or_else(|e| panic!("{stem}: {e}")).file;
+    for kernels in KernelSet::available() {
+        let model = Model::load_with(&file[..], LoadOptions { kernels }).unwrap();
+        let zero_point = model.graph().input.quant.unwrap().zero_point as i8;
+        let out_len = model.int8_output_len();
+        let inputs = inputs(model.input_len(), zero_point);
+        assert_eq!(want.len(), inputs.len() * out_len, "{stem}: the TFLM file's size");
+        let mut arena = vec![0u8; model.arena_bytes()];
+        let mut got = vec![0i8; out_len];
+        let mut differing = 0;
+        let mut first = None;
+        for (i, (input, want)) in inputs.iter().zip(want.chunks_exact(out_len)).enumerate() {
+            model.run_int8(&mut arena, input, &mut got).unwrap();
+            let bad = got.iter().zip(want).filter(|(g, w)| **g as u8 != **w).count();
+            if bad > 0 && first.is_none() {
+                first = Some((i, got.clone(), want.to_vec()));
+            }
+            differing += bad;
+        }
+        if let Some((i, got, want)) = first {
+            panic!(
+                "{stem} on {}: {differing} of {} output bytes differ from TFLM; first at input {i}: got {:?} want {:?}",
+                kernels.name(),
+                want.len() * inputs.len(),
+                &got[..got.len().min(16)],
+                &want.iter().map(|&b| b as i8).collect::<Vec<_>>()[..want.len().min(16)]
+            );
+        }
+        eprintln!("{stem} on {}: {} inputs, {} output bytes equal to TFLM", kernels.name(), inputs.len(), want.len());
+    }
+    #[cfg(feature = "gpu")]
+    for dot_product in [tinycnn::gpu::DotProduct::Packed, tinycnn::gpu::DotProduct::Plain] {
+        let network = tinycnn::Network::load(&file[..]).unwrap();
+        let zero_point = network.graph().input.quant.unwrap().zero_point as i8;
+        let batch: Vec<i8> = inputs(network.input_len(), zero_point).concat();
+        let options = tinycnn::gpu::GpuOptions { dot_product, ..Default::default() };
+        let mut gpu = tinycnn::gpu::GpuEngine::with_options_blocking(&network, options).unwrap();
+        let got = gpu.run_int8_batch(&batch).unwrap();
+        let differing = got.iter().zip(&want).filter(|(g, w)| **g as u8 != **w).count();
+        assert_eq!((got.len(), differing), (want.len(), 0), "{stem} on webgpu ({dot_product:?}): bytes, differing");
+        eprintln!("{stem} on webgpu ({dot_product:?}): {} output bytes equal to TFLM", want.len());
+    }
+}
+
+#[test]
+fn resnet8_equals_tflm() {
+    check(MODELS[0]);
+}
+
+#[test]
+fn ds_cnn_equals_tflm() {
+    check(MODELS[1]);
+}
+
+#[test]
+fn mobilenet_vww_equals_tflm() {
+    check(MODELS[2]);
+}
+
+#[test]
+fn autoencoder_equals_tflm() {
+    check(MODELS[3]);
+}
