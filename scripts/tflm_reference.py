@@ -193,8 +193,6 @@ def read_logits(path, xs, ys, out):
                      "outputs than the default interpreter")
         worst = max(worst, softmax_error(z, y, logits))
         rows.append(z.tobytes())
-    if os.environ.get("TFLM_REFERENCE_DEBUG"):
-        print(f"{name}: softmax error up to {worst}", file=sys.stderr)
     if worst > SOFTMAX_TOLERANCE:
         sys.exit(f"tflm_reference: {name}: the softmax of tensor {logits['tensor']} is up to "
                  f"{worst} steps from TFLM's output: not the SOFTMAX input?")

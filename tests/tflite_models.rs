@@ -3,8 +3,9 @@
 //! Micro's reference interpreter: every output byte of 203 inputs (200 random,
 //! all −128, all 127, all the zero point) equals the committed TFLM output
 //! (tests/data/tflm/, made by `scripts/tflm_reference.py generate`; CI
-//! regenerates it with TFLM and compares, `scripts/tflm-check`). With `gpu`,
-//! the WebGPU engine too (both dot-product paths).
+//! regenerates it with TFLM and compares, `scripts/tflm-check`). The softmax's
+//! input (the int8 logits, `.logits`) is compared too: random inputs saturate
+//! a softmax. With `gpu`, the WebGPU engine too (both dot-product paths).
 
 use tinycnn::internals::tflite::import;
 use tinycnn::{KernelSet, LoadOptions, Model};
@@ -35,6 +36,7 @@ const MODELS: [&str; 4] = ["pretrainedResnet_quant", "kws_ref_model", "vww_96_in
 fn check(stem: &str) {
     let tflite = std::fs::read(format!("models/mlperf-tiny/{stem}.tflite")).unwrap();
     let want = std::fs::read(format!("tests/data/tflm/{stem}.out")).unwrap();
+    let want_logits = std::fs::read(format!("tests/data/tflm/{stem}.logits")).ok();
     let file = import(&tflite).unwrap_or_else(|e| panic!("{stem}: {e}")).file;
     for kernels in KernelSet::available() {
         let model = Model::load_with(&file[..], LoadOptions { kernels }).unwrap();
@@ -46,8 +48,15 @@ fn check(stem: &str) {
         let mut got = vec![0i8; out_len];
         let mut differing = 0;
         let mut first = None;
+        let logits_value = model.graph().logits;
+        let mut logits = Vec::new();
         for (i, (input, want)) in inputs.iter().zip(want.chunks_exact(out_len)).enumerate() {
-            model.run_int8(&mut arena, input, &mut got).unwrap();
+            let mut observe = |v: usize, data: &[i8]| {
+                if v == logits_value {
+                    logits.extend(data.iter().map(|&b| b as u8));
+                }
+            };
+            model.run_int8_values_observed(&mut arena, input, &mut got, &mut observe).unwrap();
             let bad = got.iter().zip(want).filter(|(g, w)| **g as u8 != **w).count();
             if bad > 0 && first.is_none() {
                 first = Some((i, got.clone(), want.to_vec()));
@@ -63,7 +72,17 @@ fn check(stem: &str) {
                 &want.iter().map(|&b| b as i8).collect::<Vec<_>>()[..want.len().min(16)]
             );
         }
-        eprintln!("{stem} on {}: {} inputs, {} output bytes equal to TFLM", kernels.name(), inputs.len(), want.len());
+        if let Some(want_logits) = &want_logits {
+            let differing = logits.iter().zip(want_logits).filter(|(g, w)| g != w).count();
+            assert_eq!((logits.len(), differing), (want_logits.len(), 0), "{stem} on {}: logits", kernels.name());
+        }
+        eprintln!(
+            "{stem} on {}: {} inputs, {} output bytes and {} logits bytes equal to TFLM",
+            kernels.name(),
+            inputs.len(),
+            want.len(),
+            want_logits.as_ref().map_or(0, Vec::len)
+        );
     }
     #[cfg(feature = "gpu")]
     for dot_product in [tinycnn::gpu::DotProduct::Packed, tinycnn::gpu::DotProduct::Plain] {
@@ -75,6 +94,11 @@ fn check(stem: &str) {
         let got = gpu.run_int8_batch(&batch).unwrap();
         let differing = got.iter().zip(&want).filter(|(g, w)| **g as u8 != **w).count();
         assert_eq!((got.len(), differing), (want.len(), 0), "{stem} on webgpu ({dot_product:?}): bytes, differing");
+        if let Some(want_logits) = &want_logits {
+            let observed = gpu.run_batch_observed(bytemuck::cast_slice(&batch)).unwrap();
+            let logits: Vec<u8> = observed.values[network.graph().logits].iter().map(|&b| b as u8).collect();
+            assert!(&logits == want_logits, "{stem} on webgpu ({dot_product:?}): logits differ from TFLM");
+        }
         eprintln!("{stem} on webgpu ({dot_product:?}): {} output bytes equal to TFLM", want.len());
     }
 }

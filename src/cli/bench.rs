@@ -1,6 +1,7 @@
 //! `tinycnn bench MODEL`: latency of one inference (batch 1, one thread):
 //! median, 90th percentile, mean and minimum over `--iters` timed runs.
 
+use std::format;
 use std::hint::black_box;
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,10 +11,10 @@ use std::vec;
 use std::vec::Vec;
 
 use super::gpu::{self, Backend};
-use super::{load_model, micros, CliResult, SplitMix64};
+use super::{load_model, micros, CliError, CliResult, SplitMix64};
 use crate::kernels::packed::Microkernel;
 use crate::mnist::load_test;
-use crate::model::graph::Dtype;
+use crate::model::graph::{Dtype, InputKind};
 use crate::Model;
 
 #[derive(Debug, clap::Args)]
@@ -49,13 +50,20 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     let model = load_model(&args.model)?;
     let len = model.input_len();
     let input = model.input_shape();
-    let digits = if (input.c, input.h, input.w) == (1, 28, 28) { load_test(&args.data).ok() } else { None };
+    // A TFLite model takes its int8 tensor: the same bytes, read as int8 (`run_int8`).
+    let int8_input = model.graph().input.kind == InputKind::Int8;
+    let mnist = (input.c, input.h, input.w) == (1, 28, 28) && !int8_input;
+    let digits = if mnist { load_test(&args.data).ok() } else { None };
     let (inputs, source): (Vec<u8>, &str) = match digits {
         Some(d) if d.len() >= INPUTS && d.image_len() == len => {
             (d.images[..INPUTS * len].to_vec(), "MNIST test digits")
         }
+        _ if int8_input => (pseudo_random_pixels(INPUTS * len), "pseudo-random int8 values"),
         _ => (pseudo_random_pixels(INPUTS * len), "pseudo-random pixels"),
     };
+    if args.backend == Backend::Gpu && int8_input {
+        return Err(CliError::Message(format!("{}: --backend gpu benches pixel models", args.model.display())));
+    }
     if args.backend == Backend::Gpu {
         writeln!(out, "model: {}", args.model.display())?;
         writeln!(out, "input: {source}")?;
@@ -63,19 +71,26 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     }
     let mut arena = vec![0u8; model.arena_bytes()];
     let mut logits = vec![0f32; model.output_len()];
+    let mut int8_output = vec![0i8; model.int8_output_len()];
     let image = |i: usize| &inputs[(i % INPUTS) * len..][..len];
+    let mut infer = |input: &[u8]| {
+        if int8_input {
+            model.run_int8(black_box(&mut arena), black_box(bytemuck::cast_slice(input)), black_box(&mut int8_output))
+        } else {
+            model.run(black_box(&mut arena), black_box(input), black_box(&mut logits))
+        }
+    };
 
     for i in 0..args.warmup as usize {
-        model.run(&mut arena, image(i), &mut logits)?;
+        infer(image(i))?;
     }
     let iters = args.iters as usize;
     let mut nanos: Vec<u64> = Vec::with_capacity(iters);
     for i in 0..iters {
-        let pixels = image(i);
+        let input = image(i);
         let start = Instant::now();
-        model.run(black_box(&mut arena), black_box(pixels), black_box(&mut logits))?;
+        infer(input)?;
         let elapsed = start.elapsed();
-        black_box(&logits);
         nanos.push(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
     }
     nanos.sort_unstable();
@@ -125,6 +140,11 @@ fn layer_split<'i>(model: &Model, iters: usize, image: &dyn Fn(usize) -> &'i [u8
             last = now;
         };
         match model.dtype() {
+            Dtype::Int8 if model.graph().input.kind == InputKind::Int8 => {
+                let mut output = vec![0i8; model.int8_output_len()];
+                let input: &[i8] = bytemuck::cast_slice(image(i));
+                model.run_int8_values_observed(&mut arena, input, &mut output, &mut |v, _| record(v))?
+            }
             Dtype::Int8 => model.run_int8_observed(&mut arena, image(i), &mut logits, &mut |v, _| record(v))?,
             Dtype::Float => model.run_float_observed(&mut arena, image(i), &mut logits, &mut |v, _| record(v))?,
         }
@@ -140,7 +160,7 @@ fn layer_split<'i>(model: &Model, iters: usize, image: &dyn Fn(usize) -> &'i [u8
     writeln!(out, "layers (median us, share of their sum {} us):", micros(total))?;
     let name = |v: usize| {
         if v == 0 {
-            ("input", "pixels")
+            ("input", "input")
         } else {
             (model.graph().nodes[v - 1].name.as_str(), model.graph().nodes[v - 1].op.name())
         }
