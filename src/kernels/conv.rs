@@ -100,8 +100,43 @@ const DEPTHWISE_TAPS: usize = 49;
 /// A depthwise convolution (one input channel per group, any depth multiplier M):
 /// per block of output channels, the block's weights tap-major on the stack, then
 /// per output pixel and tap a contiguous run of multiply-adds over the block, which
-/// the compiler vectorises. Bit-identical to the reference (the same exact sums).
+/// the compiler vectorises (for AVX2 where the CPU has it). Bit-identical to the
+/// reference (the same exact sums).
 fn depthwise(
+    geometry: &Conv2dGeometry,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    channels: &[ChannelRequant],
+    output_range: OutputRange,
+    output: &mut [i8],
+) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { depthwise_avx2(geometry, input, input_zero_point, weights, channels, output_range, output) };
+        return;
+    }
+    depthwise_body(geometry, input, input_zero_point, weights, channels, output_range, output)
+}
+
+/// `depthwise_body` compiled for AVX2.
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+#[target_feature(enable = "avx2")]
+unsafe fn depthwise_avx2(
+    geometry: &Conv2dGeometry,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    channels: &[ChannelRequant],
+    output_range: OutputRange,
+    output: &mut [i8],
+) {
+    depthwise_body(geometry, input, input_zero_point, weights, channels, output_range, output)
+}
+
+#[inline(always)]
+fn depthwise_body(
     geometry: &Conv2dGeometry,
     input: &[i8],
     input_zero_point: i32,
