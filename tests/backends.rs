@@ -142,6 +142,17 @@ fn int8_softmax_rows() {
             assert_eq!(out[..3], [-122, 116, -122], "TFLM's bytes of the golden row");
         }
         assert_every_backend_agrees(&format!("int8 softmax, beta {beta}"), &bytes, &pixels);
+        // predict's f32 probabilities are softmax(beta · logits) too (over the whole output).
+        let model = Model::load(&bytes[..]).unwrap();
+        let (mut arena, mut logits, mut p) = (vec![0u8; model.arena_bytes()], [0f32; 12], [0f32; 12]);
+        model.run(&mut arena, &pixels[..12], &mut logits).unwrap();
+        model.predict(&mut arena, &pixels[..12], &mut p).unwrap();
+        let top = logits.iter().map(|&v| f64::from(v) * beta).fold(f64::MIN, f64::max);
+        let sum: f64 = logits.iter().map(|&v| (f64::from(v) * beta - top).exp()).sum();
+        for (k, (&l, &got)) in logits.iter().zip(&p).enumerate() {
+            let want = (f64::from(l) * beta - top).exp() / sum;
+            assert!((f64::from(got) - want).abs() < 1e-5, "beta {beta}: p[{k}] {got} vs {want}");
+        }
     }
 }
 

@@ -111,7 +111,11 @@ impl<B: AsRef<[u8]>> Model<B> {
     /// Like `run`, then softmax (with the graph's `beta`): class probabilities.
     pub fn predict(&self, arena: &mut [u8], pixels: &[u8], probabilities: &mut [f32]) -> Result<()> {
         self.run(arena, pixels, probabilities)?;
-        if let Some(Op::Softmax { beta }) = self.graph().nodes.last().map(|n| n.op) {
+        let beta = self.graph().nodes.iter().find_map(|n| match n.op {
+            Op::Softmax { beta } => Some(beta),
+            _ => None,
+        });
+        if let Some(beta) = beta.filter(|&b| b != 1.0) {
             probabilities.iter_mut().for_each(|p| *p *= beta);
         }
         softmax_in_place(probabilities);
