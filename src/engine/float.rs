@@ -23,7 +23,7 @@ pub(super) fn run<B: AsRef<[u8]>>(
     logits: &mut [f32],
     mut observer: Option<Observer<'_, f32>>,
 ) -> Result<()> {
-    model.check_io(arena.len(), pixels.len(), logits.len())?;
+    model.check_io(arena.len(), pixels.len(), logits.len(), model.output_len())?;
     let arena = f32_arena(arena)?;
     // Byte ranges from the plan → f32 index ranges (offsets are 16-byte aligned).
     let range = |v: usize| {

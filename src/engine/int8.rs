@@ -167,7 +167,7 @@ pub(super) fn run<B: AsRef<[u8]>>(
     if model.graph().input.kind != InputKind::Pixels {
         return Err(Error::WrongInput { expected: "int8 values (run_int8)" });
     }
-    model.check_io(arena.len(), pixels.len(), logits.len())?;
+    model.check_io(arena.len(), pixels.len(), logits.len(), model.output_len())?;
     let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
     let buffers = &model.plan().buffers;
 
@@ -199,15 +199,7 @@ pub(super) fn run_int8<B: AsRef<[u8]>>(
     output: &mut [i8],
     observer: Option<Observer<'_, i8>>,
 ) -> Result<()> {
-    if input.len() != model.input_len() {
-        return Err(Error::InputLength { expected: model.input_len(), found: input.len() });
-    }
-    if output.len() != model.int8_output_len() {
-        return Err(Error::OutputLength { expected: model.int8_output_len(), found: output.len() });
-    }
-    if arena.len() < model.arena_bytes() {
-        return Err(Error::ArenaTooSmall { needed: model.arena_bytes(), found: arena.len() });
-    }
+    model.check_io(arena.len(), input.len(), output.len(), model.int8_output_len())?;
     let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
     let buffers = &model.plan().buffers;
     arena.get_mut(buffers[0].clone()).ok_or_else(plan_error)?.copy_from_slice(input);

@@ -175,12 +175,14 @@ impl<B: AsRef<[u8]>> Model<B> {
         float::run(self, arena, pixels, logits, Some(observer))
     }
 
-    pub(crate) fn check_io(&self, arena_len: usize, pixels: usize, logits: usize) -> Result<()> {
-        if pixels != self.input_len() {
-            return Err(Error::InputLength { expected: self.input_len(), found: pixels });
+    /// Lengths of a run's buffers: `output` values of the `expected_output` the entry point writes
+    /// (`output_len()` logits, or `int8_output_len()` int8 values).
+    pub(crate) fn check_io(&self, arena_len: usize, input: usize, output: usize, expected_output: usize) -> Result<()> {
+        if input != self.input_len() {
+            return Err(Error::InputLength { expected: self.input_len(), found: input });
         }
-        if logits != self.output_len() {
-            return Err(Error::OutputLength { expected: self.output_len(), found: logits });
+        if output != expected_output {
+            return Err(Error::OutputLength { expected: expected_output, found: output });
         }
         if arena_len < self.arena_bytes() {
             return Err(Error::ArenaTooSmall { needed: self.arena_bytes(), found: arena_len });

@@ -155,6 +155,9 @@ pub struct WasmModel {
     arena: Vec<u8>,
     pixels: Vec<u8>,
     output: Vec<f32>,
+    /// `runInt8`'s buffers: one input tensor, one int8 output (allocated once, with the arena).
+    int8_input: Vec<i8>,
+    int8_output: Vec<i8>,
 }
 
 /// Shares a model's weights with an `Ensemble` (hidden from TypeScript).
@@ -228,16 +231,15 @@ impl WasmModel {
         let Some(view) = input.dyn_ref::<Int8Array>() else {
             return Err(js_error(CONTEXT, &format!("the input must be an Int8Array, got {}", describe(input))));
         };
-        let n = batch_count(CONTEXT, view.length() as usize, self.pixels.len())?;
-        let per_output = self.model.int8_output_len();
-        let mut values = vec![0i8; self.pixels.len()];
-        let mut output = vec![0i8; per_output];
-        let result = Int8Array::new_with_length((n * per_output) as u32);
-        for i in 0..n as u32 {
-            let start = i * self.pixels.len() as u32;
-            view.subarray(start, start + self.pixels.len() as u32).copy_to(&mut values);
-            self.model.run_int8(&mut self.arena, &values, &mut output).map_err(|e| tinycnn_error(CONTEXT, &e))?;
-            result.subarray(i * per_output as u32, (i + 1) * per_output as u32).copy_from(&output);
+        let (per_input, per_output) = (self.int8_input.len() as u32, self.int8_output.len() as u32);
+        let n = batch_count(CONTEXT, view.length() as usize, per_input as usize)? as u32;
+        let result = Int8Array::new_with_length(n * per_output);
+        for i in 0..n {
+            view.subarray(i * per_input, (i + 1) * per_input).copy_to(&mut self.int8_input);
+            self.model
+                .run_int8(&mut self.arena, &self.int8_input, &mut self.int8_output)
+                .map_err(|e| tinycnn_error(CONTEXT, &e))?;
+            result.subarray(i * per_output, (i + 1) * per_output).copy_from(&self.int8_output);
         }
         Ok(result)
     }
@@ -343,7 +345,8 @@ impl WasmModel {
         let arena = vec![0u8; model.arena_bytes()];
         let pixels = vec![0u8; model.input_len()];
         let output = vec![0f32; model.output_len()];
-        WasmModel { model, arena, pixels, output }
+        let (int8_input, int8_output) = (vec![0i8; model.input_len()], vec![0i8; model.int8_output_len()]);
+        WasmModel { model, arena, pixels, output, int8_input, int8_output }
     }
 
     /// Copies one image into the pixel buffer, checking its type and length.
