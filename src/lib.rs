@@ -55,8 +55,8 @@ pub use spec::Shape;
 /// and as written), its limits, and a writer for building model files.
 pub mod format {
     pub use crate::model::graph::{
-        pixel_quantization, Dtype, Graph, InputSpec, Node, Op, QuantParams, RawGraph, RawInput, RawNode, Unary, Window,
-        FORMAT_VERSION, INPUT_NAME, METADATA_KEY,
+        pixel_quantization, Dtype, Graph, InputKind, InputSpec, Node, Op, QuantParams, RawGraph, RawInput, RawNode,
+        Unary, Window, FORMAT_VERSION, INPUT_NAME, METADATA_KEY,
     };
     pub use crate::model::limits;
     pub use crate::model::read_graph_json;

@@ -27,9 +27,14 @@ pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: O
         }
         rows_scalar(patch, weights, channels, range, output)
     }
+    #[cfg(arm_dsp)]
+    {
+        super::dsp::rows(patch, weights, channels, range, output)
+    }
     #[cfg(not(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
-        all(target_arch = "x86_64", feature = "std")
+        all(target_arch = "x86_64", feature = "std"),
+        arm_dsp
     )))]
     {
         rows_scalar(patch, weights, channels, range, output)

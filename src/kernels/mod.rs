@@ -7,6 +7,8 @@
 pub mod conv;
 pub mod dense;
 pub mod dot;
+#[cfg(arm_dsp)]
+pub mod dsp;
 pub mod eltwise;
 pub mod float;
 mod isa;

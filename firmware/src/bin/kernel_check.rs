@@ -1,0 +1,154 @@
+//! The fast int8 kernels against the reference kernels on the target itself
+//! (Cortex-M DSP `smlad` in `dot::rows` on thumbv7em): random conv and dense
+//! shapes, zero points, clamps and requantisation constants, as
+//! tests/kernel_variants.rs does natively, plus dot products at the extremes
+//! of the accumulator. Prints the count and exits non-zero on the first mismatch.
+//! Run by scripts/test-mcu on each emulated board.
+
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::debug::{EXIT_FAILURE, EXIT_SUCCESS};
+use cortex_m_semihosting::heprintln;
+use tinycnn::internals::kernels::{conv, dense, dot};
+use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
+use tinycnn::internals::spec::{output_len_padded, Conv2dGeometry};
+use tinycnn::Shape;
+use tinycnn_firmware::{exit, memory};
+
+/// xorshift64*, the generator of tests/kernel_variants.rs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn range(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i32
+    }
+    fn i8s(&mut self, n: usize, lo: i32, hi: i32) -> Vec<i8> {
+        (0..n).map(|_| self.range(lo, hi) as i8).collect()
+    }
+    /// Multipliers in [2^-17, 2^-4) and, one channel in eight, in [0.5, 8): both requantisation paths.
+    fn channels(&mut self, n: usize) -> Result<Vec<ChannelRequant>, tinycnn::Error> {
+        (0..n)
+            .map(|_| {
+                let exponent = if self.below(8) == 0 { self.range(0, 3) } else { -self.range(4, 16) };
+                let real = libm::exp2(f64::from(exponent) - self.below(1000) as f64 / 1000.0);
+                Ok(ChannelRequant { bias: self.range(-50_000, 50_000), multiplier: Multiplier::from_real(real)? })
+            })
+            .collect()
+    }
+    fn output_range(&mut self) -> OutputRange {
+        OutputRange::new(self.range(-128, 127), self.below(2) == 0)
+    }
+}
+
+fn geometry(rng: &mut Rng) -> Conv2dGeometry {
+    loop {
+        let c = 1 + rng.below(40);
+        let (h, w) = (1 + rng.below(12), 1 + rng.below(12));
+        let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
+        let stride = 1 + rng.below(3);
+        let [top, left, bottom, right] = [rng.below(3), rng.below(3), rng.below(3), rng.below(3)];
+        let (Some(oh), Some(ow)) =
+            (output_len_padded(h, kh, stride, top, bottom), output_len_padded(w, kw, stride, left, right))
+        else {
+            continue;
+        };
+        return Conv2dGeometry {
+            input: Shape::new(c, h, w),
+            output: Shape::new(1 + rng.below(40), oh, ow),
+            kernel_h: kh,
+            kernel_w: kw,
+            stride,
+            pad_top: top,
+            pad_left: left,
+            groups: 1,
+            dilation: 1,
+        };
+    }
+}
+
+const CASES: usize = 200;
+
+fn check() -> Result<usize, &'static str> {
+    let mut rng = Rng(0x5eed_c0de);
+    let mut cases = 0;
+    for _ in 0..CASES {
+        let g = geometry(&mut rng);
+        let input = rng.i8s(g.input.len(), -128, 127);
+        let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
+        let channels = rng.channels(g.output.c).map_err(|_| "a random multiplier out of range")?;
+        let (zp, range) = (rng.range(-128, 127), rng.output_range());
+        let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
+        conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
+        conv::conv2d(&g, &input, zp, &weights, &channels, range, &mut got);
+        if got != want {
+            heprintln!("kernel-check: conv2d differs from the reference: {:?}", g);
+            return Err("conv2d");
+        }
+        cases += 1;
+    }
+    for _ in 0..CASES {
+        let (i, o) = (1 + rng.below(1100), 1 + rng.below(70));
+        let input = rng.i8s(i, -128, 127);
+        let weights = rng.i8s(i * o, -127, 127);
+        let channels = rng.channels(o).map_err(|_| "a random multiplier out of range")?;
+        let (zp, range) = (rng.range(-128, 127), rng.output_range());
+        let (mut want, mut got) = (vec![0i8; o], vec![1i8; o]);
+        dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
+        dense::dense(&input, zp, &weights, &channels, range, &mut got);
+        if got != want {
+            heprintln!("kernel-check: dense {} → {} differs from the reference", i, o);
+            return Err("dense");
+        }
+        cases += 1;
+    }
+    // The accumulator's extremes: every product ±255·127 over the longest patch, each sign.
+    for (x, w) in [(255i16, 127i8), (-255, 127), (255, -127), (-255, -127)] {
+        for k in [dot::PATCH_MAX, dot::PATCH_MAX - 1, 5, 3] {
+            let patch = vec![x; k];
+            let weights = vec![w; 6 * k];
+            let channels =
+                vec![ChannelRequant { bias: 0, multiplier: Multiplier::from_real(1e-7).map_err(|_| "1e-7")? }; 6];
+            let range = OutputRange::new(0, false);
+            let (mut want, mut got) = (vec![0i8; 6], vec![1i8; 6]);
+            dot::rows_scalar(&patch, &weights, &channels, range, &mut want);
+            dot::rows(&patch, &weights, &channels, range, &mut got);
+            if got != want {
+                heprintln!("kernel-check: dot::rows at x = {}, w = {}, {} taps differs", x, w, k);
+                return Err("dot extremes");
+            }
+            cases += 1;
+        }
+    }
+    Ok(cases)
+}
+
+#[entry]
+fn main() -> ! {
+    memory::init_heap();
+    match check() {
+        Ok(cases) => {
+            heprintln!("kernel-check: {} cases, every output equal to the reference", cases);
+            exit(EXIT_SUCCESS)
+        }
+        Err(what) => {
+            heprintln!("kernel-check: FAILED ({})", what);
+            exit(EXIT_FAILURE)
+        }
+    }
+}
