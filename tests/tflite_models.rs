@@ -122,3 +122,45 @@ fn mobilenet_vww_equals_tflm() {
 fn autoencoder_equals_tflm() {
     check(MODELS[3]);
 }
+
+/// The input written into the arena (`int8_input_mut`, `run_int8_in_place`: what the
+/// firmware does, one input buffer less) gives TFLM's bytes too, on every kernel set;
+/// a float model and a short arena are typed errors.
+#[test]
+fn in_place_input_equals_tflm() {
+    let stem = "pretrainedResnet_quant";
+    let tflite = std::fs::read(format!("models/mlperf-tiny/{stem}.tflite")).unwrap();
+    let want = std::fs::read(format!("tests/data/tflm/{stem}.out")).unwrap();
+    let file = import(&tflite).unwrap().file;
+    for kernels in KernelSet::available() {
+        let model = Model::load_with(&file[..], LoadOptions { kernels }).unwrap();
+        let zero_point = model.graph().input.quant.unwrap().zero_point as i8;
+        let out_len = model.int8_output_len();
+        let mut arena = vec![0u8; model.arena_bytes()];
+        let mut got = vec![0i8; out_len];
+        // Every fifth input, and the three edge cases: the arena's previous contents must not leak in.
+        for (i, (input, want)) in
+            inputs(model.input_len(), zero_point).iter().zip(want.chunks_exact(out_len)).enumerate()
+        {
+            if i % 5 != 0 && i < 200 {
+                continue;
+            }
+            model.int8_input_mut(&mut arena).unwrap().copy_from_slice(input);
+            model.run_int8_in_place(&mut arena, &mut got).unwrap();
+            let got: Vec<u8> = got.iter().map(|&v| v as u8).collect();
+            assert_eq!(got, want, "{stem}, {}: input {i}", kernels.name());
+        }
+        let short = model.arena_bytes() - 1;
+        assert!(matches!(
+            model.int8_input_mut(&mut arena[..short]),
+            Err(tinycnn::Error::ArenaTooSmall { needed, found }) if needed == model.arena_bytes() && found == short
+        ));
+        assert!(matches!(
+            model.run_int8_in_place(&mut arena, &mut got[..out_len - 1]),
+            Err(tinycnn::Error::OutputLength { .. })
+        ));
+    }
+    let float = Model::load(std::fs::read("models/deepconvnet-float.safetensors").unwrap()).unwrap();
+    let mut arena = vec![0u8; float.arena_bytes()];
+    assert!(matches!(float.int8_input_mut(&mut arena), Err(tinycnn::Error::WrongDtype { expected: "int8" })));
+}

@@ -67,6 +67,17 @@ fn inference_makes_no_heap_allocation() {
     }
     assert_eq!(allocations() - before, 0, "ensemble predict allocated");
 
+    // int8 values in and out, the input passed or written into the arena (the firmware's way).
+    let mut values = vec![0i8; int8.int8_output_len()];
+    let input = vec![3i8; int8.input_len()];
+    let before = allocations();
+    for _ in 0..1000 {
+        int8.run_int8(&mut arena, &input, &mut values).unwrap();
+        int8.int8_input_mut(&mut arena).unwrap().copy_from_slice(&input);
+        int8.run_int8_in_place(&mut arena, &mut values).unwrap();
+    }
+    assert_eq!(allocations() - before, 0, "int8 values in and out allocated");
+
     // Errors are allocation-free too.
     let before = allocations();
     for _ in 0..100 {

@@ -24,8 +24,10 @@ pub enum HostError {
     Length {
         errno: usize,
     },
-    /// The name is too long or the command line does not fit.
+    /// A file name too long for the firmware's buffer.
     TooLong,
+    /// SYS_GET_CMDLINE failed (a command line longer than the buffer, for one).
+    CommandLine,
     NotUtf8,
 }
 
@@ -37,7 +39,8 @@ impl fmt::Display for HostError {
             HostError::ShortRead { missing } => write!(f, "ends {missing} bytes early"),
             HostError::Write { errno } => write!(f, "cannot write (host errno {errno})"),
             HostError::Length { errno } => write!(f, "cannot tell its length (host errno {errno})"),
-            HostError::TooLong => write!(f, "too long"),
+            HostError::TooLong => write!(f, "name too long"),
+            HostError::CommandLine => write!(f, "the host gave no command line (or one longer than the buffer)"),
             HostError::NotUtf8 => write!(f, "not UTF-8"),
         }
     }
@@ -54,7 +57,7 @@ pub fn command_line(buffer: &mut [u8]) -> Result<&str, HostError> {
     // SAFETY: the block names `buffer` and its length; the host writes at most that many bytes.
     let status = unsafe { cortex_m_semihosting::syscall1(nr::GET_CMDLINE, block.as_mut_ptr() as usize) };
     if status != 0 {
-        return Err(HostError::TooLong);
+        return Err(HostError::CommandLine);
     }
     let len = block[1].min(buffer.len());
     core::str::from_utf8(&buffer[..len]).map_err(|_| HostError::NotUtf8)

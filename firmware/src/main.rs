@@ -65,6 +65,9 @@ fn run(stack: &memory::StackPaint) -> Result<(), Message> {
     }
     let model = Model::load_with(MODEL, LoadOptions { kernels }).map_err(|e| msg!("model: {e}"))?;
     let heap_after_load = memory::heap_peak();
+    // The load's deepest stack use, then the stack painted afresh for the runs (and the host I/O).
+    let load_stack = stack.peak();
+    let run_stack = memory::StackPaint::paint();
 
     let input = HostFile::open(input_path, Mode::Read).map_err(|e| msg!("{input_path}: {e}"))?;
     let total = input.byte_len().map_err(|e| msg!("{input_path}: {e}"))?;
@@ -76,18 +79,25 @@ fn run(stack: &memory::StackPaint) -> Result<(), Message> {
 
     let int8 = model.graph().input.kind == InputKind::Int8;
     let mut arena = vec![0u8; model.arena_bytes()];
-    let mut tensor = vec![0u8; per_input];
+    // Pixels are staged here and converted by `run`; int8 tensors go straight into the arena.
+    let mut pixels = vec![0u8; if int8 { 0 } else { per_input }];
     let mut out = vec![0u8; if int8 { model.int8_output_len() } else { 4 * model.output_len() }];
     let mut logits = vec![0f32; model.output_len()];
     let clock = counter::Instructions::start();
     let mut per_inference = counter::Stats::default();
     for i in 0..total / per_input {
-        input.read_exact(&mut tensor).map_err(|e| msg!("{input_path}: {e}"))?;
+        let read = if int8 {
+            let tensor = model.int8_input_mut(&mut arena).map_err(|e| msg!("{e}"))?;
+            input.read_exact(bytemuck::cast_slice_mut(tensor))
+        } else {
+            input.read_exact(&mut pixels)
+        };
+        read.map_err(|e| msg!("{input_path}: {e}"))?;
         let begin = clock.now();
         let result = if int8 {
-            model.run_int8(&mut arena, bytemuck::cast_slice(&tensor), bytemuck::cast_slice_mut(&mut out))
+            model.run_int8_in_place(&mut arena, bytemuck::cast_slice_mut(&mut out))
         } else {
-            model.run(&mut arena, &tensor, &mut logits)
+            model.run(&mut arena, &pixels, &mut logits)
         };
         per_inference.add(clock.now() - begin);
         result.map_err(|e| msg!("input {i}: {e}"))?;
@@ -99,7 +109,7 @@ fn run(stack: &memory::StackPaint) -> Result<(), Message> {
         output.write_all(&out).map_err(|e| msg!("{output_path}: {e}"))?;
     }
     heprintln!(
-        "tinycnn-firmware: inputs {} kernels {} flash_bytes {} model_bytes {} static_ram_bytes {} arena_bytes {} heap_peak {} heap_after_load {} stack_peak {} instructions {}",
+        "tinycnn-firmware: inputs {} kernels {} flash_bytes {} model_bytes {} static_ram_bytes {} arena_bytes {} heap_peak {} heap_after_load {} stack_peak {} stack_peak_load {} stack_peak_run {} instructions {}",
         total / per_input,
         kernels.name(),
         memory::flash_bytes(),
@@ -108,7 +118,9 @@ fn run(stack: &memory::StackPaint) -> Result<(), Message> {
         model.arena_bytes(),
         memory::heap_peak(),
         heap_after_load,
-        stack.peak(),
+        load_stack.max(run_stack.peak()),
+        load_stack,
+        run_stack.peak(),
         per_inference,
     );
     Ok(())

@@ -75,31 +75,48 @@ pub(crate) enum Step {
 }
 
 /// A conv or dense layer's parameters: the file's weights (a byte range of
-/// the model) and, for a microkernel set, the same packed.
+/// the model), the node whose requantisation constants it uses (the network
+/// holds them; one copy), and, for a microkernel set, the weights packed.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Layer {
     weights: Range<usize>,
-    channels: Vec<ChannelRequant>,
+    node: usize,
     packed: PackedWeights,
 }
 
 impl Layer {
+    fn channels<'a, B: AsRef<[u8]>>(&self, network: &'a Network<B>) -> &'a [ChannelRequant] {
+        match network.params().get(self.node) {
+            Some(NodeParams::Int8Conv { channels, .. } | NodeParams::Int8Dense { channels, .. }) => channels,
+            // `prepare` makes a Layer only from these two kinds of parameters.
+            _ => &[],
+        }
+    }
+
     fn view<'a, B: AsRef<[u8]>>(&'a self, network: &'a Network<B>) -> Int8Layer<'a> {
-        Int8Layer { weights: network.int8_weights(&self.weights), channels: &self.channels, packed: &self.packed }
+        Int8Layer {
+            weights: network.int8_weights(&self.weights),
+            channels: self.channels(network),
+            packed: &self.packed,
+        }
     }
 }
 
 pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) -> Result<Vec<Step>> {
     let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
     // rows: kernel rows (a dense layer: 1); None for layers no microkernel runs (grouped, dilated).
-    let layer = |weights: &Range<usize>, channels: &[ChannelRequant], rows: Option<usize>, input_zero_point: i32| {
+    let layer = |node: usize,
+                 weights: &Range<usize>,
+                 channels: &[ChannelRequant],
+                 rows: Option<usize>,
+                 input_zero_point: i32| {
         let packed = match (kernels, rows) {
             (KernelSet::Microkernel(kernel), Some(rows)) => {
                 PackedWeights::for_kernel(kernel, network.int8_weights(weights), channels, rows, input_zero_point)
             }
             _ => PackedWeights::default(),
         };
-        Layer { weights: weights.clone(), channels: channels.to_vec(), packed }
+        Layer { weights: weights.clone(), node, packed }
     };
     let graph = network.graph();
     let mut steps = Vec::with_capacity(graph.nodes.len());
@@ -113,13 +130,13 @@ pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) 
                 let rows = (groups == 1 && dilation == 1).then_some(*kernel_h);
                 Step::Conv2d {
                     geometry: geometry()?,
-                    layer: layer(weights, channels, rows, input_zero_point),
+                    layer: layer(i, weights, channels, rows, input_zero_point),
                     input_zero_point,
                     range: OutputRange::new(output_zero_point, relu),
                 }
             }
             (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, .. }) => Step::Dense {
-                layer: layer(weights, channels, Some(1), input_zero_point),
+                layer: layer(i, weights, channels, Some(1), input_zero_point),
                 input_zero_point,
                 range: OutputRange::new(output_zero_point, relu),
             },
@@ -200,11 +217,29 @@ pub(super) fn run_int8<B: AsRef<[u8]>>(
     observer: Option<Observer<'_, i8>>,
 ) -> Result<()> {
     model.check_io(arena.len(), input.len(), output.len(), model.int8_output_len())?;
+    input_buffer(model, arena)?.copy_from_slice(input);
+    run_int8_in_place(model, arena, output, observer)
+}
+
+/// The input's buffer in the arena (H×W×C int8 values), whatever the input kind.
+pub(super) fn input_buffer<'a, B: AsRef<[u8]>>(model: &super::Model<B>, arena: &'a mut [u8]) -> Result<&'a mut [i8]> {
+    let range = model.plan().buffers.first().cloned().ok_or_else(plan_error)?;
+    let found = arena.len();
     let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
-    let buffers = &model.plan().buffers;
-    arena.get_mut(buffers[0].clone()).ok_or_else(plan_error)?.copy_from_slice(input);
+    arena.get_mut(range).ok_or(Error::ArenaTooSmall { needed: model.arena_bytes(), found })
+}
+
+/// `run_int8` on the input already in its buffer (`input_buffer`).
+pub(super) fn run_int8_in_place<B: AsRef<[u8]>>(
+    model: &super::Model<B>,
+    arena: &mut [u8],
+    output: &mut [i8],
+    observer: Option<Observer<'_, i8>>,
+) -> Result<()> {
+    model.check_io(arena.len(), model.input_len(), output.len(), model.int8_output_len())?;
+    let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
     run_steps(model, arena, observer)?;
-    let values = arena.get(buffers[model.graph().output].clone()).ok_or_else(plan_error)?;
+    let values = arena.get(model.plan().buffers[model.graph().output].clone()).ok_or_else(plan_error)?;
     output.copy_from_slice(values);
     Ok(())
 }
@@ -238,7 +273,7 @@ fn run_steps<B: AsRef<[u8]>>(
                 x,
                 *zp,
                 model.int8_weights(&layer.weights),
-                &layer.channels,
+                layer.channels(model),
                 *range,
                 out,
             ),
@@ -246,7 +281,7 @@ fn run_steps<B: AsRef<[u8]>>(
                 conv::conv2d_layer(geometry, x, *input_zero_point, &layer.view(model), *range, out)
             }
             Step::Dense { layer, input_zero_point: zp, range } if reference => {
-                dense::dense_reference(x, *zp, model.int8_weights(&layer.weights), &layer.channels, *range, out)
+                dense::dense_reference(x, *zp, model.int8_weights(&layer.weights), layer.channels(model), *range, out)
             }
             Step::Dense { layer, input_zero_point, range } => {
                 dense::dense_layer(x, *input_zero_point, &layer.view(model), *range, out)

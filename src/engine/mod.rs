@@ -133,6 +133,29 @@ impl<B: AsRef<[u8]>> Model<B> {
         int8::run_int8(self, arena, input, output, None)
     }
 
+    /// The arena's input buffer of an int8 model: `input_len()` values, H×W×C, the
+    /// input's scale and zero point. Write an input here and call
+    /// [`run_int8_in_place`](Self::run_int8_in_place): the arena then holds the
+    /// only copy of it (TFLite Micro's `interpreter.input(0)`; on a microcontroller,
+    /// an input buffer less). Each run may overwrite it: write it before every run.
+    pub fn int8_input_mut<'a>(&self, arena: &'a mut [u8]) -> Result<&'a mut [i8]> {
+        if self.dtype() != Dtype::Int8 {
+            return Err(Error::WrongDtype { expected: "int8" });
+        }
+        if arena.len() < self.arena_bytes() {
+            return Err(Error::ArenaTooSmall { needed: self.arena_bytes(), found: arena.len() });
+        }
+        int8::input_buffer(self, arena)
+    }
+
+    /// `run_int8` on the input already written into the arena by [`int8_input_mut`](Self::int8_input_mut).
+    pub fn run_int8_in_place(&self, arena: &mut [u8], output: &mut [i8]) -> Result<()> {
+        if self.dtype() != Dtype::Int8 {
+            return Err(Error::WrongDtype { expected: "int8" });
+        }
+        int8::run_int8_in_place(self, arena, output, None)
+    }
+
     /// `run` on an int8 model, showing every int8 activation to `observer`.
     pub fn run_int8_observed(
         &self,

@@ -92,8 +92,13 @@ pub fn conv2d(
     }
 }
 
-/// Output channels a depthwise block accumulates at once (its weights, tap-major, on the stack).
+/// Output channels a depthwise block accumulates at once (its weights, tap-major, on the
+/// stack: 64 × 49 i16 = 6 KB).
+#[cfg(not(target_arch = "arm"))]
 const DEPTHWISE_BLOCK: usize = 64;
+/// On 32-bit Arm (microcontrollers: small stacks, no SIMD to fill): 32, 3 KB of stack.
+#[cfg(target_arch = "arm")]
+const DEPTHWISE_BLOCK: usize = 32;
 /// Largest window the depthwise path takes (7×7 and below; larger ones run the reference).
 const DEPTHWISE_TAPS: usize = 49;
 

@@ -9,7 +9,13 @@ use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
 
 /// Longest patch the fast kernels gather on the stack (i16 each). Longer
 /// reductions (rare: > 4096 taps) go to the reference kernels.
+#[cfg(not(target_arch = "arm"))]
 pub const PATCH_MAX: usize = 4096;
+/// On 32-bit Arm (microcontrollers, whose stacks are a few KB): 2 KB of stack,
+/// which holds the longest patch of every shipped and MLPerf Tiny model (1,024
+/// taps: DeepConvNet's fc1).
+#[cfg(target_arch = "arm")]
+pub const PATCH_MAX: usize = 1024;
 
 /// `output[o] = requantize(bias[o] + Σ_k patch[k]·weights[o·K + k])` with K = patch.len().
 #[inline]
