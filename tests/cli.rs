@@ -253,6 +253,36 @@ fn quantize_writes_a_loadable_int8_model() {
     assert!(err.contains("already int8"), "{err}");
 }
 
+/// `--arch` takes the normalisation from the state dict's `"mean"`/`"std"` metadata when the
+/// flags are absent; a value that is not a number is an error naming it.
+#[test]
+fn import_arch_reads_the_normalisation_from_metadata() {
+    let dir = scratch("import-metadata");
+    let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/deepconvnet-float.safetensors")).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<TensorData> = st
+        .iter()
+        .map(|(name, view)| TensorData {
+            name: name.to_string(),
+            dtype: view.dtype(),
+            shape: view.shape().to_vec(),
+            data: std::borrow::Cow::Borrowed(view.data()),
+        })
+        .collect();
+    let with = |mean: &str| {
+        let info =
+            std::collections::HashMap::from([("mean".to_string(), mean.to_string()), ("std".into(), "0.5".into())]);
+        safetensors::serialize(tensors.iter().map(|t| (t.name.as_str(), t)), Some(info)).unwrap()
+    };
+    fs::write(dir.join("sd.safetensors"), with("0.25")).unwrap();
+    assert_success(&tinycnn(&dir, &["import", "sd.safetensors", "--arch", "deepconvnet", "-o", "m.safetensors"]));
+    let model = Model::load(fs::read(dir.join("m.safetensors")).unwrap()).unwrap();
+    assert_eq!((model.graph().input.mean, model.graph().input.std), (0.25, 0.5));
+    fs::write(dir.join("bad.safetensors"), with("a quarter")).unwrap();
+    let err = assert_clean_failure(&tinycnn(&dir, &["import", "bad.safetensors", "--arch", "deepconvnet", "-o", "x"]));
+    assert!(err.contains("metadata \"mean\" is 'a quarter'"), "{err}");
+}
+
 /// tiny-float's tensors without any metadata, as `safetensors.torch.save_file` writes a state dict.
 fn plain_state_dict(dir: &Path) -> (PathBuf, PathBuf) {
     let bytes = fs::read(fixture("tiny-float.safetensors")).unwrap();
@@ -292,9 +322,49 @@ fn import_attaches_a_graph_to_a_state_dict() {
     assert_eq!(imported.graph(), original.graph());
 
     // A graph that does not fit the weights: an error naming a tensor, and no file written.
-    let out = tinycnn(&dir, &["import", path_str(&weights), "--arch", "deepconvnet", "-o", "wrong.safetensors"]);
+    let out = tinycnn(
+        &dir,
+        &[
+            "import",
+            path_str(&weights),
+            "--arch",
+            "deepconvnet",
+            "--mean",
+            "0",
+            "--std",
+            "1",
+            "-o",
+            "wrong.safetensors",
+        ],
+    );
     let err = assert_clean_failure(&out);
     assert!(err.contains("tensor '"), "{err}");
+    // --arch never guesses the normalisation; one of --mean/--std alone is a usage error.
+    let err = assert_clean_failure(&tinycnn(&dir, &["import", path_str(&weights), "--arch", "deepconvnet", "-o", "x"]));
+    assert!(err.contains("--mean M --std S") && err.contains("metadata"), "{err}");
+    let out = tinycnn(&dir, &["import", path_str(&weights), "--arch", "deepconvnet", "--mean", "0.5", "-o", "x"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(stderr(&out).contains("--std <S>"), "{}", stderr(&out));
+    // --graph: the flags override the graph's normalisation.
+    assert_success(&tinycnn(
+        &dir,
+        &[
+            "import",
+            path_str(&weights),
+            "--graph",
+            path_str(&graph),
+            "--mean",
+            "-0.5",
+            "--std",
+            "2",
+            "-o",
+            "n.safetensors",
+        ],
+    ));
+    let renormalised = Model::load(fs::read(dir.join("n.safetensors")).unwrap()).unwrap();
+    assert_eq!((renormalised.graph().input.mean, renormalised.graph().input.std), (-0.5, 2.0));
+    let text = assert_success(&tinycnn(&dir, &["inspect", "n.safetensors"]));
+    assert!(text.contains("(mean -0.5, std 2)"), "{text}");
     assert!(!dir.join("wrong.safetensors").exists());
     // Unknown architecture; neither --arch nor --graph (a usage error, exit 2).
     let err = assert_clean_failure(&tinycnn(&dir, &["import", path_str(&weights), "--arch", "lenet", "-o", "x"]));
@@ -429,7 +499,7 @@ fn bad_inputs_give_one_line_errors() {
     assert_clean_failure(&tinycnn(&dir, &["quantize", "bad.safetensors", "-o", "q.safetensors"]));
     assert_clean_failure(&tinycnn(
         &dir,
-        &["import", "bad.safetensors", "--arch", "deepconvnet", "-o", "m.safetensors"],
+        &["import", "bad.safetensors", "--arch", "deepconvnet", "--mean", "0", "--std", "1", "-o", "m.safetensors"],
     ));
 
     // Missing or malformed data.

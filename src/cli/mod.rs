@@ -234,7 +234,13 @@ pub(crate) fn write_summary(out: &mut dyn Write, model: &Model, file_bytes: usiz
             q.scale,
             q.zero_point
         )?,
-        _ => writeln!(out, "input: {} pixels (mean {}, std {})", model.input_shape(), input.mean, input.std)?,
+        _ => writeln!(
+            out,
+            "input: {} pixels p in 0..255, which the network sees as (p/255 − mean)/std (mean {}, std {})",
+            model.input_shape(),
+            input.mean,
+            input.std
+        )?,
     }
     if graph.output != graph.logits {
         let name = graph.value_name(graph.output);
