@@ -326,6 +326,21 @@ describe('digit page', () => {
     assertClean(assert, main.guard);
   });
 
+  test('your own PyTorch model: a tinycnn_export file (docs/PYTORCH.md) reads a number', async () => {
+    const { page } = main;
+    const file = join(ROOT, 'tests', 'fixtures', 'pytorch-export', 'mobilenetv2-trained.safetensors');
+    await page.locator('#model-file').setInputFiles({ name: 'my-mobilenetv2.safetensors', mimeType: 'application/octet-stream', buffer: readFileSync(file) });
+    await page.waitForFunction(() => window.__tinycnn.model === 'custom');
+    assert.ok(await page.locator('#model-error').isHidden());
+    await clear(page);
+    const strokes = loadStrokes('number-314');
+    await drawStrokes(page, strokes);
+    const result = await settled(page, strokes.length);
+    assert.equal(result.model, 'custom');
+    assert.equal(await shownReading(page), '314');
+    assertClean(assert, main.guard);
+  });
+
   test('warm start: reload with the cache', async () => {
     const { page } = main;
     for (let i = 1; i <= 2; i++) {
