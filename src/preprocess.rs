@@ -22,6 +22,9 @@
 //! [`segment_rgba`] / [`segment_gray`] split a row of digits into its digits:
 //! connected components of ink, merged when they overlap horizontally (the two
 //! strokes of a 4 or 5 drawn separately, a broken stroke), ordered left to right.
+//! A component too wide for one digit (digits written so close that they
+//! touch) is cut into as many digits as its width holds, each cut at the
+//! column with the least ink near where it is expected.
 //!
 //! An image without ink is an error ([`Error::EmptyImage`]); a web page can
 //! treat it as "draw something".
@@ -57,6 +60,18 @@ const MERGE_OVERLAP: usize = 128; // 50 %
 const NOISE_DIGIT: u64 = 20;
 /// More separate blobs than this: the image is noise, not digits.
 const MAX_BLOBS: usize = 1 << 16;
+/// A group wider than this (in 1/256 of its height) is touching digits, not
+/// one digit: MNIST's widest digits (a sloppy 2, 4 or 7) stay under ~1.1.
+const SPLIT_ASPECT: usize = 307; // 1.2 (tests/touching_digits.rs measures the trade-off)
+/// The width (in 1/256 of its height) of one digit in a group that is split,
+/// which says how many digits the group holds.
+const DIGIT_ASPECT: usize = 166; // 0.65
+/// A group is only split when it is at least this tall (in 1/256) next to the
+/// tallest group: a dash beside digits is wide but is not digits.
+const SPLIT_MIN_HEIGHT: usize = 154; // 60 %
+/// A cut may cross at most this much ink (in pixels of full ink, in 1/256 of
+/// the stroke width): more, and it goes through a digit's strokes.
+const MAX_CUT_INK: usize = 320; // one stroke
 
 /// One MNIST-style digit from an RGBA image (`width × height × 4` bytes, row-major,
 /// as a canvas `ImageData` holds it).
@@ -295,7 +310,7 @@ fn digit(ink: Ink) -> Result<[u8; DIGIT_LEN]> {
     let groups: Vec<Option<usize>> = found.iter().map(|b| (!is_speck(b, largest)).then_some(0)).collect();
     let rect =
         found.iter().filter(|b| !is_speck(b, largest)).map(|b| b.rect).reduce(Rect::union).ok_or(Error::EmptyImage)?;
-    Ok(render(&ink, &labels, &groups, 0, rect))
+    Ok(render(&GroupInk { ink: &ink, labels: &labels, group_of: &groups, group: 0 }, &Piece::whole(0, rect)))
 }
 
 fn digits(ink: Ink) -> Result<Vec<[u8; DIGIT_LEN]>> {
@@ -330,12 +345,6 @@ fn digits(ink: Ink) -> Result<Vec<[u8; DIGIT_LEN]>> {
     }
     let heaviest = groups.iter().map(|g| g.1).max().unwrap_or(0);
     groups.retain(|g| g.1 * NOISE_DIGIT >= heaviest);
-    if groups.len() > MAX_DIGITS {
-        return Err(Error::Data(alloc::format!(
-            "the image holds {} digits (or blobs), more than the {MAX_DIGITS} allowed",
-            groups.len()
-        )));
-    }
     groups.sort_by_key(|g| (g.0.x0 + g.0.x1, g.0.y0));
     let mut group_of = vec![None; found.len()];
     for (g, (_, _, members)) in groups.iter().enumerate() {
@@ -343,23 +352,183 @@ fn digits(ink: Ink) -> Result<Vec<[u8; DIGIT_LEN]>> {
             group_of[m] = Some(g);
         }
     }
-    Ok(groups.iter().enumerate().map(|(g, (rect, _, _))| render(&ink, &labels, &group_of, g, *rect)).collect())
+    let tallest = groups.iter().map(|g| g.0.height()).max().unwrap_or(0);
+    let mut pieces: Vec<Piece> = Vec::new();
+    for (g, (rect, _, _)) in groups.iter().enumerate() {
+        let (w, h) = (rect.width(), rect.height());
+        if w * 256 <= h * SPLIT_ASPECT || h * 256 < tallest * SPLIT_MIN_HEIGHT {
+            pieces.push(Piece::whole(g, *rect));
+        } else {
+            let n = ((w * 256 + h * DIGIT_ASPECT / 2) / (h * DIGIT_ASPECT)).clamp(2, MAX_DIGITS + 1);
+            let view = GroupInk { ink: &ink, labels: &labels, group_of: &group_of, group: g };
+            pieces.extend(split(&view, *rect, n));
+        }
+        if pieces.len() > MAX_DIGITS {
+            break;
+        }
+    }
+    if pieces.len() > MAX_DIGITS {
+        return Err(Error::Data(alloc::format!(
+            "the image holds {} digits (or blobs), more than the {MAX_DIGITS} allowed",
+            groups.len().max(pieces.len())
+        )));
+    }
+    Ok(pieces
+        .iter()
+        .map(|piece| render(&GroupInk { ink: &ink, labels: &labels, group_of: &group_of, group: piece.group }, piece))
+        .collect())
 }
 
-/// Scales the ink of the blobs of group `group` (inside `rect`) into 20×20 and
-/// places it in 28×28 by its centre of mass.
-fn render(ink: &Ink, labels: &[u32], group_of: &[Option<usize>], group: usize, rect: Rect) -> [u8; DIGIT_LEN] {
+/// The ink of one group of blobs (other groups' pixels read as 0).
+struct GroupInk<'a> {
+    ink: &'a Ink,
+    labels: &'a [u32],
+    group_of: &'a [Option<usize>],
+    group: usize,
+}
+
+impl GroupInk<'_> {
+    fn at(&self, x: usize, y: usize) -> u8 {
+        let i = y * self.ink.width + x;
+        let label = self.labels[i] as usize;
+        match label.checked_sub(1).and_then(|b| self.group_of.get(b).copied().flatten()) {
+            Some(g) if g == self.group => self.ink.ink[i],
+            _ => 0,
+        }
+    }
+}
+
+/// One digit's part of a group: its box, and for each row of the box the
+/// columns `from..to` that are this digit's (all of them unless the group was split).
+struct Piece {
+    group: usize,
+    rect: Rect,
+    columns: Vec<(usize, usize)>,
+}
+
+impl Piece {
+    fn whole(group: usize, rect: Rect) -> Piece {
+        Piece { group, rect, columns: vec![(rect.x0, rect.x1); rect.height()] }
+    }
+}
+
+/// Cuts a group of touching digits into `n` pieces. Each cut is the path from
+/// top to bottom (one column per row, moving at most one column a row) that
+/// crosses the least ink within a third of a digit's width of where an even
+/// split puts it: it runs through the gap around the point where two digits
+/// touch, which a straight vertical cut would miss (two round digits touch
+/// where both are inked top to bottom). Pieces are tightened to their ink;
+/// pieces without ink are dropped.
+fn split(group: &GroupInk, rect: Rect, n: usize) -> Vec<Piece> {
+    let (w, h) = (rect.width(), rect.height());
+    // Stroke width ≈ 2 · area / boundary (a stroke of length L and width t has
+    // area L·t and about 2·L boundary pixels).
+    let (mut area, mut boundary) = (0usize, 0usize);
+    for y in rect.y0..rect.y1 {
+        for x in rect.x0..rect.x1 {
+            if group.at(x, y) != 0 {
+                area += 1;
+                let bare = |x: Option<usize>, y: Option<usize>| match (x, y) {
+                    (Some(x), Some(y)) if x < rect.x1 && y < rect.y1 => group.at(x, y) == 0,
+                    _ => true,
+                };
+                if bare(x.checked_sub(1), Some(y))
+                    || bare(Some(x + 1), Some(y))
+                    || bare(Some(x), y.checked_sub(1))
+                    || bare(Some(x), Some(y + 1))
+                {
+                    boundary += 1;
+                }
+            }
+        }
+    }
+    let mut cuts: Vec<Vec<usize>> = vec![vec![rect.x0; h]];
+    for i in 1..n {
+        let nominal = rect.x0 + i * w / n;
+        let reach = (w / (3 * n)).max(1);
+        let lo = nominal.saturating_sub(reach).max(rect.x0 + 1);
+        let hi = (nominal + reach).min(rect.x1 - 1);
+        if lo > hi {
+            continue;
+        }
+        let path = cheapest_path(group, rect, lo, hi, nominal);
+        // A cut through strokes (rather than past the point where two digits
+        // touch) means one wide digit: no cut there.
+        let crossed: usize = path.iter().enumerate().map(|(row, &x)| usize::from(group.at(x, rect.y0 + row))).sum();
+        if crossed * 256 <= 255 * (2 * area / boundary.max(1)).max(1) * MAX_CUT_INK {
+            cuts.push(path);
+        }
+    }
+    cuts.push(vec![rect.x1; h]);
+    cuts.windows(2)
+        .filter_map(|pair| {
+            let columns: Vec<(usize, usize)> = pair[0].iter().zip(&pair[1]).map(|(&a, &b)| (a, b.max(a))).collect();
+            let mut tight: Option<Rect> = None;
+            for (row, &(a, b)) in columns.iter().enumerate() {
+                let y = rect.y0 + row;
+                for x in a..b {
+                    if group.at(x, y) != 0 {
+                        let px = Rect { x0: x, y0: y, x1: x + 1, y1: y + 1 };
+                        tight = Some(tight.map_or(px, |t| t.union(px)));
+                    }
+                }
+            }
+            let tight = tight?;
+            let columns = columns[tight.y0 - rect.y0..tight.y1 - rect.y0].to_vec();
+            Some(Piece { group: group.group, rect: tight, columns })
+        })
+        .collect()
+}
+
+/// The cut column of each row of `rect`: a path in columns `lo..=hi`, by
+/// dynamic programming over the ink it crosses (plus one per column of drift
+/// from `nominal` and per sideways step, which only breaks ties).
+fn cheapest_path(group: &GroupInk, rect: Rect, lo: usize, hi: usize, nominal: usize) -> Vec<usize> {
+    let k = hi - lo + 1;
+    let h = rect.height();
+    let own = |x: usize, y: usize| u64::from(group.at(x, y)) * 16 + x.abs_diff(nominal) as u64;
+    let mut cost: Vec<u64> = (0..k).map(|c| own(lo + c, rect.y0)).collect();
+    // from[row · k + c]: the column (index into lo..=hi) of the row above on the best path to c.
+    let mut from = vec![0u32; h * k];
+    let mut next = vec![0u64; k];
+    for row in 1..h {
+        for c in 0..k {
+            let (mut best, mut arg) = (u64::MAX, c);
+            for p in c.saturating_sub(1)..(c + 2).min(k) {
+                let step = cost[p] + u64::from(p != c);
+                if step < best {
+                    (best, arg) = (step, p);
+                }
+            }
+            next[c] = best + own(lo + c, rect.y0 + row);
+            from[row * k + c] = arg as u32;
+        }
+        core::mem::swap(&mut cost, &mut next);
+    }
+    let mut c = (0..k).min_by_key(|&c| cost[c]).unwrap_or(0);
+    let mut path = vec![0; h];
+    for row in (0..h).rev() {
+        path[row] = lo + c;
+        c = from[row * k + c] as usize;
+    }
+    path
+}
+
+/// Scales a piece of a group's ink into 20×20 and places it in 28×28 by its
+/// centre of mass.
+fn render(group: &GroupInk, piece: &Piece) -> [u8; DIGIT_LEN] {
+    let rect = piece.rect;
     let (bw, bh) = (rect.width(), rect.height());
     let long = bw.max(bh);
     // Target size, keeping the aspect ratio (round half up, at least 1).
     let tw = ((bw * BOX + long / 2) / long).clamp(1, BOX);
     let th = ((bh * BOX + long / 2) / long).clamp(1, BOX);
-    let value = |x: usize, y: usize| -> u64 {
-        let i = (rect.y0 + y) * ink.width + rect.x0 + x;
-        let label = labels[i] as usize;
-        match label.checked_sub(1).and_then(|b| group_of.get(b).copied().flatten()) {
-            Some(g) if g == group => u64::from(ink.ink[i]),
-            _ => 0,
+    let value = |x: usize, y: usize| {
+        let (x, (from, to)) = (rect.x0 + x, piece.columns[y]);
+        if (from..to).contains(&x) {
+            u64::from(group.at(x, rect.y0 + y))
+        } else {
+            0
         }
     };
     // Horizontal pass: output column o covers source [o·bw, (o+1)·bw) in units of
@@ -573,6 +742,48 @@ mod tests {
         // The "1" after the "5", and nothing of the "5" in the "1".
         let one = preprocess_gray(&paper(w, h, &[(75, 5, 80, 55)]), w, h).unwrap();
         assert_eq!(digits[1], one);
+    }
+
+    /// A white-background image with black elliptic rings (cx, cy, rx, ry), 5 pixels thick.
+    fn rings(width: usize, height: usize, rings: &[(f64, f64, f64, f64)]) -> Vec<u8> {
+        let mut img = vec![255u8; width * height];
+        for (i, v) in img.iter_mut().enumerate() {
+            let (x, y) = ((i % width) as f64 + 0.5, (i / width) as f64 + 0.5);
+            for &(cx, cy, rx, ry) in rings {
+                let outer = ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2);
+                let inner = ((x - cx) / (rx - 5.0)).powi(2) + ((y - cy) / (ry - 5.0)).powi(2);
+                if outer <= 1.0 && inner >= 1.0 {
+                    *v = 0;
+                }
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn touching_digits_are_cut_apart_where_they_touch() {
+        let (w, h) = (200, 80);
+        for count in 2..=4 {
+            // Rings 34 wide and 50 tall (a "0"), each touching the next at one point.
+            let centres: Vec<_> = (0..count).map(|i| (30.0 + 34.0 * i as f64, 40.0, 17.0, 25.0)).collect();
+            let img = rings(w, h, &centres);
+            assert_eq!(blobs(&Ink::from_gray(&img, w, h).unwrap()).unwrap().1.len(), 1, "one blob");
+            let digits = segment_gray(&img, w, h).unwrap();
+            assert_eq!(digits.len(), count, "{count} touching rings");
+            // Each piece is a ring: its box within two pixels of a ring's alone.
+            let alone = preprocess_gray(&rings(w, h, &centres[..1]), w, h).unwrap();
+            for (i, d) in digits.iter().enumerate() {
+                let (a, b) = (bbox(d), bbox(&alone));
+                let near = |p: usize, q: usize| p.abs_diff(q) <= 2;
+                assert!(
+                    near(a.0, b.0) && near(a.1, b.1) && near(a.2, b.2) && near(a.3, b.3),
+                    "ring {i}: box {a:?}, alone {b:?}"
+                );
+            }
+        }
+        // One wide ring (a wide "0"), and a ring beside a dash, stay whole.
+        let wide = rings(w, h, &[(100.0, 40.0, 28.0, 25.0)]);
+        assert_eq!(segment_gray(&wide, w, h).unwrap().len(), 1, "a ring 1.1 times as wide as tall");
     }
 
     #[test]

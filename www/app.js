@@ -13,6 +13,7 @@
 // and window.tinycnnReady (= __tinycnn.ready), see tests/e2e/.
 
 import { StrokePad } from './draw.js';
+import { groupStrokes } from './segment.js';
 import { detectBackend, detectWebGpu } from './backend.js';
 import { el, formatBytes, formatCount, formatMs, paintGray, paintMap, percent } from './views.js';
 
@@ -76,6 +77,11 @@ const hook = {
   // ms since navigation start (performance.now()), and durations (…Ms)
   timings: { appStart: performance.now() },
   errors: [],
+  /** 'strokes' (default) or 'pixels': how the pad is split into digits; reads the pad again. */
+  setSegmentation(mode) {
+    segmentation = mode === 'pixels' ? 'pixels' : 'strokes';
+    recognize(true);
+  },
 };
 window.__tinycnn = hook;
 window.tinycnnReady = ready;
@@ -92,6 +98,7 @@ let selected = -1; // index of the digit shown in detail; -1 = the last one
 let last = null; // last recognition
 let lastLiveAt = 0;
 let liveQueued = false;
+let segmentation = new URLSearchParams(location.search).get('segmentation') === 'pixels' ? 'pixels' : 'strokes';
 
 // WebGPU (all optional; the CPU path never waits for any of it)
 let backendChoice = 'cpu';
@@ -332,14 +339,40 @@ function queueLive() {
   });
 }
 
-/** The drawing as n × 784 digit bytes (segment()), empty if there is no ink. */
+/**
+ * The drawing as n × 784 digit bytes, empty if there is no ink. By default
+ * the strokes say which digit is which (segment.js) and each digit is
+ * preprocessed alone; `?segmentation=pixels` (or hook.setSegmentation) reads
+ * the whole pad with segment() instead, by connected ink, as before strokes
+ * were used: for comparing the two.
+ */
 function segmentPad() {
-  const img = pad.renderInk();
-  try {
-    return wasm.segment(img.data, img.width, img.height);
-  } catch {
-    return new Uint8Array(0); // no ink found
+  if (segmentation === 'pixels') {
+    const img = pad.renderInk();
+    try {
+      return wasm.segment(img.data, img.width, img.height);
+    } catch {
+      return new Uint8Array(0); // no ink found
+    }
   }
+  const digits = [];
+  for (const group of groupStrokes(pad.strokes)) {
+    const img = pad.renderStrokes(group.strokes, group.box);
+    try {
+      // One group of strokes too wide for one digit (two written in one stroke): segment() cuts it.
+      const wide = group.box.x1 - group.box.x0 > 1.2 * (group.box.y1 - group.box.y0) + 40;
+      digits.push(wide ? wasm.segment(img.data, img.width, img.height) : wasm.preprocess(img.data, img.width, img.height));
+    } catch {
+      // no ink in this group (a single point): nothing to read
+    }
+  }
+  const batch = new Uint8Array(digits.reduce((n, d) => n + d.length, 0));
+  let at = 0;
+  for (const d of digits) {
+    batch.set(d, at);
+    at += d.length;
+  }
+  return batch;
 }
 
 /** A digit per 784 bytes of `batch`, from its class probabilities. */

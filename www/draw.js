@@ -12,6 +12,8 @@
 /** Ink width in logical pixels: an MNIST digit is ~20 px tall with ~2.5 px
  * strokes; a digit drawn ~200 px tall on the 280 px pad gets the same ratio. */
 export const STROKE_WIDTH = 22;
+/** The digit height STROKE_WIDTH is meant for (logical pixels). */
+const DIGIT_HEIGHT = 200;
 
 export class StrokePad {
   /**
@@ -129,8 +131,6 @@ export class StrokePad {
     this.pending = true;
     requestAnimationFrame(() => {
       this.pending = false;
-    canvas.dataset.logicalWidth = String(this.width);
-    canvas.dataset.logicalHeight = String(this.height);
       this.redraw();
     });
   }
@@ -203,20 +203,46 @@ export class StrokePad {
     paintStrokes(ctx, this.strokes, '#fff');
     return ctx.getImageData(0, 0, this.width, this.height);
   }
+
+  /**
+   * Some strokes alone (indices into `strokes`, whose points lie in `box`),
+   * white on black, cropped to them with a black margin, in a pen as thick
+   * next to their size as STROKE_WIDTH is next to a 200 px digit: a digit
+   * written small is then as MNIST-like as a large one once scaled to 20×20.
+   */
+  renderStrokes(indices, box) {
+    const extent = Math.max(box.x1 - box.x0, box.y1 - box.y0);
+    const pen = Math.max(3, STROKE_WIDTH * Math.min(1, extent / DIGIT_HEIGHT));
+    const margin = Math.ceil(pen) + 4;
+    const width = Math.ceil(box.x1 - box.x0) + 2 * margin;
+    const height = Math.ceil(box.y1 - box.y0) + 2 * margin;
+    const canvas = (this.cropCanvas ??= document.createElement('canvas'));
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    const ctx = (this.cropCtx ??= canvas.getContext('2d', { willReadFrequently: true }));
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, width, height);
+    ctx.setTransform(1, 0, 0, 1, margin - box.x0, margin - box.y0);
+    paintStrokes(ctx, indices.map((i) => this.strokes[i]), '#fff', pen);
+    return ctx.getImageData(0, 0, width, height);
+  }
 }
 
 /** Round-capped strokes smoothed through the midpoints of their segments. */
-function paintStrokes(ctx, strokes, color) {
+function paintStrokes(ctx, strokes, color, width = STROKE_WIDTH) {
   ctx.strokeStyle = color;
   ctx.fillStyle = color;
-  ctx.lineWidth = STROKE_WIDTH;
+  ctx.lineWidth = width;
   ctx.lineCap = 'round';
   ctx.lineJoin = 'round';
   for (const { points: p } of strokes) {
     if (p.length === 0) continue;
     if (p.length === 1) {
       ctx.beginPath();
-      ctx.arc(p[0][0], p[0][1], STROKE_WIDTH / 2, 0, Math.PI * 2);
+      ctx.arc(p[0][0], p[0][1], width / 2, 0, Math.PI * 2);
       ctx.fill();
       continue;
     }

@@ -123,11 +123,13 @@ function sample(dense, rand, t0, opts) {
  * One digit's strokes, placed by an affine map of the 280 box:
  * scale s around the box centre, slant (x += slant · (140 − y)), then offset.
  */
-export function writeDigit(digit, { seed = digit + 1, scale = 1, slant = 0, dx = 0, dy = 0, t0 = 0, tremor = 0.8, speed = 0.55 } = {}) {
+export function writeDigit(digit, { seed = digit + 1, scale = 1, slant = 0, dx = 0, dy = 0, t0 = 0, tremor = 0.8, speed = 0.55, jitter = 0 } = {}) {
   const rand = rng(seed * 7919 + 17);
   const map = ([x, y]) => {
-    const sx = 140 + (x - 140) * scale;
-    const sy = 140 + (y - 140) * scale;
+    // (No draws from rand without jitter: the older fixtures stay as they were.)
+    const [jx, jy] = jitter ? [(rand() - 0.5) * 2 * jitter, (rand() - 0.5) * 2 * jitter] : [0, 0];
+    const sx = 140 + (x + jx - 140) * scale;
+    const sy = 140 + (y + jy - 140) * scale;
     return [sx + slant * (140 - sy) + dx, sy + dy];
   };
   const strokes = [];
@@ -164,6 +166,74 @@ export function writeNumber(text) {
   return strokes;
 }
 
+/** The pen's width on the pad (www/draw.js STROKE_WIDTH): ink reaches half of it past the points. */
+const PEN = 22;
+
+function inkBox(strokes) {
+  const xs = strokes.flat().map((p) => p[0]);
+  const ys = strokes.flat().map((p) => p[1]);
+  return { x0: Math.min(...xs) - PEN / 2, x1: Math.max(...xs) + PEN / 2, y0: Math.min(...ys) - PEN / 2, y1: Math.max(...ys) + PEN / 2 };
+}
+
+const shift = (strokes, dx, dy) => strokes.map((s) => s.map(([x, y, t]) => [Math.round((x + dx) * 10) / 10, Math.round((y + dy) * 10) / 10, t]));
+
+/**
+ * Digits written as people do when they hurry: each digit's ink box starts
+ * `overlap` of its width before the previous one's ends (0: just touching),
+ * with per-digit sizes (`scales`, of the 280 box; `align` 'bottom' keeps a
+ * common baseline), placed from (`left`, `top`) or centred on the 840×280 pad.
+ */
+export function writeRow(text, { overlap = 0, scales, seed = 1, tremor = 0.8, speed = 0.55, jitter = 0, slant = 0.12, left, top, align = 'middle' } = {}) {
+  const rand = rng(seed * 104729 + text.length);
+  const digits = text.split('').map(Number);
+  const written = [];
+  let t = 0;
+  digits.forEach((d, i) => {
+    const scale = scales ? scales[i % scales.length] : 0.78 + rand() * 0.1;
+    const { strokes, t: end } = writeDigit(d, { seed: seed * 31 + i * 13 + d, scale, slant: (rand() - 0.4) * slant, t0: t, tremor, speed, jitter });
+    written.push(strokes);
+    t = end + 150 + Math.round(rand() * 150);
+  });
+  // Left to right, each box overlapping the previous one by `overlap` of its own width.
+  const placed = [];
+  let right = 0;
+  let bottom = -Infinity;
+  for (const strokes of written) bottom = Math.max(bottom, inkBox(strokes).y1 - inkBox(strokes).y0);
+  for (const strokes of written) {
+    const box = inkBox(strokes);
+    const width = box.x1 - box.x0;
+    const x = placed.length ? right - overlap * width : 0;
+    const dy = align === 'bottom' ? bottom - (box.y1 - box.y0) : (bottom - (box.y1 - box.y0)) / 2;
+    const s = shift(strokes, x - box.x0, dy - box.y0);
+    right = x + width;
+    placed.push(s);
+  }
+  const all = placed.flat();
+  const box = inkBox(all);
+  const dx = left ?? 420 - (box.x1 - box.x0) / 2;
+  const dy = top ?? 140 - (box.y1 - box.y0) / 2;
+  return shift(all, dx - box.x0, dy - box.y0);
+}
+
+/**
+ * Stroke sets of issue #16: touching and overlapping numbers, small digits in
+ * the pad's corners (a third of its height), mixed sizes, fast sloppy hands.
+ */
+export const HARD = {
+  'touching-90': () => writeRow('90', { overlap: 0.05, seed: 2 }),
+  'touching-314': () => writeRow('314', { overlap: 0, seed: 3 }),
+  'touching-1789': () => writeRow('1789', { overlap: 0.1, seed: 4 }),
+  'touching-45712': () => writeRow('45712', { overlap: 0.08, seed: 5 }),
+  'touching-24681357': () => writeRow('24681357', { overlap: 0.06, seed: 6, scales: [0.62, 0.66, 0.64] }),
+  'corner-top-left-47': () => writeRow('47', { scales: [0.33], seed: 7, left: 12, top: 8 }),
+  'corner-top-right-85': () => writeRow('85', { scales: [0.33], seed: 8, left: 840 - 12 - 2 * (0.33 * 130 + PEN), top: 8 }),
+  'corner-bottom-left-19': () => writeRow('19', { scales: [0.33], seed: 9, left: 12, top: 280 - 8 - (0.33 * 200 + PEN) }),
+  'corner-bottom-right-03': () => writeRow('03', { scales: [0.33], seed: 10, left: 840 - 12 - 2 * (0.33 * 130 + PEN), top: 280 - 8 - (0.33 * 200 + PEN) }),
+  'mixed-sizes-5039': () => writeRow('5039', { overlap: -0.15, scales: [0.95, 0.45, 0.7, 0.55], seed: 11, align: 'bottom' }),
+  'sloppy-6284': () => writeRow('6284', { overlap: -0.05, seed: 12, tremor: 2.5, speed: 1.4, jitter: 9, slant: 0.4 }),
+  'sloppy-1357': () => writeRow('1357', { overlap: -0.05, seed: 13, tremor: 2.5, speed: 1.4, jitter: 9, slant: 0.4 }),
+};
+
 function save(name, strokes) {
   const text = '[\n' + strokes.map((s) => '  ' + JSON.stringify(s)).join(',\n') + '\n]\n';
   writeFileSync(join(here, name), text);
@@ -172,5 +242,6 @@ function save(name, strokes) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (let d = 0; d <= 9; d++) save(`digit-${d}.json`, writeDigit(d).strokes);
   for (const num of NUMBERS) save(`number-${num}.json`, writeNumber(num));
-  console.log(`wrote ${10 + NUMBERS.length} stroke files to ${here}`);
+  for (const [name, write] of Object.entries(HARD)) save(`${name}.json`, write());
+  console.log(`wrote ${10 + NUMBERS.length + Object.keys(HARD).length} stroke files to ${here}`);
 }
