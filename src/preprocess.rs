@@ -494,8 +494,8 @@ fn cheapest_path(group: &GroupInk, rect: Rect, lo: usize, hi: usize, nominal: us
     for row in 1..h {
         for c in 0..k {
             let (mut best, mut arg) = (u64::MAX, c);
-            for p in c.saturating_sub(1)..(c + 2).min(k) {
-                let step = cost[p] + u64::from(p != c);
+            for (p, &above) in cost.iter().enumerate().take((c + 2).min(k)).skip(c.saturating_sub(1)) {
+                let step = above + u64::from(p != c);
                 if step < best {
                     (best, arg) = (step, p);
                 }
