@@ -28,7 +28,7 @@ fn ink_columns(img: &[u8]) -> (usize, usize) {
 /// that its ink box starts `overlap_percent` of its width before the first's
 /// ends (0: the boxes just touch).
 fn join(a: &[u8], b: &[u8], overlap_percent: usize) -> (Vec<u8>, usize, usize) {
-    let (a0, a1) = ink_columns(a);
+    let (_, a1) = ink_columns(a);
     let (b0, b1) = ink_columns(b);
     let overlap = ((b1 - b0) * overlap_percent + 50) / 100;
     let a_left = MARGIN;
