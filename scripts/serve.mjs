@@ -12,7 +12,7 @@
 // Normally started through scripts/serve, which builds pkg/ first.
 
 import { createServer } from 'node:http';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,9 @@ function send(res, status, body, headers = {}) {
   res.end(body);
 }
 
+// The repository root redirects / to the page; another --root (a built app) serves its own index.html.
+const servesPage = existsSync(join(root, 'www', 'index.html'));
+
 async function handle(req, res) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return send(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
@@ -72,7 +75,7 @@ async function handle(req, res) {
   } catch {
     return send(res, 400, 'bad request\n');
   }
-  if (pathname === '/' || pathname === '/index.html') {
+  if ((pathname === '/' || pathname === '/index.html') && servesPage) {
     return send(res, 302, 'see /www/\n', { Location: '/www/' });
   }
   if (pathname.includes('\0')) return send(res, 400, 'bad request\n');

@@ -1,6 +1,6 @@
 // The digit page: drawing pad → segment() → predictBatch() over the digits → DOM.
 //
-// Everything runs in this tab: the wasm package (../pkg/tinycnn.js) and the
+// Everything runs in this tab: the wasm package (../pkg/index.js) and the
 // shipped int8 models (../models/*.safetensors) are fetched from the same
 // server, nothing else is requested.
 //
@@ -720,9 +720,11 @@ async function start() {
   for (const k of key === 'ensemble' ? ENSEMBLE : [key]) fetchBytes(k).catch(() => {});
   const t0 = performance.now();
   try {
-    const mod = await import('../pkg/tinycnn.js');
+    // pkg/index.js fetches the SIMD128 build, or the scalar one where the browser lacks SIMD128.
+    const mod = await import('../pkg/index.js');
     await mod.default();
     wasm = mod;
+    hook.wasmBuild = mod.loadedBuild();
     if (typeof mod.version === 'function') document.getElementById('version').textContent = `tinycnn ${mod.version()}.`;
   } catch (e) {
     throw new Error(`the WebAssembly package did not load (${errorText(e)}); build it with scripts/serve`);

@@ -1,21 +1,11 @@
 // Which backend can run the network here.
 
-/** A minimal module whose one function uses SIMD128 (i8x16.splat, i8x16.popcnt). */
-const SIMD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
-]);
-
-export function hasWasmSimd() {
-  try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE);
-  } catch {
-    return false;
-  }
-}
+// The package's own test, so the badge names the build pkg/index.js loads.
+import { simdSupported } from '../pkg/build.js';
 
 /** @returns {{id: string, label: string, detail: string}} */
 export function detectBackend() {
-  const simd = hasWasmSimd();
+  const simd = simdSupported();
   const gpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
   const detail = [
     simd ? 'WebAssembly with SIMD128: int8 kernels use 128-bit vector instructions.' : 'WebAssembly without SIMD128 support in this browser.',

@@ -25,11 +25,12 @@ export async function padSize(page) {
 
 /**
  * Starts `scripts/serve 0` (which builds pkg/ when missing or stale) and
- * resolves with { url, origin, stop } once it prints its URL.
+ * resolves with { url, origin, stop } once it prints its URL. `build: false`
+ * serves without building; `root` (with build: false) serves that directory instead.
  */
-export function startServer({ build = true, timeoutMs = 20 * 60_000 } = {}) {
+export function startServer({ build = true, root = null, timeoutMs = 20 * 60_000 } = {}) {
   const cmd = build ? join(ROOT, 'scripts', 'serve') : process.execPath;
-  const args = build ? ['0'] : [join(ROOT, 'scripts', 'serve.mjs'), '0', '--quiet'];
+  const args = build ? ['0'] : [join(ROOT, 'scripts', 'serve.mjs'), '0', '--quiet', ...(root ? ['--root', root] : [])];
   const child = spawn(cmd, args, {
     cwd: ROOT,
     env: { ...process.env, SERVE_QUIET: '1' },
@@ -76,7 +77,8 @@ export function startServer({ build = true, timeoutMs = 20 * 60_000 } = {}) {
  * Headless Chromium. `webgpu: true` adds --enable-unsafe-webgpu: Chromium's
  * WebGPU on Linux (Dawn), which without a GPU (and with --disable-gpu) gives
  * the SwiftShader software adapter; without the flag navigator.gpu exists but
- * requestAdapter() resolves to null.
+ * requestAdapter() resolves to null. `jsFlags` go to V8 (e.g. '--no-enable-sse4-1':
+ * no SIMD128 in pages and workers alike).
  */
 export const PIXELS = 784;
 const MNIST_IMAGES = join(ROOT, 'data', 'mnist', 't10k-images-idx3-ubyte');
@@ -102,7 +104,7 @@ export function testDigits(count) {
   return { source: `${count} pseudo-random images (no MNIST data)`, pixels };
 }
 
-export async function launchBrowser({ webgpu = false } = {}) {
+export async function launchBrowser({ webgpu = false, jsFlags = null } = {}) {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`${CHROMIUM} not found: install Debian's chromium (scripts/setup)`);
   }
@@ -110,6 +112,7 @@ export async function launchBrowser({ webgpu = false } = {}) {
     executablePath: CHROMIUM,
     args: [
       ...(webgpu ? ['--enable-unsafe-webgpu'] : []),
+      ...(jsFlags ? [`--js-flags=${jsFlags}`] : []),
       '--headless=new',
       '--no-sandbox',
       '--disable-gpu',

@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const pkgEntry = join(root, 'pkg/node/tinycnn.js');
+const pkgEntry = join(root, 'pkg/node/index.cjs'); // the package's require() entry
 const dir = join(root, 'tests/fixtures/malformed');
 const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
 

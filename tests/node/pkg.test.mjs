@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const pkgEntry = join(root, 'pkg/node/tinycnn.js');
+const pkgEntry = join(root, 'pkg/node/index.cjs'); // the package's require() entry
 const dataDir = join(root, 'data/mnist');
 const imagesPath = join(dataDir, 't10k-images-idx3-ubyte');
 const labelsPath = join(dataDir, 't10k-labels-idx1-ubyte');
@@ -182,14 +182,14 @@ test('misuse throws an Error with a clear message, and the model keeps working',
       (e) => e instanceof Error && e.name === 'EmptyImageError' && /no ink/.test(e.message));
   }
 
-  // Use after free: wasm-bindgen's own check throws an Error.
+  // Use after free: an Error naming the call (the freed-object guard, js/guard.js).
   const freed = new t.Model(modelBytes);
   freed.free();
-  check(() => freed.predict(good), /null pointer passed to rust/);
-  check(() => freed.info(), /null pointer passed to rust/);
+  check(() => freed.predict(good), /^Model\.predict: this Model was freed/);
+  check(() => freed.info(), /^Model\.info: this Model was freed/);
   check(() => new t.Ensemble([model, freed]), /^new Ensemble: element 1 cannot be used \(was it freed\?\)/);
   model.free();
-  assert.throws(() => model.predict(good), Error);
+  assert.throws(() => model.predict(good), { message: /^Model\.predict: this Model was freed/ });
 });
 
 test('more misuse: NaN/Inf numbers, float arrays, ensembles and freed objects; the module keeps working', () => {
@@ -243,19 +243,28 @@ test('more misuse: NaN/Inf numbers, float arrays, ensembles and freed objects; t
   checkEnsemble(() => new t.Ensemble('models'), /^new Ensemble: expected an array of Models, got a string$/);
   checkEnsemble(() => new t.Ensemble([model, null]), /element 1 is not a Model \(it is null\)/);
 
-  // Use after free, of every method (and a second free()): wasm-bindgen's own Error.
+  // Use after free, of every method and getter: an Error naming the call; a second free() does nothing.
   const freed = new t.Model(modelBytes);
   freed.free();
-  for (const fn of [() => freed.logits(good), () => freed.predictBatch(good), () => freed.logitsBatch(good),
-    () => freed.firstConvFeatures(good), () => freed.inputLength, () => freed.classes]) {
-    check(fn, /null pointer passed to rust/);
+  const calls = { predict: () => freed.predict(good), logits: () => freed.logits(good),
+    predictBatch: () => freed.predictBatch(good), logitsBatch: () => freed.logitsBatch(good),
+    runInt8: () => freed.runInt8(new Int8Array(784)), info: () => freed.info(),
+    firstConvFeatures: () => freed.firstConvFeatures(good), inputLength: () => freed.inputLength,
+    classes: () => freed.classes, int8OutputLength: () => freed.int8OutputLength };
+  for (const [name, fn] of Object.entries(calls)) {
+    check(fn, new RegExp(`^Model\\.${name}: this Model was freed \\(free\\(\\) was called\\); load a new one$`));
   }
-  check(() => freed.free(), /null pointer passed to rust/); // a second free() is an Error too
+  freed.free();
+  freed[Symbol.dispose]();
+  check(() => new t.Ensemble([model, freed]), /^new Ensemble: element 1 cannot be used \(was it freed\?\): Model\.__tinycnnShare: this Model was freed/);
   const freedEnsemble = new t.Ensemble([model]);
   freedEnsemble.free();
-  check(() => freedEnsemble.predict(good), /null pointer passed to rust/);
-  check(() => freedEnsemble.size, /null pointer passed to rust/);
-  check(() => freedEnsemble.free(), /null pointer passed to rust/);
+  check(() => freedEnsemble.predict(good), /^Ensemble\.predict: this Ensemble was freed/);
+  check(() => freedEnsemble.predictBatch(good), /^Ensemble\.predictBatch: this Ensemble was freed/);
+  check(() => freedEnsemble.size, /^Ensemble\.size: this Ensemble was freed/);
+  freedEnsemble.free();
+  // The model that shared its weights and the other models still work.
+  assert.equal(model.predict(good).length, 10);
   assert.ok(sameBits(ensemble.predict(good), ensembleWant));
   ensemble.free();
   model.free();

@@ -1,0 +1,2 @@
+// Runs inside a module Worker (see worker.d.ts): no exports.
+export {};
