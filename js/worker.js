@@ -19,7 +19,7 @@ const remotes = new WeakMap(); // RemoteModel → { owner, handle, send }
 
 export class TinycnnWorker {
   #worker;
-  #pending = new Map(); // id → { resolve, reject, op }
+  #pending = new Map(); // message id → { resolve, reject }
   #nextId = 1;
   #failure = null; // an Error once the worker is dead: every later call rejects with it
   #hello;
@@ -37,7 +37,7 @@ export class TinycnnWorker {
       this.#fail(new Error(`TinycnnWorker: the worker failed: ${e.message || 'its script did not load'}`));
     });
     this.#worker.addEventListener('messageerror', () => this.#fail(new Error('TinycnnWorker: a message could not be read')));
-    // The .wasm compiles here while the worker starts (here a preloaded response can serve it)
+    // The .wasm compiles on this thread while the worker starts (a preloaded response can serve it here)
     // and goes over compiled; if that fails the worker fetches it itself, and reports why not.
     const simd = simdSupported();
     this.#hello = compile(wasmUrl(simd)).then(
