@@ -3,9 +3,10 @@
 //! Load-time errors name the node or tensor at fault, so a user can fix the
 //! exporter. Run-time errors carry only numbers: building them never touches
 //! the heap, which keeps `run` allocation-free even when it fails.
+//!
+//! Without the `alloc` feature (a microcontroller with no allocator) the texts
+//! are [`InlineText`]s: the same messages, cut at [`InlineText::CAPACITY`] bytes.
 
-use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
 
 /// Everything that can go wrong, from reading a file to running a model.
@@ -13,43 +14,43 @@ use core::fmt;
 #[non_exhaustive]
 pub enum Error {
     /// The bytes are not a safetensors file (too short, bad header, bad offsets…).
-    NotSafetensors(String),
+    NotSafetensors(Text),
     /// A limit of docs/FORMAT.md was exceeded (header bytes, nodes, elements, arena…).
     LimitExceeded { what: &'static str, value: u64, limit: u64 },
     /// The safetensors metadata has no `tinycnn` graph.
     MissingGraph,
     /// The graph JSON does not parse or has the wrong structure.
-    GraphJson(String),
+    GraphJson(Text),
     /// The graph declares a format version this build does not read.
     UnsupportedFormat(u64),
     /// A node's `op` is not one tinycnn knows.
-    UnknownOp { node: String, op: String },
+    UnknownOp { node: Text, op: Text },
     /// An attribute is missing, out of range or not valid for the op.
-    BadAttribute { node: String, attribute: String, reason: String },
+    BadAttribute { node: Text, attribute: Text, reason: Text },
     /// Two nodes share a name (or a node is called `input`).
-    DuplicateNode(String),
+    DuplicateNode(Text),
     /// A node reads a value that no node produces.
-    DanglingInput { node: String, input: String },
+    DanglingInput { node: Text, input: Text },
     /// The graph has a cycle through this node.
-    Cycle(String),
+    Cycle(Text),
     /// Input shapes do not fit the op (channel counts, spatial sizes…).
-    ShapeMismatch { node: String, reason: String },
+    ShapeMismatch { node: Text, reason: Text },
     /// A tensor the graph needs is not in the file.
-    MissingTensor(String),
+    MissingTensor(Text),
     /// The file holds a tensor the graph does not use.
-    UnexpectedTensor(String),
+    UnexpectedTensor(Text),
     /// A tensor has a dtype the op cannot take.
-    TensorDtype { tensor: String, expected: &'static str, found: String },
+    TensorDtype { tensor: Text, expected: &'static str, found: Text },
     /// A tensor's shape disagrees with the graph.
-    TensorShape { tensor: String, expected: Vec<usize>, found: Vec<usize> },
+    TensorShape { tensor: Text, expected: Dims, found: Dims },
     /// A tensor holds a value outside its allowed range (e.g. an int8 weight of −128).
-    TensorValue { tensor: String, reason: String },
+    TensorValue { tensor: Text, reason: Text },
     /// A quantisation scale or zero point is NaN, infinite, zero, negative or out of range.
-    BadQuantization { what: String, reason: String },
+    BadQuantization { what: Text, reason: Text },
     /// The operation needs a model of the other dtype (e.g. calibrating an int8 model).
     WrongDtype { expected: &'static str },
     /// The quantiser cannot express this graph in int8 (e.g. a batchnorm that follows no conv).
-    Unquantizable { node: String, reason: String },
+    Unquantizable { node: Text, reason: Text },
     /// `run` got an input slice of the wrong length.
     InputLength { expected: usize, found: usize },
     /// `run` got the other kind of input than the model takes (pixels or int8 values).
@@ -64,11 +65,14 @@ pub enum Error {
     NonFiniteInput { index: usize },
     /// A `.tflite` file that is malformed or asks for what tinycnn does not run;
     /// `at` names the place (the file, tensor k, operator k and its op).
-    Tflite { at: String, reason: String },
+    Tflite { at: Text, reason: Text },
     /// Data files (MNIST IDX, images) are malformed.
-    Data(String),
+    Data(Text),
     /// An image to preprocess or segment is blank: no ink to read (a page says "draw something").
     EmptyImage,
+    /// The memory given to an in-place load ([`crate::ArenaModel::load`]) is too
+    /// small: `needed` bytes at least (`tinycnn inspect` prints the exact figure).
+    MemoryTooSmall { needed: usize, found: usize },
     /// An invariant of tinycnn itself broke (a bug: please report it).
     Internal(&'static str),
 }
@@ -126,6 +130,9 @@ impl fmt::Display for Error {
             Error::Tflite { at, reason } => write!(f, "tflite {at}: {reason}"),
             Error::Data(why) => write!(f, "data: {why}"),
             Error::EmptyImage => write!(f, "data: the image has no ink (it is blank): draw or photograph a digit"),
+            Error::MemoryTooSmall { needed, found } => {
+                write!(f, "memory has {found} bytes, loading the model needs at least {needed}")
+            }
             Error::Internal(what) => write!(f, "internal error (a tinycnn bug): {what}"),
         }
     }
@@ -135,3 +142,151 @@ impl core::error::Error for Error {}
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// The text of an error: a `String` where the crate has `alloc`.
+#[cfg(feature = "alloc")]
+pub type Text = alloc::string::String;
+/// The text of an error: a fixed-capacity string where the crate has no `alloc`.
+#[cfg(not(feature = "alloc"))]
+pub type Text = InlineText;
+
+/// A tensor shape in an error.
+#[cfg(feature = "alloc")]
+pub type Dims = alloc::vec::Vec<usize>;
+/// A tensor shape in an error: its first [`InlineDims::CAPACITY`] dimensions.
+#[cfg(not(feature = "alloc"))]
+pub type Dims = InlineDims;
+
+/// Formats an error's text (`format!` where the crate has `alloc`, else into an [`InlineText`]).
+macro_rules! text {
+    ($($arg:tt)*) => {
+        $crate::error::format_text(core::format_args!($($arg)*))
+    };
+}
+pub(crate) use text;
+
+#[cfg(feature = "alloc")]
+pub(crate) fn format_text(args: fmt::Arguments<'_>) -> Text {
+    alloc::fmt::format(args)
+}
+
+#[cfg(not(feature = "alloc"))]
+pub(crate) fn format_text(args: fmt::Arguments<'_>) -> Text {
+    let mut text = InlineText::default();
+    // InlineText's write_str never fails: it cuts what does not fit.
+    let _ = fmt::Write::write_fmt(&mut text, args);
+    text
+}
+
+/// A shape as an error holds it.
+pub(crate) fn dims(shape: &[usize]) -> Dims {
+    #[cfg(feature = "alloc")]
+    {
+        shape.to_vec()
+    }
+    #[cfg(not(feature = "alloc"))]
+    {
+        let mut dims = InlineDims { rank: shape.len(), dims: [0; InlineDims::CAPACITY] };
+        for (d, &s) in dims.dims.iter_mut().zip(shape) {
+            *d = s;
+        }
+        dims
+    }
+}
+
+/// A string of at most [`CAPACITY`](Self::CAPACITY) bytes, cut at a character
+/// boundary with "…" when longer: error texts without a heap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineText {
+    bytes: [u8; InlineText::CAPACITY],
+    len: u8,
+    cut: bool,
+}
+
+impl InlineText {
+    pub const CAPACITY: usize = 48;
+
+    pub fn as_str(&self) -> &str {
+        // Only whole characters are ever copied in (`write_str`).
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl Default for InlineText {
+    fn default() -> Self {
+        InlineText { bytes: [0; InlineText::CAPACITY], len: 0, cut: false }
+    }
+}
+
+impl fmt::Write for InlineText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cut {
+            return Ok(());
+        }
+        // Room is kept for the "…" (3 bytes) that marks a cut text.
+        let room = (Self::CAPACITY - 3).saturating_sub(usize::from(self.len));
+        let mut take = s.len().min(room);
+        while !s.is_char_boundary(take) {
+            take -= 1;
+        }
+        let start = usize::from(self.len);
+        self.bytes[start..start + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take as u8;
+        if take < s.len() {
+            self.cut = true;
+            let start = usize::from(self.len);
+            self.bytes[start..start + 3].copy_from_slice("…".as_bytes());
+            self.len += 3;
+        }
+        Ok(())
+    }
+}
+
+impl From<&str> for InlineText {
+    fn from(s: &str) -> Self {
+        let mut text = InlineText::default();
+        let _ = fmt::Write::write_str(&mut text, s);
+        text
+    }
+}
+
+impl core::ops::Deref for InlineText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for InlineText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for InlineText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// A tensor shape of any rank, its first [`CAPACITY`](Self::CAPACITY) dimensions kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct InlineDims {
+    rank: usize,
+    dims: [usize; InlineDims::CAPACITY],
+}
+
+impl InlineDims {
+    pub const CAPACITY: usize = 6;
+}
+
+impl fmt::Debug for InlineDims {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kept = &self.dims[..self.rank.min(Self::CAPACITY)];
+        if self.rank > Self::CAPACITY {
+            write!(f, "{kept:?} (rank {})", self.rank)
+        } else {
+            write!(f, "{kept:?}")
+        }
+    }
+}

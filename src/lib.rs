@@ -17,6 +17,7 @@
 #![no_std]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+#[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
@@ -26,6 +27,7 @@ extern crate std;
 #[cfg(feature = "cli")]
 mod cli;
 mod engine;
+#[cfg(feature = "alloc")]
 mod ensemble;
 mod error;
 #[cfg(feature = "gpu")]
@@ -34,7 +36,9 @@ mod kernels;
 #[cfg(feature = "std")]
 pub mod mnist;
 mod model;
+#[cfg(feature = "alloc")]
 pub mod preprocess;
+#[cfg(feature = "alloc")]
 mod quant;
 mod spec;
 #[cfg(feature = "tflite")]
@@ -42,12 +46,19 @@ mod tflite;
 #[cfg(feature = "wasm")]
 mod wasm;
 
-pub use engine::{softmax_in_place, KernelSet, LoadOptions, Model};
+#[cfg(feature = "alloc")]
+pub use engine::Model;
+pub use engine::{softmax_in_place, ArenaModel, KernelSet, LoadOptions};
+#[cfg(feature = "alloc")]
 pub use ensemble::Ensemble;
-pub use error::{Error, Result};
+pub use error::{Error, InlineDims, InlineText, Result};
 pub use kernels::packed::Microkernel;
-pub use model::graph::{Dtype, Graph};
+pub use model::graph::Dtype;
+#[cfg(feature = "alloc")]
+pub use model::graph::Graph;
+#[cfg(feature = "alloc")]
 pub use model::{Network, NodeStats};
+#[cfg(feature = "alloc")]
 pub use quant::quantize::quantize;
 pub use spec::Shape;
 
@@ -55,11 +66,15 @@ pub use spec::Shape;
 /// and as written), its limits, and a writer for building model files.
 pub mod format {
     pub use crate::model::graph::{
-        pixel_quantization, Dtype, Graph, InputKind, InputSpec, Node, Op, QuantParams, RawGraph, RawInput, RawNode,
-        Unary, Window, FORMAT_VERSION, INPUT_NAME, METADATA_KEY,
+        pixel_quantization, Dtype, InputKind, InputSpec, Op, QuantParams, Unary, Window, FORMAT_VERSION, INPUT_NAME,
+        METADATA_KEY,
     };
+    #[cfg(feature = "alloc")]
+    pub use crate::model::graph::{Graph, Node, RawGraph, RawInput, RawNode};
     pub use crate::model::limits;
+    #[cfg(feature = "alloc")]
     pub use crate::model::read_graph_json;
+    #[cfg(feature = "alloc")]
     pub use crate::model::writer::{write_model, TensorData, TensorDtype};
 }
 
@@ -76,6 +91,7 @@ pub mod internals {
     pub mod model {
         pub use crate::model::*;
     }
+    #[cfg(feature = "alloc")]
     pub mod quant {
         pub use crate::quant::*;
     }

@@ -6,7 +6,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use tinycnn::internals::kernels::eltwise::{add, add_reference, add_terms, AddInput};
-use tinycnn::internals::kernels::packed::{Microkernel, PackedWeights};
+use tinycnn::internals::kernels::packed::{Microkernel, OwnedPacking};
 use tinycnn::internals::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
 use tinycnn::internals::spec::output_len_padded;
@@ -50,12 +50,12 @@ impl Rng {
 }
 
 /// Every packed microkernel this build can run here (none on a scalar build).
-fn packings(weights: &[i8], channels: &[ChannelRequant], rows: usize, zp: i32) -> Vec<(Microkernel, PackedWeights)> {
+fn packings(weights: &[i8], channels: &[ChannelRequant], rows: usize, zp: i32) -> Vec<(Microkernel, OwnedPacking)> {
     Microkernel::available()
         .into_iter()
         .map(|kernel| {
-            let packed = PackedWeights::for_kernel(kernel, weights, channels, rows, zp);
-            assert_eq!(packed.kernel(), Some(kernel), "{kernel:?} is available but packed nothing");
+            let packed = OwnedPacking::new(kernel, weights, channels, rows, zp).unwrap();
+            assert_eq!(packed.weights().kernel(), Some(kernel), "{kernel:?} is available but packed nothing");
             (kernel, packed)
         })
         .collect()
@@ -109,11 +109,11 @@ fn packed_layers_take_their_microkernel() {
         let (_, dense_packed) =
             packings(dense_weights, &channels, 1, 3).into_iter().find(|(k, _)| *k == kernel).unwrap();
         let (mut out, mut dense_out) = (vec![0i8; g.output.len()], vec![0i8; g.output.c]);
-        let args = (&packed, &channels[..], range);
+        let args = (&packed.weights(), &channels[..], range);
         let (conv2d, dense) = kernel.entry_points().unwrap_or_else(|| panic!("{kernel:?} has no table entry"));
         let taken = (
             conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
-            dense(dense_input, 3, &dense_packed, args.1, args.2, &mut dense_out),
+            dense(dense_input, 3, &dense_packed.weights(), args.1, args.2, &mut dense_out),
         );
         assert_eq!(taken, (true, true), "{kernel:?} refused its own packing (conv, dense)");
     }
@@ -168,7 +168,7 @@ fn conv2d_matches_reference() {
         conv::conv2d(&g, &input, zp, &weights, &channels, range, &mut got);
         assert_eq!(got, want, "case {case}: {g:?}");
         for (kernel, packed) in packings(&weights, &channels, g.kernel_h, zp) {
-            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
             let mut got = vec![1i8; g.output.len()];
             conv::conv2d_layer(&g, &input, zp, &layer, range, &mut got);
             assert_eq!(got, want, "case {case}, {kernel:?}: {g:?}");
@@ -192,7 +192,7 @@ fn dense_and_dot_variants_match_reference() {
         dense::dense(&input, zp, &weights, &channels, range, &mut got);
         assert_eq!(got, want, "case {case}: dense {i}→{o}");
         for (kernel, packed) in packings(&weights, &channels, 1, zp) {
-            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
             let mut got = vec![1i8; o];
             dense::dense_layer(&input, zp, &layer, range, &mut got);
             assert_eq!(got, want, "case {case}, {kernel:?}: dense {i}→{o}");
@@ -243,7 +243,7 @@ fn requantisation_extremes_match_reference() {
         let mut want = vec![0i8; o];
         dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
         for (kernel, packed) in packings(&weights, &channels, 1, zp) {
-            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
             let mut got = vec![1i8; o];
             dense::dense_layer(&input, zp, &layer, range, &mut got);
             assert_eq!(got, want, "case {case}, {kernel:?}: dense {i}→{o}");
@@ -276,7 +276,7 @@ fn extreme_values_do_not_overflow() {
     conv::conv2d(&g, &input, -128, &weights, &channels, range, &mut got);
     assert_eq!(got, want);
     for (kernel, packed) in packings(&weights, &channels, g.kernel_h, -128) {
-        let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed };
+        let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
         let mut got = vec![1i8; g.output.len()];
         conv::conv2d_layer(&g, &input, -128, &layer, range, &mut got);
         assert_eq!(got, want, "{kernel:?}");
@@ -321,7 +321,14 @@ fn add_matches_reference() {
             .collect();
         let output = Multiplier::from_real(2f64.powf(-(rng.range(10, 22) as f64))).unwrap();
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
-        let terms: Vec<[i32; 256]> = params.iter().map(add_terms).collect();
+        let terms: Vec<[i32; 256]> = params
+            .iter()
+            .map(|p| {
+                let mut table = [0; 256];
+                add_terms(p, &mut table);
+                table
+            })
+            .collect();
         let (mut want, mut got) = (vec![0i8; len], vec![1i8; len]);
         add_reference(&inputs, &params, output, range, &mut want);
         add(&inputs, &terms, output, range, &mut got);

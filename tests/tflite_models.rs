@@ -7,8 +7,10 @@
 //! input (the int8 logits, `.logits`) is compared too: random inputs saturate
 //! a softmax. With `gpu`, the WebGPU engine too (both dot-product paths).
 
+use std::mem::MaybeUninit;
+
 use tinycnn::internals::tflite::import;
-use tinycnn::{KernelSet, LoadOptions, Model};
+use tinycnn::{ArenaModel, KernelSet, LoadOptions, Model};
 
 /// The inputs of tests/data/tflm/README.md: splitmix64 bytes per input index, then the edge cases.
 pub fn inputs(len: usize, zero_point: i8) -> Vec<Vec<i8>> {
@@ -46,6 +48,12 @@ fn check(stem: &str) {
         assert_eq!(want.len(), inputs.len() * out_len, "{stem}: the TFLM file's size");
         let mut arena = vec![0u8; model.arena_bytes()];
         let mut got = vec![0i8; out_len];
+        // The heap-free load of the same file, in memory of exactly the size it reports.
+        let mut probe = vec![MaybeUninit::new(0u8); 4 * file.len() + (4 << 20)];
+        let needed = ArenaModel::load(&file, &mut probe, kernels).unwrap().0.memory_bytes();
+        let mut memory = vec![MaybeUninit::new(0u8); needed + 16]; // + the alignment of a buffer's start
+        let (in_place, in_place_arena) = ArenaModel::load(&file, &mut memory, kernels).unwrap();
+        let mut in_place_got = vec![0i8; out_len];
         let mut differing = 0;
         let mut first = None;
         let logits_value = model.graph().logits;
@@ -57,6 +65,8 @@ fn check(stem: &str) {
                 }
             };
             model.run_int8_values_observed(&mut arena, input, &mut got, &mut observe).unwrap();
+            in_place.run_int8(in_place_arena, input, &mut in_place_got).unwrap();
+            assert_eq!(in_place_got, got, "{stem} on {}: in place, input {i}", kernels.name());
             let bad = got.iter().zip(want).filter(|(g, w)| **g as u8 != **w).count();
             if bad > 0 && first.is_none() {
                 first = Some((i, got.clone(), want.to_vec()));

@@ -6,9 +6,9 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use common::{fixture, Fixture};
+use common::{fixture, model_path, Fixture};
 use tinycnn::quantize;
-use tinycnn::{Ensemble, Model};
+use tinycnn::{ArenaModel, Ensemble, KernelSet, Model};
 
 struct Counting;
 
@@ -91,4 +91,39 @@ fn inference_makes_no_heap_allocation() {
     let v: Vec<u8> = Vec::with_capacity(std::hint::black_box(64));
     drop(v);
     assert_eq!(allocations() - before, 1);
+}
+
+/// The heap-free path: loading in place (validation, planning, preparation)
+/// and running both allocate nothing, for the MNIST and an MLPerf Tiny model
+/// on every kernel set.
+#[test]
+fn loading_in_place_makes_no_heap_allocation() {
+    #[allow(unused_mut)] // without the importer, the MNIST model alone
+    let mut files = vec![std::fs::read(model_path("resnet-int8.safetensors")).unwrap()];
+    #[cfg(feature = "tflite")]
+    files.push(
+        tinycnn::internals::tflite::import(&std::fs::read(model_path("mlperf-tiny/kws_ref_model.tflite")).unwrap())
+            .unwrap()
+            .file,
+    );
+    let sets = KernelSet::available();
+    let mut memory = vec![std::mem::MaybeUninit::new(0u8); 4 << 20];
+    let mut logits = [0f32; 16];
+    let mut output = [0i8; 16];
+    let input = [5i8; 490];
+    for file in &files {
+        for &kernels in &sets {
+            let before = allocations();
+            let (model, arena) = ArenaModel::load(file, &mut memory, kernels).unwrap();
+            let pixels = model.input_kind() == tinycnn::format::InputKind::Pixels;
+            for i in 0..100u8 {
+                if pixels {
+                    model.run(arena, &[i; 784], &mut logits[..model.output_len()]).unwrap();
+                } else {
+                    model.run_int8(arena, &input[..model.input_len()], &mut output[..model.int8_output_len()]).unwrap();
+                }
+            }
+            assert_eq!(allocations() - before, 0, "{} in place allocated", kernels.name());
+        }
+    }
 }

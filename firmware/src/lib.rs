@@ -1,4 +1,4 @@
-//! What the firmware binaries share: semihosting I/O, the measured heap and
+//! What the firmware binaries share: semihosting I/O, the measured flash and
 //! stack, the instruction counter, allocation-free messages, the panic handler.
 //!
 //! Binaries: `tinycnn-firmware` (src/main.rs, a model in flash, run by

@@ -1,55 +1,5 @@
-//! RAM as the firmware measures it: a heap with a high-water mark, and the
+//! RAM and flash as the firmware measures them: the linker's symbols, and the
 //! stack painted at boot so that its deepest use can be read back.
-
-use core::alloc::{GlobalAlloc, Layout};
-use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicUsize, Ordering};
-
-use embedded_alloc::LlffHeap;
-
-/// The allocating loader's heap (the MobileNet of MLPerf Tiny needs ~90 KB).
-const HEAP_BYTES: usize = 512 << 10;
-
-static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_BYTES] = [MaybeUninit::uninit(); HEAP_BYTES];
-
-#[global_allocator]
-static HEAP: PeakHeap = PeakHeap { heap: LlffHeap::empty(), used: AtomicUsize::new(0), peak: AtomicUsize::new(0) };
-
-/// A heap that remembers the most bytes it ever had handed out.
-struct PeakHeap {
-    heap: LlffHeap,
-    used: AtomicUsize,
-    peak: AtomicUsize,
-}
-
-// SAFETY: every call is forwarded to LlffHeap; only the byte counts are added.
-unsafe impl GlobalAlloc for PeakHeap {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract is passed on unchanged.
-        let ptr = unsafe { self.heap.alloc(layout) };
-        if !ptr.is_null() {
-            let used = self.used.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            self.peak.fetch_max(used, Ordering::Relaxed);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        self.used.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: the caller's contract is passed on unchanged.
-        unsafe { self.heap.dealloc(ptr, layout) }
-    }
-}
-
-pub fn init_heap() {
-    // SAFETY: called once, before the first allocation; HEAP_MEMORY is used by nothing else.
-    unsafe { HEAP.heap.init(core::ptr::addr_of_mut!(HEAP_MEMORY) as usize, HEAP_BYTES) }
-}
-
-/// Most heap bytes in use at once so far (requested sizes, not the allocator's overhead).
-pub fn heap_peak() -> usize {
-    HEAP.peak.load(Ordering::Relaxed)
-}
 
 const PAINT: u32 = 0xA5A5_A5A5;
 /// Left unpainted below the stack pointer at boot: the painting function's own frame.
@@ -78,11 +28,10 @@ pub fn flash_bytes() -> usize {
     unsafe { address(&__sidata) + (address(&__edata) - address(&__sdata)) }
 }
 
-/// RAM the statics take (.data and .bss), less the heap's own array.
+/// RAM the statics take (.data and .bss).
 pub fn static_ram_bytes() -> usize {
     // SAFETY: as above, addresses only.
-    let statics = unsafe { (address(&__edata) - address(&__sdata)) + (address(&__ebss) - address(&__sbss)) };
-    statics - HEAP_BYTES
+    unsafe { (address(&__edata) - address(&__sdata)) + (address(&__ebss) - address(&__sbss)) }
 }
 
 /// The stack region between the statics and the boot-time stack pointer, painted.

@@ -9,13 +9,13 @@
 //! property (e.g. a multiplier mantissa outside [2^30, 2^31)).
 
 use tinycnn::format::limits;
-use tinycnn::internals::kernels::packed::{Microkernel, PackedWeights};
+use tinycnn::internals::kernels::packed::{Microkernel, OwnedPacking};
 use tinycnn::internals::kernels::{conv, dense, output_len, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::internals::quant::quantize::{activation_quantization, quantize_weights};
 use tinycnn::internals::spec::fixed_point::{ChannelRequant, OutputRange};
 use tinycnn::internals::spec::fixed_point::{Multiplier, MAX_LEFT_SHIFT};
 use tinycnn::preprocess::{self, DIGIT_LEN, MAX_DIGITS};
-use tinycnn::{Error, Model};
+use tinycnn::{ArenaModel, Dtype, Error, KernelSet, Model};
 
 /// Valid models the `run_model` target can pick by its first byte, so that the
 /// fuzzer spends most of its time on inputs to real networks.
@@ -37,11 +37,38 @@ fn check_error(e: &Error) {
     assert!(!e.to_string().is_empty(), "empty message for {e:?}");
 }
 
-/// Target `load_model`: a model file from arbitrary bytes.
+/// Target `load_model`: a model file from arbitrary bytes, loaded both ways:
+/// `Model::load` and the heap-free `ArenaModel::load` accept the same files
+/// and refuse the others with the same error.
 pub fn load_model(data: &[u8]) {
-    match Model::load(data) {
-        Ok(model) => check_loaded(&model),
-        Err(e) => check_error(&e),
+    let allocating = Model::load(data);
+    let in_place = load_in_place(data);
+    match (allocating, in_place) {
+        (Ok(model), Ok(in_place)) => {
+            check_loaded(&model);
+            assert_eq!(in_place, (model.input_len(), model.output_len(), model.arena_bytes()));
+        }
+        // Float models run only from the allocating load.
+        (Ok(model), Err(Error::WrongDtype { .. })) if model.dtype() == Dtype::Float => check_loaded(&model),
+        (Err(a), Err(b)) => {
+            check_error(&a);
+            assert_eq!(a, b, "the two loads refuse the file differently");
+        }
+        (a, b) => panic!("one load accepted the file: allocating {:?}, in place {b:?}", a.map(|_| ())),
+    }
+}
+
+/// `ArenaModel::load` in as much memory as it asks for (up to 256 MiB): the
+/// loaded model's input, output and arena lengths.
+fn load_in_place(data: &[u8]) -> Result<(usize, usize, usize), Error> {
+    let mut bytes = 64 << 10;
+    loop {
+        let mut memory = vec![std::mem::MaybeUninit::new(0u8); bytes];
+        match ArenaModel::load(data, &mut memory, KernelSet::Portable) {
+            Ok((model, _)) => return Ok((model.input_len(), model.output_len(), model.arena_bytes())),
+            Err(Error::MemoryTooSmall { needed, .. }) if needed > bytes && needed <= 256 << 20 => bytes = needed + 16,
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -267,7 +294,8 @@ pub fn kernels(data: &[u8]) {
         let mut want = vec![0i8; out_c];
         dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
         for kernel in Microkernel::available() {
-            let packed = PackedWeights::for_kernel(kernel, &weights, &channels, 1, zp);
+            let packing = OwnedPacking::new(kernel, &weights, &channels, 1, zp).unwrap();
+            let packed = packing.weights();
             let mut got = vec![0i8; out_c];
             dense::dense_layer(
                 &input,
@@ -299,7 +327,8 @@ pub fn kernels(data: &[u8]) {
     let mut want = vec![0i8; g.output.len()];
     conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
     for kernel in Microkernel::available() {
-        let packed = PackedWeights::for_kernel(kernel, &weights, &channels, kh, zp);
+        let packing = OwnedPacking::new(kernel, &weights, &channels, kh, zp).unwrap();
+        let packed = packing.weights();
         let mut got = vec![0i8; g.output.len()];
         conv::conv2d_layer(
             &g,

@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::string::{String, ToString};
@@ -16,7 +17,7 @@ use std::{eprintln, format};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::engine::Model;
+use crate::engine::{KernelSet, Model};
 use crate::model::graph::InputKind;
 
 mod bench;
@@ -268,6 +269,26 @@ pub(crate) fn write_summary(out: &mut dyn Write, model: &Model, file_bytes: usiz
     writeln!(out, "params: {}", model.parameter_count())?;
     writeln!(out, "macs: {}", stats.iter().map(|s| s.macs).sum::<u64>())?;
     writeln!(out, "arena_bytes: {}", model.arena_bytes())?;
+    if model.dtype() == crate::Dtype::Int8 {
+        // What a heap-free load (a microcontroller's) reserves: the portable kernels read
+        // the weights in place; a SIMD set keeps its packed copy in the memory too.
+        let mut sets = std::vec![KernelSet::Portable, KernelSet::best()];
+        sets.dedup();
+        let mut memory = std::vec![MaybeUninit::new(0u8); 4 * model.bytes().len() + (16 << 20)];
+        for kernels in sets {
+            if let Ok((in_place, _)) = crate::ArenaModel::load(model.bytes(), &mut memory, kernels) {
+                writeln!(
+                    out,
+                    "memory_bytes ({}): {} (ArenaModel::load: state {} + arena {}; the load's peak {})",
+                    kernels.name(),
+                    in_place.memory_bytes(),
+                    in_place.state_bytes(),
+                    in_place.arena_bytes(),
+                    in_place.load_peak_bytes()
+                )?;
+            }
+        }
+    }
     Ok(())
 }
 

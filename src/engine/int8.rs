@@ -1,26 +1,28 @@
 //! The integer engine: int8 activations (H×W×C) in the arena, int8 kernels,
 //! logits dequantised to f32 at the very end.
 //!
-//! `prepare` resolves every node once into a [`Step`]: the graph's op and the
-//! network's parameters are matched here only, never per run.
-
-use alloc::vec::Vec;
-use core::ops::Range;
+//! `prepare` resolves every node once into a [`Step`], written into the
+//! model's state beside the network's records (packed weights and lookup
+//! tables too): the graph's op and the network's parameters are matched here
+//! only, never per run. `Engine` runs the steps; it reads the same records
+//! whether the state is the caller's buffer ([`crate::ArenaModel`]) or the
+//! model's own ([`crate::Model`]).
 
 use super::{plan_error, ArenaSplit, Observer, MAX_INPUTS};
 use crate::error::{Error, Result};
 use crate::kernels::eltwise::{add_terms, AddInput, ConcatInput};
-use crate::kernels::packed::PackedWeights;
-
+use crate::kernels::packed::PackedLayer;
 use crate::kernels::softmax::{softmax_reference, SoftmaxParams};
 use crate::kernels::{conv, dense, eltwise, pool, Int8Layer, KernelSet};
-use crate::model::graph::{InputKind, Op, QuantParams, Unary};
-use crate::model::{Network, NodeParams};
+use crate::model::graph::{Dtype, InputKind, Inputs, Op, QuantParams, Unary};
+use crate::model::memory::{Memory, Span, State};
+use crate::model::params::{ByteRange, ParamRecord};
+use crate::model::{NetworkLayout, NetworkView};
 use crate::spec::fixed_point::{dequantize_channels_last, ChannelRequant, Multiplier, OutputRange};
-use crate::spec::Conv2dGeometry;
+use crate::spec::{Conv2dGeometry, Shape};
 
 /// One node as the CPU kernels run it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Step {
     Conv2d {
         geometry: Conv2dGeometry,
@@ -44,24 +46,24 @@ pub(crate) enum Step {
         channels: usize,
     },
     Add {
-        inputs: Vec<AddInput>,
+        inputs: Span<AddInput>,
         /// Per input, its term of the sum for each of the 256 int8 values
-        /// (`eltwise::add_terms`); empty for the reference set, which computes them.
-        terms: Vec<[i32; 256]>,
+        /// (`eltwise::add_terms`), 256 after 256; empty for the reference set, which computes them.
+        terms: Span<i32>,
         output: Multiplier,
         range: OutputRange,
     },
     Concat {
-        inputs: Vec<ConcatInput>,
+        inputs: Span<ConcatInput>,
         output_zero_point: i32,
     },
     /// An element-wise unary op: the reference calls `op.int8` per value,
-    /// the other sets look `table` up.
+    /// the other sets look `table` (256 entries) up.
     Unary {
         op: Unary,
         input: QuantParams,
         output: QuantParams,
-        table: [i8; 256],
+        table: Span<[i8; 256]>,
     },
     /// Flatten and dropout: the bytes pass unchanged.
     Copy,
@@ -74,243 +76,315 @@ pub(crate) enum Step {
     Skip,
 }
 
-/// A conv or dense layer's parameters: the file's weights (a byte range of
-/// the model), the node whose requantisation constants it uses (the network
-/// holds them; one copy), and, for a microkernel set, the weights packed.
-#[derive(Debug, Clone, PartialEq)]
+/// A conv or dense layer's parameters: the file's weights, the network's
+/// requantisation constants, and, for a microkernel set, the weights packed.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Layer {
-    weights: Range<usize>,
-    node: usize,
-    packed: PackedWeights,
+    weights: ByteRange,
+    channels: Span<ChannelRequant>,
+    packed: PackedLayer,
 }
 
-impl Layer {
-    fn channels<'a, B: AsRef<[u8]>>(&self, network: &'a Network<B>) -> &'a [ChannelRequant] {
-        match network.params().get(self.node) {
-            Some(NodeParams::Int8Conv { channels, .. } | NodeParams::Int8Dense { channels, .. }) => channels,
-            // `prepare` makes a Layer only from these two kinds of parameters.
-            _ => &[],
-        }
-    }
+/// The steps of a prepared int8 network, one per node, in the state.
+pub(crate) type Steps = Span<Step>;
 
-    fn view<'a, B: AsRef<[u8]>>(&'a self, network: &'a Network<B>) -> Int8Layer<'a> {
-        Int8Layer {
-            weights: network.int8_weights(&self.weights),
-            channels: self.channels(network),
-            packed: &self.packed,
-        }
-    }
-}
-
-pub(super) fn prepare<B: AsRef<[u8]>>(network: &Network<B>, kernels: KernelSet) -> Result<Vec<Step>> {
+/// Prepares every node of the int8 network `layout` (whose records `memory`
+/// holds) for `kernels`: its steps, packed weights and tables, into `memory`.
+// Never inlined: a caller that loads and then runs (a firmware's main) would
+// otherwise keep this frame on the stack through every inference.
+#[inline(never)]
+pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, kernels: KernelSet) -> Result<Steps> {
+    let network = NetworkView { state: memory.state(), layout };
+    let nodes = network.nodes();
+    let params = network.params();
     let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
+    let quant = |v: usize| network.quant(v).ok_or(Error::Internal("int8 value without quantisation"));
     // rows: kernel rows (a dense layer: 1); None for layers no microkernel runs (grouped, dilated).
-    let layer = |node: usize,
-                 weights: &Range<usize>,
-                 channels: &[ChannelRequant],
-                 rows: Option<usize>,
-                 input_zero_point: i32| {
+    let layer = |weights: ByteRange, channels: Span<ChannelRequant>, rows: Option<usize>, input_zero_point: i32| {
         let packed = match (kernels, rows) {
             (KernelSet::Microkernel(kernel), Some(rows)) => {
-                PackedWeights::for_kernel(kernel, network.int8_weights(weights), channels, rows, input_zero_point)
+                let weights: &[i8] = bytemuck::cast_slice(file.get(weights.range()).unwrap_or(&[]));
+                PackedLayer::pack(memory, kernel, weights, network.state.get(channels), rows, input_zero_point)?
             }
-            _ => PackedWeights::default(),
+            _ => PackedLayer::NONE,
         };
-        Layer { weights: weights.clone(), node, packed }
+        Ok::<_, Error>(Layer { weights, channels, packed })
     };
     let graph = network.graph();
-    let mut steps = Vec::with_capacity(graph.nodes.len());
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let input_zero_point = zero_point(node.inputs[0]);
-        let output_zero_point = zero_point(i + 1);
-        let geometry = || network.geometry(i).ok_or(Error::Internal("a window op without geometry"));
-        let step = match (node.op, &network.params()[i]) {
-            (Op::Conv2d { relu, groups, dilation, .. }, NodeParams::Int8Conv { weights, channels, kernel_h, .. }) => {
-                // The microkernels read contiguous windows of all channels: nothing to pack otherwise.
-                let rows = (groups == 1 && dilation == 1).then_some(*kernel_h);
-                Step::Conv2d {
-                    geometry: geometry()?,
-                    layer: layer(i, weights, channels, rows, input_zero_point),
+    memory.scratch(|scratch| {
+        let steps = scratch.alloc(nodes.len(), Step::Skip)?;
+        for (i, (node, step)) in nodes.iter().zip(steps.iter_mut()).enumerate() {
+            let input_zero_point = zero_point(node.inputs.first());
+            let output_zero_point = zero_point(i + 1);
+            let geometry = || network.geometry(i).ok_or(Error::Internal("a window op without geometry"));
+            *step = match (node.op, params.get(i).copied().unwrap_or(ParamRecord::None)) {
+                (
+                    Op::Conv2d { relu, groups, dilation, .. },
+                    ParamRecord::Int8Conv { weights, channels, kernel_h, .. },
+                ) => {
+                    // The microkernels read contiguous windows of all channels: nothing to pack otherwise.
+                    let rows = (groups == 1 && dilation == 1).then_some(kernel_h);
+                    Step::Conv2d {
+                        geometry: geometry()?,
+                        layer: layer(weights, channels, rows, input_zero_point)?,
+                        input_zero_point,
+                        range: OutputRange::new(output_zero_point, relu),
+                    }
+                }
+                (Op::Dense { relu }, ParamRecord::Int8Dense { weights, channels, .. }) => Step::Dense {
+                    layer: layer(weights, channels, Some(1), input_zero_point)?,
                     input_zero_point,
                     range: OutputRange::new(output_zero_point, relu),
-                }
-            }
-            (Op::Dense { relu }, NodeParams::Int8Dense { weights, channels, .. }) => Step::Dense {
-                layer: layer(i, weights, channels, Some(1), input_zero_point),
-                input_zero_point,
-                range: OutputRange::new(output_zero_point, relu),
-            },
-            (Op::MaxPool2d(_), _) => Step::MaxPool { geometry: geometry()? },
-            (Op::AvgPool2d(_), _) => Step::AvgPool { geometry: geometry()?, input_zero_point },
-            (Op::GlobalAvgPool, _) => Step::GlobalAvgPool { channels: network.shape(i + 1).c },
-            (Op::Add { relu }, NodeParams::Int8Add { inputs, output }) => Step::Add {
-                inputs: inputs.clone(),
-                terms: match kernels {
-                    KernelSet::Reference => Vec::new(),
-                    KernelSet::Portable | KernelSet::Microkernel(_) => inputs.iter().map(add_terms).collect(),
                 },
-                output: *output,
-                range: OutputRange::new(output_zero_point, relu),
-            },
-            (Op::Concat, NodeParams::Int8Concat { inputs }) => {
-                Step::Concat { inputs: inputs.clone(), output_zero_point }
-            }
-            (Op::Unary(op), _) => {
-                let quant = |v: usize| network.quant(v).ok_or(Error::Internal("int8 value without quantisation"));
-                let (input, output) = (quant(node.inputs[0])?, quant(i + 1)?);
-                Step::Unary { op, input, output, table: op.int8_table(input, output) }
-            }
-            (Op::Flatten | Op::Dropout, _) => Step::Copy,
-            (Op::Softmax { beta }, _) if i + 1 == graph.output => {
-                let input = network.quant(node.inputs[0]).ok_or(Error::Internal("int8 value without quantisation"))?;
-                Step::Softmax { params: SoftmaxParams::new(input.scale, beta)?, depth: network.shape(i + 1).c }
-            }
-            (Op::Softmax { .. }, _) => Step::Skip,
-            _ => return Err(Error::Internal("int8 node without int8 parameters")),
-        };
-        steps.push(step);
-    }
-    Ok(steps)
-}
-
-/// Pixels (C×H×W bytes) in, logits (f32) out.
-pub(super) fn run<B: AsRef<[u8]>>(
-    model: &super::Model<B>,
-    arena: &mut [u8],
-    pixels: &[u8],
-    logits: &mut [f32],
-    observer: Option<Observer<'_, i8>>,
-) -> Result<()> {
-    if model.graph().input.kind != InputKind::Pixels {
-        return Err(Error::WrongInput { expected: "int8 values (run_int8)" });
-    }
-    model.check_io(arena.len(), pixels.len(), logits.len(), model.output_len())?;
-    let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
-    let buffers = &model.plan().buffers;
-
-    // Pixels enter as q = p − 128 (the input's scale and zero point say so), C×H×W → H×W×C.
-    let shape = model.input_shape();
-    let input = arena.get_mut(buffers[0].clone()).ok_or_else(plan_error)?;
-    for c in 0..shape.c {
-        for (p, &pixel) in pixels[c * shape.h * shape.w..][..shape.h * shape.w].iter().enumerate() {
-            input[p * shape.c + c] = (pixel ^ 0x80) as i8;
+                (Op::MaxPool2d(_), _) => Step::MaxPool { geometry: geometry()? },
+                (Op::AvgPool2d(_), _) => Step::AvgPool { geometry: geometry()?, input_zero_point },
+                (Op::GlobalAvgPool, _) => Step::GlobalAvgPool { channels: network.shape(i + 1).c },
+                (Op::Add { relu }, ParamRecord::Int8Add { inputs, output }) => {
+                    let terms = match kernels {
+                        KernelSet::Reference => Span::EMPTY,
+                        KernelSet::Portable | KernelSet::Microkernel(_) => {
+                            let add_inputs = network.state.get(inputs);
+                            memory.persistent_with(256 * add_inputs.len(), 0i32, |terms| {
+                                let (tables, _) = terms.as_chunks_mut::<256>();
+                                for (table, input) in tables.iter_mut().zip(add_inputs) {
+                                    add_terms(input, table);
+                                }
+                                Ok(())
+                            })?
+                        }
+                    };
+                    Step::Add { inputs, terms, output, range: OutputRange::new(output_zero_point, relu) }
+                }
+                (Op::Concat, ParamRecord::Int8Concat { inputs }) => Step::Concat { inputs, output_zero_point },
+                (Op::Unary(op), _) => {
+                    let (input, output) = (quant(node.inputs.first())?, quant(i + 1)?);
+                    let table = match kernels {
+                        KernelSet::Reference => Span::EMPTY,
+                        _ => memory.persist(&[op.int8_table(input, output)])?,
+                    };
+                    Step::Unary { op, input, output, table }
+                }
+                (Op::Flatten | Op::Dropout, _) => Step::Copy,
+                (Op::Softmax { beta }, _) if i + 1 == graph.output => {
+                    let input = quant(node.inputs.first())?;
+                    Step::Softmax { params: SoftmaxParams::new(input.scale, beta)?, depth: network.shape(i + 1).c }
+                }
+                (Op::Softmax { .. }, _) => Step::Skip,
+                _ => return Err(Error::Internal("int8 node without int8 parameters")),
+            };
         }
+        memory.persist(steps)
+    })
+}
+
+/// A prepared int8 network: the file, the state holding the network's records
+/// and its steps, and the kernels they were prepared for. What both
+/// `Model` and `ArenaModel` run through.
+#[derive(Clone, Copy)]
+pub(crate) struct Engine<'s> {
+    pub file: &'s [u8],
+    pub network: NetworkView<'s>,
+    pub steps: Steps,
+    pub kernels: KernelSet,
+}
+
+impl<'s> Engine<'s> {
+    fn graph(&self) -> &'s crate::model::graph::GraphInfo {
+        self.network.graph()
     }
-    run_steps(model, arena, observer)?;
 
-    let graph = model.graph();
-    let shape = model.shape(graph.logits);
-    let q = model.quant(graph.logits).ok_or(Error::Internal("logits without quantisation"))?;
-    let values = arena.get(buffers[graph.logits].clone()).ok_or_else(plan_error)?;
-    dequantize_channels_last(values, shape.c, shape, q.scale, q.zero_point, logits);
-    Ok(())
-}
-
-/// Quantised values (H×W×C) in, the int8 output ([`Graph::output`], H×W×C) out.
-///
-/// [`Graph::output`]: crate::model::graph::Graph::output
-pub(super) fn run_int8<B: AsRef<[u8]>>(
-    model: &super::Model<B>,
-    arena: &mut [u8],
-    input: &[i8],
-    output: &mut [i8],
-    observer: Option<Observer<'_, i8>>,
-) -> Result<()> {
-    model.check_io(arena.len(), input.len(), output.len(), model.int8_output_len())?;
-    input_buffer(model, arena)?.copy_from_slice(input);
-    run_int8_in_place(model, arena, output, observer)
-}
-
-/// The input's buffer in the arena (H×W×C int8 values), whatever the input kind.
-pub(super) fn input_buffer<'a, B: AsRef<[u8]>>(model: &super::Model<B>, arena: &'a mut [u8]) -> Result<&'a mut [i8]> {
-    let range = model.plan().buffers.first().cloned().ok_or_else(plan_error)?;
-    let found = arena.len();
-    let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
-    arena.get_mut(range).ok_or(Error::ArenaTooSmall { needed: model.arena_bytes(), found })
-}
-
-/// `run_int8` on the input already in its buffer (`input_buffer`).
-pub(super) fn run_int8_in_place<B: AsRef<[u8]>>(
-    model: &super::Model<B>,
-    arena: &mut [u8],
-    output: &mut [i8],
-    observer: Option<Observer<'_, i8>>,
-) -> Result<()> {
-    model.check_io(arena.len(), model.input_len(), output.len(), model.int8_output_len())?;
-    let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
-    run_steps(model, arena, observer)?;
-    let values = arena.get(model.plan().buffers[model.graph().output].clone()).ok_or_else(plan_error)?;
-    output.copy_from_slice(values);
-    Ok(())
-}
-
-/// Every step, the input already in its buffer.
-fn run_steps<B: AsRef<[u8]>>(
-    model: &super::Model<B>,
-    arena: &mut [i8],
-    mut observer: Option<Observer<'_, i8>>,
-) -> Result<()> {
-    let buffers = &model.plan().buffers;
-    if let Some(obs) = observer.as_mut() {
-        obs(0, arena.get(buffers[0].clone()).ok_or_else(plan_error)?);
+    fn state(&self) -> State<'s> {
+        self.network.state
     }
-    let graph = model.graph();
-    let reference = model.kernels() == KernelSet::Reference;
-    for (i, (node, step)) in graph.nodes.iter().zip(&model.steps).enumerate() {
-        if *step == Step::Skip {
-            continue;
+
+    pub fn input_len(&self) -> usize {
+        self.network.shape(0).len()
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.network.shape(self.graph().logits).len()
+    }
+
+    pub fn int8_output_len(&self) -> usize {
+        self.network.shape(self.graph().output).len()
+    }
+
+    pub fn arena_bytes(&self) -> usize {
+        self.network.layout.arena_bytes
+    }
+
+    fn buffer(&self, value: usize) -> Result<core::ops::Range<usize>> {
+        self.network.buffers().get(value).map(|b| b.range()).ok_or_else(plan_error)
+    }
+
+    /// Lengths of a run's buffers: `output` values of the `expected_output` the entry point writes.
+    pub fn check_io(&self, arena_len: usize, input: usize, output: usize, expected_output: usize) -> Result<()> {
+        if self.graph().dtype != Dtype::Int8 {
+            return Err(Error::WrongDtype { expected: "int8" });
         }
-        let (split, out) = ArenaSplit::new(arena, buffers[i + 1].clone()).ok_or_else(plan_error)?;
-        let mut inputs: [&[i8]; MAX_INPUTS] = [&[]; MAX_INPUTS];
-        for (slot, &v) in inputs.iter_mut().zip(&node.inputs) {
-            *slot = split.get(buffers[v].clone()).ok_or_else(plan_error)?;
+        super::check_lengths((self.input_len(), input), (expected_output, output), (self.arena_bytes(), arena_len))
+    }
+
+    /// Pixels (C×H×W bytes) in, logits (f32) out.
+    pub fn run(
+        &self,
+        arena: &mut [u8],
+        pixels: &[u8],
+        logits: &mut [f32],
+        observer: Option<Observer<'_, i8>>,
+    ) -> Result<()> {
+        if self.graph().input.kind != InputKind::Pixels {
+            return Err(Error::WrongInput { expected: "int8 values (run_int8)" });
         }
-        let inputs = &inputs[..node.inputs.len()];
-        let x = inputs[0];
-        match step {
-            Step::Conv2d { geometry, layer, input_zero_point: zp, range } if reference => conv::conv2d_reference(
-                geometry,
-                x,
-                *zp,
-                model.int8_weights(&layer.weights),
-                layer.channels(model),
-                *range,
-                out,
-            ),
-            Step::Conv2d { geometry, layer, input_zero_point, range } => {
-                conv::conv2d_layer(geometry, x, *input_zero_point, &layer.view(model), *range, out)
+        self.check_io(arena.len(), pixels.len(), logits.len(), self.output_len())?;
+        let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
+
+        // Pixels enter as q = p − 128 (the input's scale and zero point say so), C×H×W → H×W×C.
+        let shape = self.network.shape(0);
+        let input = arena.get_mut(self.buffer(0)?).ok_or_else(plan_error)?;
+        let plane = shape.h * shape.w;
+        for c in 0..shape.c {
+            for (p, &pixel) in pixels[c * plane..][..plane].iter().enumerate() {
+                input[p * shape.c + c] = (pixel ^ 0x80) as i8;
             }
-            Step::Dense { layer, input_zero_point: zp, range } if reference => {
-                dense::dense_reference(x, *zp, model.int8_weights(&layer.weights), layer.channels(model), *range, out)
-            }
-            Step::Dense { layer, input_zero_point, range } => {
-                dense::dense_layer(x, *input_zero_point, &layer.view(model), *range, out)
-            }
-            Step::MaxPool { geometry } if reference => pool::maxpool2d_reference(geometry, x, out),
-            Step::MaxPool { geometry } => pool::maxpool2d(geometry, x, out),
-            Step::AvgPool { geometry, input_zero_point } => {
-                pool::avgpool2d_reference(geometry, x, *input_zero_point, out)
-            }
-            Step::GlobalAvgPool { channels } => pool::global_avgpool_reference(x, *channels, out),
-            Step::Add { inputs: params, output, range, .. } if reference => {
-                eltwise::add_reference(inputs, params, *output, *range, out)
-            }
-            Step::Add { terms, output, range, .. } => eltwise::add(inputs, terms, *output, *range, out),
-            Step::Concat { inputs: params, output_zero_point } => {
-                eltwise::concat_reference(inputs, params, *output_zero_point, out)
-            }
-            Step::Unary { op, input, output, .. } if reference => {
-                eltwise::map_reference(x, |q| op.int8(q, *input, *output), out)
-            }
-            Step::Unary { table, .. } => eltwise::lookup(x, table, out),
-            Step::Copy => out.copy_from_slice(x),
-            Step::Softmax { params, depth } => softmax_reference(params, *depth, x, out),
-            Step::Skip => {}
         }
+        self.run_steps(arena, observer)?;
+
+        let logits_value = self.graph().logits;
+        let shape: Shape = self.network.shape(logits_value);
+        let q = self.network.quant(logits_value).ok_or(Error::Internal("logits without quantisation"))?;
+        let values = arena.get(self.buffer(logits_value)?).ok_or_else(plan_error)?;
+        dequantize_channels_last(values, shape.c, shape, q.scale, q.zero_point, logits);
+        Ok(())
+    }
+
+    /// Quantised values (H×W×C) in, the int8 output (`GraphInfo::output`, H×W×C) out.
+    pub fn run_int8(
+        &self,
+        arena: &mut [u8],
+        input: &[i8],
+        output: &mut [i8],
+        observer: Option<Observer<'_, i8>>,
+    ) -> Result<()> {
+        self.check_io(arena.len(), input.len(), output.len(), self.int8_output_len())?;
+        self.input_buffer(arena)?.copy_from_slice(input);
+        self.run_int8_in_place(arena, output, observer)
+    }
+
+    /// The input's buffer in the arena (H×W×C int8 values), whatever the input kind.
+    pub fn input_buffer<'a>(&self, arena: &'a mut [u8]) -> Result<&'a mut [i8]> {
+        if self.graph().dtype != Dtype::Int8 {
+            return Err(Error::WrongDtype { expected: "int8" });
+        }
+        let found = arena.len();
+        if found < self.arena_bytes() {
+            return Err(Error::ArenaTooSmall { needed: self.arena_bytes(), found });
+        }
+        let range = self.buffer(0)?;
+        let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
+        arena.get_mut(range).ok_or(Error::ArenaTooSmall { needed: self.arena_bytes(), found })
+    }
+
+    /// `run_int8` on the input already in its buffer (`input_buffer`).
+    pub fn run_int8_in_place(
+        &self,
+        arena: &mut [u8],
+        output: &mut [i8],
+        observer: Option<Observer<'_, i8>>,
+    ) -> Result<()> {
+        self.check_io(arena.len(), self.input_len(), output.len(), self.int8_output_len())?;
+        let arena: &mut [i8] = bytemuck::cast_slice_mut(arena);
+        self.run_steps(arena, observer)?;
+        let values = arena.get(self.buffer(self.graph().output)?).ok_or_else(plan_error)?;
+        output.copy_from_slice(values);
+        Ok(())
+    }
+
+    /// Every step, the input already in its buffer.
+    fn run_steps(&self, arena: &mut [i8], observer: Option<Observer<'_, i8>>) -> Result<()> {
+        self.steps_in(arena, observer).ok_or_else(plan_error)
+    }
+
+    /// `run_steps`; None if a buffer were outside the arena (the planner rules it out).
+    /// No `Error` on the way: on a microcontroller each one is stack.
+    fn steps_in(&self, arena: &mut [i8], mut observer: Option<Observer<'_, i8>>) -> Option<()> {
+        let buffers = self.network.buffers();
+        let buffer = |v: usize| buffers.get(v).map(|b| b.range());
         if let Some(obs) = observer.as_mut() {
-            obs(i + 1, out);
+            obs(0, arena.get(buffer(0)?)?);
         }
+        let state = self.state();
+        let reference = self.kernels == KernelSet::Reference;
+        let weights =
+            |layer: &Layer| -> &[i8] { bytemuck::cast_slice(self.file.get(layer.weights.range()).unwrap_or(&[])) };
+        let nodes = self.network.nodes();
+        for (i, (node, step)) in nodes.iter().zip(state.get(self.steps)).enumerate() {
+            if *step == Step::Skip {
+                continue;
+            }
+            let (split, out) = ArenaSplit::new(arena, buffer(i + 1)?)?;
+            let inputs = gather(&split, &node.inputs, buffers)?;
+            let inputs = &inputs[..node.inputs.len()];
+            let x = inputs[0];
+            match step {
+                Step::Conv2d { geometry, layer, input_zero_point: zp, range } if reference => {
+                    conv::conv2d_reference(geometry, x, *zp, weights(layer), state.get(layer.channels), *range, out)
+                }
+                Step::Conv2d { geometry, layer, input_zero_point, range } => {
+                    let packed = layer.packed.view(state);
+                    let view =
+                        Int8Layer { weights: weights(layer), channels: state.get(layer.channels), packed: &packed };
+                    conv::conv2d_layer(geometry, x, *input_zero_point, &view, *range, out)
+                }
+                Step::Dense { layer, input_zero_point: zp, range } if reference => {
+                    dense::dense_reference(x, *zp, weights(layer), state.get(layer.channels), *range, out)
+                }
+                Step::Dense { layer, input_zero_point, range } => {
+                    let packed = layer.packed.view(state);
+                    let view =
+                        Int8Layer { weights: weights(layer), channels: state.get(layer.channels), packed: &packed };
+                    dense::dense_layer(x, *input_zero_point, &view, *range, out)
+                }
+                Step::MaxPool { geometry } if reference => pool::maxpool2d_reference(geometry, x, out),
+                Step::MaxPool { geometry } => pool::maxpool2d(geometry, x, out),
+                Step::AvgPool { geometry, input_zero_point } => {
+                    pool::avgpool2d_reference(geometry, x, *input_zero_point, out)
+                }
+                Step::GlobalAvgPool { channels } => pool::global_avgpool_reference(x, *channels, out),
+                Step::Add { inputs: params, output, range, .. } if reference => {
+                    eltwise::add_reference(inputs, state.get(*params), *output, *range, out)
+                }
+                Step::Add { terms, output, range, .. } => {
+                    eltwise::add(inputs, state.get(*terms).as_chunks::<256>().0, *output, *range, out)
+                }
+                Step::Concat { inputs: params, output_zero_point } => {
+                    eltwise::concat_reference(inputs, state.get(*params), *output_zero_point, out)
+                }
+                Step::Unary { op, input, output, table } => match state.get(*table).first() {
+                    Some(table) if !reference => eltwise::lookup(x, table, out),
+                    _ => eltwise::map_reference(x, |q| op.int8(q, *input, *output), out),
+                },
+                Step::Copy => out.copy_from_slice(x),
+                Step::Softmax { params, depth } => softmax_reference(params, *depth, x, out),
+                Step::Skip => {}
+            }
+            if let Some(obs) = observer.as_mut() {
+                obs(i + 1, out);
+            }
+        }
+        Some(())
     }
+}
 
-    Ok(())
+/// A node's input activations, from the arena around its output.
+fn gather<'a>(
+    split: &ArenaSplit<'a, i8>,
+    inputs: &Inputs,
+    buffers: &[crate::model::plan::Buffer],
+) -> Option<[&'a [i8]; MAX_INPUTS]> {
+    let mut gathered: [&[i8]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+    for (slot, v) in gathered.iter_mut().zip(inputs.iter()) {
+        *slot = split.get(buffers.get(v)?.range())?;
+    }
+    Some(gathered)
 }

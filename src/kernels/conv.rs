@@ -46,6 +46,8 @@ pub fn conv2d_reference(
 /// The fast variant: per output pixel, gather the patch (KH×KW×C values
 /// `x − zero_point` as i16, zeros for padding) on the stack, then one SIMD dot
 /// product per output channel (`dot::rows`). Bit-identical to the reference.
+// Never inlined, like `dense::dense`: one patch buffer on the stack at a time.
+#[inline(never)]
 pub fn conv2d(
     geometry: &Conv2dGeometry,
     input: &[i8],

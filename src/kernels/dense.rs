@@ -25,6 +25,9 @@ pub fn dense_reference(
 }
 
 /// The fast variant: the input as one i16 patch, then `dot::rows`. Bit-identical to the reference.
+// Never inlined: its patch buffer (PATCH_MAX i16s) stays out of the engine's frame,
+// which would otherwise hold it beside the conv kernel's own (a microcontroller's stack).
+#[inline(never)]
 pub fn dense(
     input: &[i8],
     input_zero_point: i32,

@@ -33,12 +33,12 @@ pub fn add_reference(
 }
 
 /// One input's term of the sum, `M_k·((x − zp_k) << 20)`, for every int8 x (indexed by
-/// `x as u8`): the per-input half of `add_reference`'s work, done once at load time.
-pub fn add_terms(input: &AddInput) -> [i32; 256] {
-    core::array::from_fn(|byte| {
+/// `x as u8`), into `table`: the per-input half of `add_reference`'s work, done once at load time.
+pub fn add_terms(input: &AddInput, table: &mut [i32; 256]) {
+    for (byte, term) in table.iter_mut().enumerate() {
         let x = i32::from(byte as u8 as i8);
-        input.multiplier.apply((x - input.zero_point) << ADD_LEFT_SHIFT)
-    })
+        *term = input.multiplier.apply((x - input.zero_point) << ADD_LEFT_SHIFT);
+    }
 }
 
 /// The fast variant: table lookups for the input terms (`add_terms`), summed a chunk of

@@ -27,6 +27,7 @@ pub mod wasm_simd;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 use crate::spec::fixed_point::ChannelRequant;
@@ -40,7 +41,7 @@ use packed::{Microkernel, PackedWeights};
 pub struct Int8Layer<'a> {
     pub weights: &'a [i8],
     pub channels: &'a [ChannelRequant],
-    pub packed: &'a PackedWeights,
+    pub packed: &'a PackedWeights<'a>,
 }
 
 /// Which int8 kernels an engine runs: every set gives the same bytes; the
@@ -63,6 +64,7 @@ impl KernelSet {
     }
 
     /// Every set this build can run on this machine, the reference first.
+    #[cfg(feature = "alloc")]
     pub fn available() -> Vec<KernelSet> {
         let mut sets = alloc::vec![KernelSet::Reference, KernelSet::Portable];
         sets.extend(Microkernel::available().into_iter().map(KernelSet::Microkernel));

@@ -108,7 +108,7 @@ pub fn dense(
 
 /// What the tile loop of one layer shares.
 struct Layer<'a> {
-    packed: &'a PackedWeights,
+    packed: &'a PackedWeights<'a>,
     channels: &'a [ChannelRequant],
     range: OutputRange,
     /// Elements between a window's kernel rows.
@@ -226,15 +226,15 @@ impl BlockRequant {
             unsafe { vld1q_s32(lanes.as_ptr()) }
         };
         let pair = |v: &[i32]| [load(v, 0), load(v, 1)];
-        let right_shift = pair(&packed.right_shift);
+        let right_shift = pair(packed.right_shift);
         // SAFETY: NEON (module comment).
         let remainder_mask = right_shift.map(|s| unsafe { vsubq_s32(vshlq_s32(vdupq_n_s32(1), s), vdupq_n_s32(1)) });
         BlockRequant {
             base,
             valid: LANES.min(packed.out_channels - base),
             vector: packed.vector_requant,
-            bias: pair(&packed.bias),
-            mantissa: pair(&packed.mantissa),
+            bias: pair(packed.bias),
+            mantissa: pair(packed.mantissa),
             negated_shift: right_shift.map(|s| unsafe { vnegq_s32(s) }),
             remainder_mask,
             half_mask: remainder_mask.map(|m| unsafe { vshrq_n_s32::<1>(m) }),

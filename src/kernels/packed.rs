@@ -9,10 +9,12 @@
 //!
 //! The OHWI tensor in the model file stays what the reference kernels read.
 
-use alloc::vec;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 use super::isa::{Conv2dEntry, DenseEntry};
+use crate::error::Result;
+use crate::model::memory::{Memory, Span, State};
 use crate::spec::fixed_point::ChannelRequant;
 
 /// How a microkernel wants a layer's weights laid out, and which form of the
@@ -72,8 +74,14 @@ impl Microkernel {
 
     /// The microkernels this build can run on this machine, fastest first
     /// (the table of this architecture, `kernels::isa`).
+    #[cfg(feature = "alloc")]
     pub fn available() -> Vec<Microkernel> {
         super::isa::table().iter().filter(|e| (e.runs_here)()).map(|e| e.kernel).collect()
+    }
+
+    /// Whether this build and machine run this kernel.
+    pub fn runs_here(self) -> bool {
+        super::isa::entry(self).is_some_and(|e| (e.runs_here)())
     }
 
     /// This kernel's conv and dense entry points, if this target's table has it
@@ -85,18 +93,19 @@ impl Microkernel {
 
     /// The fastest microkernel here, if any.
     pub fn best() -> Option<Microkernel> {
-        Microkernel::available().first().copied()
+        super::isa::table().iter().find(|e| (e.runs_here)()).map(|e| e.kernel)
     }
 }
 
-/// One conv or dense layer's weights and requantisation constants, packed for a microkernel.
+/// One conv or dense layer's weights and requantisation constants, packed for a
+/// microkernel: the view the kernels read (`PackedLayer::view`).
 ///
 /// The taps of an output channel are `rows` rows of `row_taps` (a conv kernel row:
 /// KW·C taps, contiguous in the input; a dense layer: one row). Each row is padded
 /// to whole groups, so a microkernel can read a kernel row straight from a padded
 /// copy of the input, a few bytes past its end being multiplied by zero weights.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PackedWeights {
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PackedWeights<'a> {
     /// None: nothing packed (no microkernel on this target); the layer runs the portable kernels.
     pub(crate) kernel: Option<Microkernel>,
     pub(crate) out_channels: usize,
@@ -107,31 +116,66 @@ pub struct PackedWeights {
     /// The input zero point the biases below were corrected for.
     pub(crate) input_zero_point: i32,
     /// i8 layouts (`WeightLayout::UnsignedDot`, `SplitSignDot`).
-    pub(crate) weights: Vec<i8>,
+    pub(crate) weights: &'a [i8],
     /// i16 layouts (`WeightLayout::Wide`, `WideTapMajor`).
-    pub(crate) wide_weights: Vec<i16>,
+    pub(crate) wide_weights: &'a [i16],
     /// Per output channel, padded to whole blocks with zeros: the bias plus the
     /// zero-point correction of this kernel's activation encoding, the Q31
     /// mantissa and the right shift.
-    pub(crate) bias: Vec<i32>,
-    pub(crate) mantissa: Vec<i32>,
-    pub(crate) right_shift: Vec<i32>,
+    pub(crate) bias: &'a [i32],
+    pub(crate) mantissa: &'a [i32],
+    pub(crate) right_shift: &'a [i32],
     /// Every channel's multiplier is < 1 (no left shift, right shift ≤ 31, mantissa ≥ 0):
     /// requantisation can run in vectors.
     pub(crate) vector_requant: bool,
 }
 
-impl PackedWeights {
+/// [`PackedWeights`] as a prepared model keeps them: the sizes, and spans of its state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PackedLayer {
+    kernel: Option<Microkernel>,
+    out_channels: usize,
+    rows: usize,
+    row_taps: usize,
+    row_groups: usize,
+    input_zero_point: i32,
+    weights: Span<i8>,
+    wide_weights: Span<i16>,
+    bias: Span<i32>,
+    mantissa: Span<i32>,
+    right_shift: Span<i32>,
+    vector_requant: bool,
+}
+
+impl PackedLayer {
+    /// Nothing packed.
+    pub const NONE: PackedLayer = PackedLayer {
+        kernel: None,
+        out_channels: 0,
+        rows: 0,
+        row_taps: 0,
+        row_groups: 0,
+        input_zero_point: 0,
+        weights: Span::EMPTY,
+        wide_weights: Span::EMPTY,
+        bias: Span::EMPTY,
+        mantissa: Span::EMPTY,
+        right_shift: Span::EMPTY,
+        vector_requant: false,
+    };
+
     /// Packs `weights` (O rows of K taps, O = `channels.len()`; each K = `rows` kernel
-    /// rows) for `kernel`, for inputs of zero point `input_zero_point`. Packs nothing if
-    /// `kernel` cannot run here or the shapes disagree (the portable kernels then run).
-    pub fn for_kernel(
+    /// rows) for `kernel`, for inputs of zero point `input_zero_point`, into `memory`.
+    /// Packs nothing if `kernel` cannot run here or the shapes disagree (the portable
+    /// kernels then run).
+    pub fn pack(
+        memory: &Memory<'_>,
         kernel: Microkernel,
         weights: &[i8],
         channels: &[ChannelRequant],
         rows: usize,
         input_zero_point: i32,
-    ) -> PackedWeights {
+    ) -> Result<PackedLayer> {
         let out_channels = channels.len();
         let taps = weights.len() / out_channels.max(1);
         if out_channels == 0
@@ -140,13 +184,13 @@ impl PackedWeights {
             || rows == 0
             || !taps.is_multiple_of(rows)
             || !(-128..=127).contains(&input_zero_point)
-            || !Microkernel::available().contains(&kernel)
+            || !kernel.runs_here()
         {
-            return PackedWeights::default();
+            return Ok(PackedLayer::NONE);
         }
         if kernel.layout == WeightLayout::SplitSignDot && weights.contains(&i8::MIN) {
             // −128 has no 7-bit negative part (the loader only accepts −127..=127).
-            return PackedWeights::default();
+            return Ok(PackedLayer::NONE);
         }
         let row_taps = taps / rows;
         let (lanes, group) = (kernel.lanes(), kernel.group());
@@ -159,31 +203,48 @@ impl PackedWeights {
                 0
             }
         };
-
-        let mut packed = Vec::new();
-        let mut wide = Vec::new();
-        for block in 0..blocks {
-            for row in 0..rows {
-                for g in 0..row_groups {
-                    let cells = || {
-                        (0..lanes).flat_map(move |lane| {
-                            (0..group).map(move |t| weight(block * lanes + lane, row, g * group + t))
-                        })
-                    };
-                    match kernel.layout {
-                        WeightLayout::Wide => wide.extend(cells().map(i16::from)),
-                        WeightLayout::WideTapMajor => wide.extend((0..group).flat_map(|t| {
-                            (0..lanes).map(move |lane| i16::from(weight(block * lanes + lane, row, g * group + t)))
-                        })),
-                        WeightLayout::SplitSignDot => {
-                            packed.extend(cells().map(|w| w.max(0)));
-                            packed.extend(cells().map(|w| (-w).max(0)));
-                        }
-                        WeightLayout::UnsignedDot => packed.extend(cells()),
-                    }
-                }
+        // Every (block, row, group) cell in packing order, each as `lanes × group` weights.
+        let cells = || {
+            (0..blocks).flat_map(move |block| {
+                (0..rows).flat_map(move |row| (0..row_groups).map(move |g| (block * lanes, row, g * group)))
+            })
+        };
+        let lane_major = move |(first, row, tap): (usize, usize, usize)| {
+            (0..lanes).flat_map(move |lane| (0..group).map(move |t| weight(first + lane, row, tap + t)))
+        };
+        let count = blocks * rows * row_groups * lanes * group;
+        let fill = |n: usize, values: &mut dyn Iterator<Item = i8>| -> Result<Span<i8>> {
+            memory.persistent_with(n, 0i8, |slots| {
+                slots.iter_mut().zip(values).for_each(|(slot, w)| *slot = w);
+                Ok(())
+            })
+        };
+        let (packed, wide) = match kernel.layout {
+            WeightLayout::UnsignedDot => (fill(count, &mut cells().flat_map(lane_major))?, Span::EMPTY),
+            WeightLayout::SplitSignDot => {
+                // Each cell's positive parts, then its negative parts.
+                let mut split = cells()
+                    .flat_map(|cell| lane_major(cell).map(|w| w.max(0)).chain(lane_major(cell).map(|w| (-w).max(0))));
+                (fill(2 * count, &mut split)?, Span::EMPTY)
             }
-        }
+            WeightLayout::Wide | WeightLayout::WideTapMajor => {
+                let tap_major = kernel.layout == WeightLayout::WideTapMajor;
+                let wide = memory.persistent_with(count, 0i16, |slots| {
+                    let mut next = slots.iter_mut();
+                    for (first, row, tap) in cells() {
+                        for k in 0..lanes * group {
+                            // Lane-major: [lane][tap]; tap-major: [tap][lane].
+                            let (lane, t) = if tap_major { (k % lanes, k / lanes) } else { (k / group, k % group) };
+                            if let Some(slot) = next.next() {
+                                *slot = i16::from(weight(first + lane, row, tap + t));
+                            }
+                        }
+                    }
+                    Ok(())
+                })?;
+                (Span::EMPTY, wide)
+            }
+        };
 
         // Σ w·(x − zp) from what the kernel multiplies: u = x + 128 (VNNI: u8 operand),
         // x itself (relaxed: signed operand), or x − zp already (simd128, NEON: i16 patches).
@@ -193,16 +254,24 @@ impl PackedWeights {
             WeightLayout::Wide | WeightLayout::WideTapMajor => 0,
         };
         let padded = blocks * lanes;
-        let (mut bias, mut mantissa, mut right_shift) = (vec![0i32; padded], vec![0i32; padded], vec![0i32; padded]);
-        for (o, channel) in channels.iter().enumerate() {
+        let per_channel = |value: &dyn Fn(usize, &ChannelRequant) -> i32| {
+            memory.persistent_with(padded, 0i32, |slots| {
+                for (o, (slot, channel)) in slots.iter_mut().zip(channels).enumerate() {
+                    *slot = value(o, channel);
+                }
+                Ok(())
+            })
+        };
+        let bias = per_channel(&|o, channel| {
             // Wrapping: exact whenever the reference's own sum fits i32 (the loader's limits).
             let row_sum = weights[o * taps..][..taps].iter().fold(0i32, |sum, &w| sum.wrapping_add(i32::from(w)));
-            bias[o] = channel.bias.wrapping_sub(offset.wrapping_mul(row_sum));
-            mantissa[o] = channel.multiplier.mantissa;
-            right_shift[o] = channel.multiplier.shift.saturating_neg(); // used only when in 0..=31
-        }
+            channel.bias.wrapping_sub(offset.wrapping_mul(row_sum))
+        })?;
+        let mantissa = per_channel(&|_, channel| channel.multiplier.mantissa)?;
+        // Used only when in 0..=31.
+        let right_shift = per_channel(&|_, channel| channel.multiplier.shift.saturating_neg())?;
         let vector_requant = channels.iter().all(|c| c.multiplier.is_right_shift_only());
-        PackedWeights {
+        Ok(PackedLayer {
             kernel: Some(kernel),
             out_channels,
             rows,
@@ -215,9 +284,58 @@ impl PackedWeights {
             mantissa,
             right_shift,
             vector_requant,
-        }
+        })
     }
 
+    /// The packed weights, read from the state `pack` wrote them into.
+    pub fn view<'s>(&self, state: State<'s>) -> PackedWeights<'s> {
+        PackedWeights {
+            kernel: self.kernel,
+            out_channels: self.out_channels,
+            rows: self.rows,
+            row_taps: self.row_taps,
+            row_groups: self.row_groups,
+            input_zero_point: self.input_zero_point,
+            weights: state.get(self.weights),
+            wide_weights: state.get(self.wide_weights),
+            bias: state.get(self.bias),
+            mantissa: state.get(self.mantissa),
+            right_shift: state.get(self.right_shift),
+            vector_requant: self.vector_requant,
+        }
+    }
+}
+
+/// Weights packed for a microkernel in a state of their own (tests, benches, fuzzing).
+#[cfg(feature = "alloc")]
+pub struct OwnedPacking {
+    state: crate::model::memory::OwnedState,
+    layer: PackedLayer,
+}
+
+#[cfg(feature = "alloc")]
+impl OwnedPacking {
+    /// [`PackedLayer::pack`] into a buffer of its own.
+    pub fn new(
+        kernel: Microkernel,
+        weights: &[i8],
+        channels: &[ChannelRequant],
+        rows: usize,
+        input_zero_point: i32,
+    ) -> Result<OwnedPacking> {
+        let estimate = 4 * weights.len() + 16 * channels.len();
+        let (layer, state) = crate::model::memory::OwnedState::load(estimate, |memory| {
+            PackedLayer::pack(memory, kernel, weights, channels, rows, input_zero_point)
+        })?;
+        Ok(OwnedPacking { state, layer })
+    }
+
+    pub fn weights(&self) -> PackedWeights<'_> {
+        self.layer.view(self.state.state())
+    }
+}
+
+impl PackedWeights<'_> {
     /// The microkernel these weights are packed for, if any.
     pub fn kernel(&self) -> Option<Microkernel> {
         self.kernel

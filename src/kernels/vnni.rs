@@ -391,11 +391,11 @@ impl Requant16 {
     unsafe fn load(packed: &PackedWeights, first: usize, range: OutputRange) -> Requant16 {
         // SAFETY: the per-channel vectors are padded to whole blocks of 16 (`usable()`).
         let load = |v: &[i32]| unsafe { _mm512_loadu_si512(v.as_ptr().add(first).cast()) };
-        let (mantissa, right_shift) = (load(&packed.mantissa), load(&packed.right_shift));
+        let (mantissa, right_shift) = (load(packed.mantissa), load(packed.right_shift));
         let one = _mm512_set1_epi32(1);
         let remainder_mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right_shift), one);
         Requant16 {
-            bias: load(&packed.bias),
+            bias: load(packed.bias),
             mantissa,
             odd_mantissa: _mm512_srli_epi64::<32>(mantissa),
             right_shift,
@@ -495,9 +495,9 @@ impl BlockRequant {
             base,
             valid: LANES.min(packed.out_channels - base),
             vector: packed.vector_requant,
-            bias: load(&packed.bias),
-            mantissa: load(&packed.mantissa),
-            right_shift: load(&packed.right_shift),
+            bias: load(packed.bias),
+            mantissa: load(packed.mantissa),
+            right_shift: load(packed.right_shift),
             zero_point: _mm256_set1_epi32(range.zero_point),
             min: _mm256_set1_epi32(range.min),
             max: _mm256_set1_epi32(range.max),

@@ -51,7 +51,7 @@ trait Encoding {
     const STEP: usize;
     fn encode(x: i8, zero_point: i32) -> Self::Elem;
     fn padding(zero_point: i32) -> Self::Elem;
-    fn weights(packed: &PackedWeights) -> &[u8];
+    fn weights<'a>(packed: &PackedWeights<'a>) -> &'a [u8];
     fn zero() -> Self::Acc;
     /// acc + the products of the broadcast word `x` with the block's weights at `w`.
     ///
@@ -79,8 +79,8 @@ impl Encoding for Simd128 {
         0
     }
     #[inline(always)]
-    fn weights(packed: &PackedWeights) -> &[u8] {
-        bytemuck::cast_slice(&packed.wide_weights)
+    fn weights<'a>(packed: &PackedWeights<'a>) -> &'a [u8] {
+        bytemuck::cast_slice(packed.wide_weights)
     }
     #[inline(always)]
     fn zero() -> v128 {
@@ -118,8 +118,8 @@ impl Encoding for Relaxed {
         zero_point as i8 // in −128..=127 (checked by the packer)
     }
     #[inline(always)]
-    fn weights(packed: &PackedWeights) -> &[u8] {
-        bytemuck::cast_slice(&packed.weights)
+    fn weights<'a>(packed: &PackedWeights<'a>) -> &'a [u8] {
+        bytemuck::cast_slice(packed.weights)
     }
     #[inline(always)]
     fn zero() -> (v128, v128) {
@@ -247,7 +247,7 @@ fn dense_with<E: Encoding, const NB: usize>(
 
 /// What the tile loops of one layer share.
 struct Layer<'a> {
-    packed: &'a PackedWeights,
+    packed: &'a PackedWeights<'a>,
     channels: &'a [ChannelRequant],
     range: OutputRange,
     /// Elements between a window's kernel rows.
@@ -365,7 +365,7 @@ impl BlockRequant {
             let lanes: [i32; LANES] = core::array::from_fn(|i| v.get(base + i).copied().unwrap_or(0));
             i32x4(lanes[0], lanes[1], lanes[2], lanes[3])
         };
-        let right_shift = load(&packed.right_shift);
+        let right_shift = load(packed.right_shift);
         let shifts = &packed.right_shift[base.min(packed.right_shift.len())..];
         let uniform_shift = match shifts.get(..LANES) {
             Some([first, rest @ ..]) if rest.iter().all(|s| s == first) => u32::try_from(*first).ok(),
@@ -376,8 +376,8 @@ impl BlockRequant {
             base,
             valid: LANES.min(packed.out_channels - base),
             vector: packed.vector_requant,
-            bias: load(&packed.bias),
-            mantissa: load(&packed.mantissa),
+            bias: load(packed.bias),
+            mantissa: load(packed.mantissa),
             right_shift,
             uniform_shift,
             remainder_mask,

@@ -1,48 +1,183 @@
-//! Reading the safetensors container: header checks before anything is
-//! allocated, then typed access to tensors.
+//! Reading the safetensors container in place: the header is parsed with
+//! `serde-json-core` (no heap), checked as the `safetensors` crate checks it
+//! (known dtypes, sizes that match the shapes, data offsets that tile the data
+//! section exactly, no name twice), and its tensors indexed in scratch memory.
+//! Tensor data is never copied: a [`TensorRef`] borrows it from the file.
 
-use alloc::format;
-use alloc::string::{String, ToString};
-use alloc::vec::Vec;
+use core::fmt;
 use core::ops::Range;
 
-use safetensors::tensor::Metadata;
-use safetensors::{Dtype as StDtype, SafeTensors};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use super::graph::METADATA_KEY;
+use super::json::{self, Decoded};
 use super::limits;
-use crate::error::{Error, Result};
+use super::memory::Scratch;
+use crate::error::{dims, text, Error, Result};
 
-/// A parsed safetensors file borrowing its bytes. The header is parsed once
-/// (by the safetensors crate, after our own length and duplicate-key checks).
-pub struct TensorFile<'a> {
-    /// The data section: everything after the header.
-    data: &'a [u8],
-    /// Where `data` starts in the file.
-    data_start: usize,
-    metadata: Metadata,
-    graph_json: String,
+/// A safetensors dtype (the names the header uses, which errors print).
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TensorDtype {
+    BOOL,
+    F4,
+    F6_E2M3,
+    F6_E3M2,
+    U8,
+    I8,
+    F8_E5M2,
+    F8_E4M3,
+    F8_E8M0,
+    F8_E4M3FNUZ,
+    F8_E5M2FNUZ,
+    I16,
+    U16,
+    F16,
+    BF16,
+    I32,
+    U32,
+    F32,
+    C64,
+    F64,
+    I64,
+    U64,
 }
 
-/// One tensor: dtype, shape and the byte range of its data within the file.
-pub struct TensorRef<'a> {
-    pub name: String,
-    pub dtype: StDtype,
-    pub shape: Vec<usize>,
-    pub data: &'a [u8],
+impl TensorDtype {
+    /// Every dtype with its header name (which errors print) and its bits per element.
+    const TABLE: [(TensorDtype, &'static str, usize); 22] = {
+        use TensorDtype::*;
+        [
+            (BOOL, "BOOL", 8),
+            (F4, "F4", 4),
+            (F6_E2M3, "F6_E2M3", 6),
+            (F6_E3M2, "F6_E3M2", 6),
+            (U8, "U8", 8),
+            (I8, "I8", 8),
+            (F8_E5M2, "F8_E5M2", 8),
+            (F8_E4M3, "F8_E4M3", 8),
+            (F8_E8M0, "F8_E8M0", 8),
+            (F8_E4M3FNUZ, "F8_E4M3FNUZ", 8),
+            (F8_E5M2FNUZ, "F8_E5M2FNUZ", 8),
+            (I16, "I16", 16),
+            (U16, "U16", 16),
+            (F16, "F16", 16),
+            (BF16, "BF16", 16),
+            (I32, "I32", 32),
+            (U32, "U32", 32),
+            (F32, "F32", 32),
+            (C64, "C64", 64),
+            (F64, "F64", 64),
+            (I64, "I64", 64),
+            (U64, "U64", 64),
+        ]
+    };
+
+    fn parse(name: &str) -> Option<TensorDtype> {
+        TensorDtype::TABLE.iter().find(|(_, n, _)| json::eq(name, &[n])).map(|&(d, _, _)| d)
+    }
+
+    fn entry(self) -> (TensorDtype, &'static str, usize) {
+        TensorDtype::TABLE.into_iter().find(|&(d, _, _)| d == self).unwrap_or((self, "?", 0))
+    }
+
+    /// The header's name of this dtype.
+    pub fn name(self) -> &'static str {
+        self.entry().1
+    }
+
+    fn bits(self) -> usize {
+        self.entry().2
+    }
+}
+
+/// A tensor's shape as the header gives it: its rank, its first six
+/// dimensions, and its element count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TensorShape {
+    rank: usize,
+    dims: [usize; TensorShape::KEPT],
+    elements: usize,
+}
+
+impl TensorShape {
+    const KEPT: usize = 6;
+
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The dimensions (all of them: a shape of higher rank than kept matches nothing).
+    pub fn dims(&self) -> &[usize] {
+        &self.dims[..self.rank.min(Self::KEPT)]
+    }
+
+    pub fn elements(&self) -> usize {
+        self.elements
+    }
+
+    fn is(&self, expected: &[usize]) -> bool {
+        self.rank == expected.len() && self.dims() == expected
+    }
+}
+
+impl fmt::Debug for TensorShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.dims(), f)
+    }
+}
+
+/// One tensor of the header: its name as written (escapes not decoded), dtype,
+/// shape and the byte range of its data within the file.
+#[derive(Clone, Copy)]
+pub struct TensorEntry<'f> {
+    name: &'f str,
+    dtype: TensorDtype,
+    shape: TensorShape,
+    range: (usize, usize),
+}
+
+const PLACEHOLDER: TensorEntry<'static> = TensorEntry {
+    name: "",
+    dtype: TensorDtype::U8,
+    shape: TensorShape { rank: 0, dims: [0; TensorShape::KEPT], elements: 0 },
+    range: (0, 0),
+};
+
+/// A parsed safetensors file borrowing its bytes, its tensor index in scratch memory.
+pub struct TensorFile<'f, 's> {
+    bytes: &'f [u8],
+    /// As the header lists them.
+    tensors: &'s [TensorEntry<'f>],
+    /// Their indices in file order (by data offset).
+    order: &'s [u32],
+    /// Which tensors the graph took (`TensorFile::take`).
+    used: &'s mut [bool],
+    /// The `tinycnn` metadata string as written (JSON escapes not decoded).
+    graph_json: &'f str,
+}
+
+/// One tensor: dtype, shape and its data, borrowed from the file.
+pub struct TensorRef<'f> {
+    /// As written in the header (escapes not decoded): `error_name` decodes it.
+    pub name: &'f str,
+    pub dtype: TensorDtype,
+    pub shape: TensorShape,
+    pub data: &'f [u8],
     pub range: Range<usize>,
 }
 
-/// Checks the 8-byte length prefix against the file and the header limit.
-fn check_header(bytes: &[u8]) -> Result<()> {
+/// Checks the 8-byte length prefix against the file and the header limit: the header's bytes.
+fn header_bytes(bytes: &[u8]) -> Result<&[u8]> {
     let Some(prefix) = bytes.get(..8) else {
-        return Err(Error::NotSafetensors(format!("{} bytes, shorter than the 8-byte header length", bytes.len())));
+        return Err(Error::NotSafetensors(text!("{} bytes, shorter than the 8-byte header length", bytes.len())));
     };
     let mut len = [0u8; 8];
     len.copy_from_slice(prefix);
     let header = u64::from_le_bytes(len);
     if header.saturating_add(8) > bytes.len() as u64 {
-        return Err(Error::NotSafetensors(format!(
+        return Err(Error::NotSafetensors(text!(
             "header length {header} runs past the end of the {}-byte file",
             bytes.len()
         )));
@@ -55,291 +190,401 @@ fn check_header(bytes: &[u8]) -> Result<()> {
         });
     }
     // Both checks above passed, so the header is within the file.
-    if let Some(json) = bytes.get(8..8 + header as usize) {
-        check_unique_keys(json)?;
-    }
-    Ok(())
+    bytes.get(8..8 + header as usize).ok_or(Error::Internal("safetensors header past the checked end"))
 }
 
-/// The safetensors crate reads the header into a map, so a tensor listed twice
-/// would silently shadow the first entry (and surface as a confusing offset
-/// error). Refuse it by name. Anything the key scan does not understand is
-/// left to the safetensors parser, which reports it.
-fn check_unique_keys(json: &[u8]) -> Result<()> {
-    let Some(raw) = top_level_keys(json) else { return Ok(()) };
-    // Compared decoded: `"w"` and `"\u0077"` are the same name to the parser.
-    let Some(decoded) = raw.into_iter().map(unescape).collect::<Option<Vec<String>>>() else { return Ok(()) };
-    // (name, position) pairs sort with the same code as the graph's node names.
-    let mut keys: Vec<(&str, usize)> = decoded.iter().map(String::as_str).zip(0..).collect();
-    keys.sort_unstable();
-    if let Some(pair) = keys.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        return Err(Error::NotSafetensors(format!("tensor '{}' appears twice in the header", pair[0].0)));
-    }
-    Ok(())
-}
+impl<'f, 's> TensorFile<'f, 's> {
+    /// Parses and checks the header; the index of its tensors goes into `scratch`.
+    pub fn parse(bytes: &'f [u8], scratch: &'s Scratch<'s, '_>) -> Result<Self> {
+        let header = header_bytes(bytes)?;
+        let text = core::str::from_utf8(header).map_err(|_| Error::NotSafetensors(text!("header is not UTF-8")))?;
 
-/// The keys of a JSON object, as written (escapes not decoded). A small scanner
-/// rather than serde: a second serde_json instantiation costs ~10 KB of wasm.
-fn top_level_keys(json: &[u8]) -> Option<Vec<&str>> {
-    let mut keys = Vec::new();
-    let mut i = skip_whitespace(json, 0);
-    if json.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_whitespace(json, i);
-        match json.get(i)? {
-            b'}' => return Some(keys),
-            b',' => i += 1,
-            b'"' => {
-                let end = string_end(json, i)?;
-                keys.push(core::str::from_utf8(json.get(i + 1..end - 1)?).ok()?);
-                i = skip_whitespace(json, end);
-                if json.get(i) != Some(&b':') {
-                    return None;
-                }
-                i = skip_value(json, i + 1)?;
+        // Once to count the tensors (and find any JSON error), once to index them.
+        let mut count = 0;
+        let graph_json = read_header(text, |_| {
+            count += 1;
+            Ok(())
+        })?;
+        if count > limits::TENSORS {
+            return Err(Error::LimitExceeded { what: "tensors", value: count as u64, limit: limits::TENSORS as u64 });
+        }
+        let tensors = scratch.alloc(count, PLACEHOLDER)?;
+        let mut next = tensors.iter_mut();
+        read_header(text, |entry| {
+            if let Some(slot) = next.next() {
+                *slot = entry;
             }
-            _ => return None,
+            Ok(())
+        })?;
+        check_names(tensors, scratch)?;
+        let order = scratch.alloc(count, 0u32)?;
+        let data_len = check_offsets(tensors, order)?;
+        let data_start = 8 + header.len();
+        if data_start.checked_add(data_len) != Some(bytes.len()) {
+            return Err(Error::NotSafetensors(text!("incomplete metadata, file not fully covered")));
         }
-    }
-}
-
-/// A JSON string's contents (between the quotes) with its escapes decoded; None if
-/// an escape is invalid (the parser then reports the header).
-fn unescape(raw: &str) -> Option<String> {
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    let mut high_surrogate = None; // a \uD800–\uDBFF waiting for its low half
-    while let Some(c) = chars.next() {
-        let decoded = match (c, high_surrogate) {
-            ('\\', _) => match chars.next()? {
-                'u' => {
-                    let mut unit = 0;
-                    for _ in 0..4 {
-                        unit = unit * 16 + chars.next()?.to_digit(16)?;
-                    }
-                    match (high_surrogate.take(), unit) {
-                        (None, 0xd800..=0xdbff) => {
-                            high_surrogate = Some(unit);
-                            continue;
-                        }
-                        (Some(high), 0xdc00..=0xdfff) => {
-                            char::from_u32(0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00))?
-                        }
-                        (None, _) => char::from_u32(unit)?, // a lone low surrogate is not a char: None
-                        (Some(_), _) => return None,
-                    }
-                }
-                _ if high_surrogate.is_some() => return None,
-                '"' => '"',
-                '\\' => '\\',
-                '/' => '/',
-                'b' => '\u{8}',
-                'f' => '\u{c}',
-                'n' => '\n',
-                'r' => '\r',
-                't' => '\t',
-                _ => return None,
-            },
-            (_, Some(_)) => return None,
-            (c, None) => c,
-        };
-        out.push(decoded);
-    }
-    high_surrogate.is_none().then_some(out)
-}
-
-fn skip_whitespace(json: &[u8], mut i: usize) -> usize {
-    while json.get(i).is_some_and(u8::is_ascii_whitespace) {
-        i += 1;
-    }
-    i
-}
-
-/// `json[start]` is a `"`: the index just past the closing quote.
-fn string_end(json: &[u8], start: usize) -> Option<usize> {
-    let mut i = start + 1;
-    loop {
-        match json.get(i)? {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+        for t in tensors.iter_mut() {
+            t.range = (t.range.0 + data_start, t.range.1 + data_start);
         }
-    }
-}
-
-/// Skips one value: the index of the `,` or `}` after a scalar, or just past a string, object or array.
-fn skip_value(json: &[u8], mut i: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    loop {
-        match json.get(i)? {
-            b'"' => {
-                i = string_end(json, i)?;
-                if depth == 0 {
-                    return Some(i);
-                }
-                continue;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' if depth == 0 => return Some(i),
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            b',' if depth == 0 => return Some(i),
-            _ => {}
-        }
-        i += 1;
-    }
-}
-
-impl<'a> TensorFile<'a> {
-    pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        check_header(bytes)?;
-        let (header, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| Error::NotSafetensors(e.to_string()))?;
-        if metadata.tensors().len() > limits::TENSORS {
-            return Err(Error::LimitExceeded {
-                what: "tensors",
-                value: metadata.tensors().len() as u64,
-                limit: limits::TENSORS as u64,
-            });
-        }
-        let graph_json =
-            metadata.metadata().as_ref().and_then(|m| m.get(METADATA_KEY)).cloned().ok_or(Error::MissingGraph)?;
-        // read_metadata checked that the header and the data it lists end exactly at the file's end.
-        let data_start = 8 + header;
-        let data = bytes.get(data_start..).ok_or(Error::Internal("safetensors data before its header's end"))?;
-        Ok(TensorFile { data, data_start, metadata, graph_json })
+        let graph_json = graph_json.ok_or(Error::MissingGraph)?;
+        let used = scratch.alloc(count, false)?;
+        Ok(TensorFile { bytes, tensors, order, used, graph_json })
     }
 
-    pub fn graph_json(&self) -> &str {
-        &self.graph_json
+    /// The whole file.
+    pub fn bytes(&self) -> &'f [u8] {
+        self.bytes
     }
 
-    /// Tensor names in file order (so the first unexpected one is reported, not a random one).
-    pub fn names(&self) -> Vec<String> {
-        self.metadata.offset_keys()
+    /// The graph JSON as written in the header (escapes not decoded).
+    pub fn graph_json_raw(&self) -> &'f str {
+        self.graph_json
     }
 
-    pub fn get(&self, name: &str) -> Option<TensorRef<'a>> {
-        let info = self.metadata.info(name)?;
-        let (start, end) = info.data_offsets;
+    /// The tensor `{node}.{param}`, marked as used.
+    pub fn take(&mut self, node: &str, param: &str) -> Option<TensorRef<'f>> {
+        let k = self.tensors.iter().position(|t| json::eq(t.name, &[node, ".", param]))?;
+        self.used[k] = true;
+        let t = &self.tensors[k];
         Some(TensorRef {
-            name: name.to_string(),
-            dtype: info.dtype,
-            shape: info.shape.clone(),
-            data: self.data.get(start..end)?,
-            range: self.data_start + start..self.data_start + end,
+            name: t.name,
+            dtype: t.dtype,
+            shape: t.shape,
+            data: self.bytes.get(t.range.0..t.range.1)?,
+            range: t.range.0..t.range.1,
         })
     }
+
+    /// The first tensor in file order that no `take` asked for.
+    pub fn first_unused(&self) -> Option<&'f str> {
+        let k = self.order.iter().map(|&k| k as usize).find(|&k| !self.used[k])?;
+        Some(self.tensors[k].name)
+    }
 }
 
-impl TensorRef<'_> {
-    fn expect_shape(&self, expected: &[usize]) -> Result<()> {
-        if self.shape != expected {
-            return Err(Error::TensorShape {
-                tensor: self.name.to_string(),
-                expected: expected.to_vec(),
-                found: self.shape.clone(),
-            });
+/// No tensor name twice: the header is a JSON object, and a parser that keeps
+/// the last of two equal keys would silently shadow the first. Names are
+/// compared decoded (`"w"` and `"\u0077"` are one name).
+fn check_names(tensors: &[TensorEntry<'_>], scratch: &Scratch<'_, '_>) -> Result<()> {
+    if let Some(t) = tensors.iter().find(|t| !json::is_valid(t.name)) {
+        return Err(Error::NotSafetensors(text!("tensor name \"{}\" has an invalid escape", t.name)));
+    }
+    let order = scratch.alloc(tensors.len(), 0u32)?;
+    for (k, slot) in order.iter_mut().enumerate() {
+        *slot = k as u32;
+    }
+    order.sort_unstable_by(|&a, &b| json::cmp(tensors[a as usize].name, tensors[b as usize].name));
+    for pair in order.windows(2) {
+        let (a, b) = (tensors[pair[0] as usize].name, tensors[pair[1] as usize].name);
+        if json::cmp(a, b).is_eq() {
+            return Err(Error::NotSafetensors(text!("tensor '{}' appears twice in the header", Decoded(a))));
+        }
+    }
+    Ok(())
+}
+
+/// The data offsets tile the data section in file order (`order`, filled
+/// here), each tensor exactly as long as its shape and dtype say: the
+/// section's length.
+fn check_offsets(tensors: &[TensorEntry<'_>], order: &mut [u32]) -> Result<usize> {
+    for (k, slot) in order.iter_mut().enumerate() {
+        *slot = k as u32;
+    }
+    // Indices, not the entries, are sorted: a small sort keeps its elements on the stack.
+    order.sort_unstable_by_key(|&k| tensors[k as usize].range);
+    let mut end = 0;
+    for t in order.iter().map(|&k| &tensors[k as usize]) {
+        let (s, e) = t.range;
+        if s != end || e < s {
+            return Err(Error::NotSafetensors(text!("invalid offset for tensor `{}`", Decoded(t.name))));
+        }
+        let bits = t.shape.elements.checked_mul(t.dtype.bits());
+        let Some(bytes) = bits.filter(|b| b % 8 == 0).map(|b| b / 8) else {
+            return Err(Error::NotSafetensors(text!(
+                "tensor `{}`: {} elements of {:?} are no whole number of bytes",
+                Decoded(t.name),
+                t.shape.elements,
+                t.dtype
+            )));
+        };
+        if e - s != bytes {
+            return Err(Error::NotSafetensors(text!(
+                "tensor `{}` holds {} bytes, its shape {:?} of {:?} needs {bytes}",
+                Decoded(t.name),
+                e - s,
+                t.shape,
+                t.dtype
+            )));
+        }
+        end = e;
+    }
+    Ok(end)
+}
+
+/// Walks the header object, handing each tensor to `on_tensor`; returns the
+/// `tinycnn` metadata string, if any.
+fn read_header<'f>(text: &'f str, on_tensor: impl FnMut(TensorEntry<'f>) -> Result<()>) -> Result<Option<&'f str>> {
+    let mut failure = None;
+    let mut deserializer = serde_json_core::de::Deserializer::new(text.as_bytes(), None);
+    let visitor = HeaderVisitor { on_tensor, failure: &mut failure };
+    let parsed = de::Deserializer::deserialize_map(&mut deserializer, visitor);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let graph = parsed.map_err(json::header_error)?;
+    deserializer.end().map_err(json::header_error)?;
+    Ok(graph)
+}
+
+struct HeaderVisitor<'x, F> {
+    on_tensor: F,
+    /// The error `on_tensor` gave, which stopped the parse.
+    failure: &'x mut Option<Error>,
+}
+
+impl<'de, F: FnMut(TensorEntry<'de>) -> Result<()>> Visitor<'de> for HeaderVisitor<'_, F> {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the safetensors header object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> core::result::Result<Self::Value, A::Error> {
+        let mut graph = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if key == "__metadata__" {
+                graph = map.next_value_seed(MetadataSeed)?;
+                continue;
+            }
+            let (dtype, shape, range) = map.next_value_seed(TensorSeed { name: key, failure: &mut *self.failure })?;
+            if let Err(e) = (self.on_tensor)(TensorEntry { name: key, dtype, shape, range }) {
+                return Err(fail(self.failure, e));
+            }
+        }
+        Ok(graph)
+    }
+}
+
+/// Stops the parse for `e` (serde-json-core keeps no message with an error).
+fn fail<E: de::Error>(failure: &mut Option<Error>, e: Error) -> E {
+    *failure = Some(e);
+    E::custom("")
+}
+
+/// `__metadata__`: string keys and string values; the `tinycnn` one is the graph.
+struct MetadataSeed;
+
+impl<'de> DeserializeSeed<'de> for MetadataSeed {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MetadataSeed {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of strings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<Self::Value, A::Error> {
+        let mut graph = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            let value = map.next_value::<&'de str>()?;
+            if json::eq(key, &[METADATA_KEY]) {
+                graph = Some(value);
+            }
+        }
+        Ok(graph)
+    }
+}
+
+/// One tensor's entry: `dtype`, `shape`, `data_offsets`; other fields are
+/// ignored, as the safetensors crate ignores them.
+struct TensorSeed<'x, 'n> {
+    name: &'n str,
+    failure: &'x mut Option<Error>,
+}
+
+type TensorInfo = (TensorDtype, TensorShape, (usize, usize));
+
+impl<'de> DeserializeSeed<'de> for TensorSeed<'_, '_> {
+    type Value = TensorInfo;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<TensorInfo, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TensorSeed<'_, '_> {
+    type Value = TensorInfo;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a tensor entry")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<TensorInfo, A::Error> {
+        let (mut dtype, mut shape, mut offsets) = (None, None, None);
+        let name = Decoded(self.name);
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "dtype" => {
+                    let written = map.next_value::<&'de str>()?;
+                    let Some(d) = TensorDtype::parse(written) else {
+                        let e = Error::NotSafetensors(text!("tensor `{name}` has the unknown dtype \"{written}\""));
+                        return Err(fail(self.failure, e));
+                    };
+                    dtype = Some(d);
+                }
+                "shape" => match map.next_value::<Shape>()? {
+                    Shape(Some(s)) => shape = Some(s),
+                    Shape(None) => {
+                        let e = Error::NotSafetensors(text!("tensor `{name}`: its shape's element count overflows"));
+                        return Err(fail(self.failure, e));
+                    }
+                },
+                "data_offsets" => offsets = Some(map.next_value::<(usize, usize)>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match (dtype, shape, offsets) {
+            (Some(dtype), Some(shape), Some(offsets)) => Ok((dtype, shape, offsets)),
+            _ => {
+                let e = Error::NotSafetensors(text!("tensor `{name}` lacks its dtype, shape or data_offsets"));
+                Err(fail(self.failure, e))
+            }
+        }
+    }
+}
+
+/// A shape as the header lists it; None if its element count overflows.
+struct Shape(Option<TensorShape>);
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+        struct ShapeVisitor;
+        impl<'de> Visitor<'de> for ShapeVisitor {
+            type Value = Shape;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of dimensions")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<Shape, A::Error> {
+                let mut shape = TensorShape { rank: 0, dims: [0; TensorShape::KEPT], elements: 1 };
+                let mut overflow = false;
+                while let Some(d) = seq.next_element::<usize>()? {
+                    if let Some(slot) = shape.dims.get_mut(shape.rank) {
+                        *slot = d;
+                    }
+                    shape.rank += 1;
+                    match shape.elements.checked_mul(d) {
+                        Some(e) => shape.elements = e,
+                        None => overflow = true,
+                    }
+                }
+                Ok(Shape((!overflow).then_some(shape)))
+            }
+        }
+        deserializer.deserialize_seq(ShapeVisitor)
+    }
+}
+
+impl<'f> TensorRef<'f> {
+    fn shape_error(&self, expected: &[usize]) -> Error {
+        Error::TensorShape {
+            tensor: text!("{}", Decoded(self.name)),
+            expected: dims(expected),
+            found: dims(self.shape.dims()),
+        }
+    }
+
+    pub fn expect_shape(&self, expected: &[usize]) -> Result<()> {
+        if !self.shape.is(expected) {
+            return Err(self.shape_error(expected));
         }
         Ok(())
     }
 
     fn dtype_error(&self, expected: &'static str) -> Error {
-        Error::TensorDtype { tensor: self.name.to_string(), expected, found: format!("{:?}", self.dtype) }
+        Error::TensorDtype { tensor: text!("{}", Decoded(self.name)), expected, found: text!("{}", self.dtype.name()) }
     }
 
-    /// Float weights of the given shape, converted to f32 (F32, F16 or BF16 in the file).
-    pub fn to_f32(&self, expected: &[usize]) -> Result<Vec<f32>> {
-        let values = self.decode_float(expected)?;
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+    /// Its name, decoded, for an error.
+    pub fn error_name(&self) -> crate::error::Text {
+        text!("{}", Decoded(self.name))
+    }
+
+    /// Float values (F32, F16 or BF16 in the file), decoded as they are read.
+    pub fn floats(&self, expected: &[usize]) -> Result<impl Iterator<Item = f32> + 'f> {
+        self.expect_shape(expected)?;
+        let width = match self.dtype {
+            TensorDtype::F32 => 4,
+            TensorDtype::F16 | TensorDtype::BF16 => 2,
+            _ => return Err(self.dtype_error("F32, F16 or BF16")),
+        };
+        let dtype = self.dtype;
+        Ok(self.data.chunks_exact(width).map(move |b| match (dtype, b) {
+            (TensorDtype::F16, &[lo, hi]) => half::f16::from_le_bytes([lo, hi]).to_f32(),
+            (TensorDtype::BF16, &[lo, hi]) => half::bf16::from_le_bytes([lo, hi]).to_f32(),
+            (_, &[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
+            _ => f32::NAN, // chunks_exact gives `width` bytes: never reached
+        }))
+    }
+
+    /// Float weights of the given shape, every one finite (checked, not stored).
+    pub fn check_finite(&self, expected: &[usize]) -> Result<()> {
+        if let Some(i) = self.floats(expected)?.position(|v| !v.is_finite()) {
             return Err(Error::TensorValue {
-                tensor: self.name.to_string(),
-                reason: format!("element {i} is NaN or infinite"),
+                tensor: self.error_name(),
+                reason: text!("element {i} is NaN or infinite"),
             });
         }
-        Ok(values)
-    }
-
-    fn decode_float(&self, expected: &[usize]) -> Result<Vec<f32>> {
-        self.expect_shape(expected)?;
-        Ok(match self.dtype {
-            StDtype::F32 => self.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            StDtype::F16 => {
-                self.data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-            }
-            StDtype::BF16 => {
-                self.data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
-            }
-            _ => return Err(self.dtype_error("F32, F16 or BF16")),
-        })
+        Ok(())
     }
 
     /// An I8 tensor of the given shape, borrowed: its byte range in the file.
     pub fn i8_range(&self, expected: &[usize]) -> Result<Range<usize>> {
-        if self.dtype != StDtype::I8 {
+        if self.dtype != TensorDtype::I8 {
             return Err(self.dtype_error("I8"));
         }
         self.expect_shape(expected)?;
         if let Some(i) = self.data.iter().position(|&b| b as i8 == i8::MIN) {
             return Err(Error::TensorValue {
-                tensor: self.name.to_string(),
-                reason: format!("element {i} is -128; int8 weights are symmetric in [-127, 127]"),
+                tensor: self.error_name(),
+                reason: text!("element {i} is -128; int8 weights are symmetric in [-127, 127]"),
             });
         }
         Ok(self.range.clone())
     }
 
-    pub fn to_i32(&self, expected: &[usize]) -> Result<Vec<i32>> {
-        if self.dtype != StDtype::I32 {
+    /// I32 values of the given shape.
+    pub fn i32s(&self, expected: &[usize]) -> Result<impl Iterator<Item = i32> + 'f> {
+        if self.dtype != TensorDtype::I32 {
             return Err(self.dtype_error("I32"));
         }
         self.expect_shape(expected)?;
-        Ok(self.data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        Ok(self.data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
     }
 
-    /// An F32 tensor (scales), decoded as is: the caller judges the values.
-    pub fn to_f32_exact(&self, expected: &[usize]) -> Result<Vec<f32>> {
-        if self.dtype != StDtype::F32 {
+    /// F32 values of the given shape (scales), as they are: the caller judges them.
+    pub fn f32s(&self, expected: &[usize]) -> Result<impl Iterator<Item = f32> + 'f> {
+        if self.dtype != TensorDtype::F32 {
             return Err(self.dtype_error("F32"));
         }
-        self.decode_float(expected)
+        self.floats(expected)
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_keys_are_scanned_past_nested_values_and_strings() {
-        let json = br#" { "a" : {"x": [1, {"}": "]"}]}, "b\"}":"{,", "c": 12.5e3 ,"d":[]} "#;
-        let keys = top_level_keys(json).unwrap();
-        assert_eq!(keys, ["a", r#"b\"}"#, "c", "d"]);
-        assert!(check_unique_keys(json).is_ok());
-        let twice = br#"{"w": {"dtype": "F32"}, "v": 1, "w": {"dtype": "I8"}}"#;
-        assert!(matches!(check_unique_keys(twice), Err(Error::NotSafetensors(m)) if m.contains("'w' appears twice")));
-        // The same name spelled with escapes, including a surrogate pair.
-        let escaped = br#"{"w\u00e9": 1, "x": 2, "\u0077\u00E9": 3}"#;
-        assert!(
-            matches!(check_unique_keys(escaped), Err(Error::NotSafetensors(m)) if m.contains("'wé' appears twice"))
-        );
-        let pair = r#"{"\ud83d\ude00\n": 1, "😀\u000a": 2}"#;
-        assert!(
-            matches!(check_unique_keys(pair.as_bytes()), Err(Error::NotSafetensors(m)) if m.contains("appears twice"))
-        );
-        assert!(check_unique_keys(br#"{"a\"b": 1, "a\\b": 2, "a/b": 3, "a\/c": 4}"#).is_ok());
-        assert_eq!(unescape(r"\ud83d").as_deref(), None, "a lone surrogate is the parser's to report");
-        assert_eq!(unescape(r"\q").as_deref(), None);
-        assert_eq!(unescape(r"\u00").as_deref(), None);
-        assert_eq!(unescape(r"\u+123").as_deref(), None, "four hex digits, no sign");
-        for broken in [&b""[..], b"[1]", b"{\"a\"", b"{\"a\":", b"{\"a\" 1}", b"{\"a\":\"", b"{1:2}"] {
-            assert!(check_unique_keys(broken).is_ok(), "left to the safetensors parser");
-        }
-    }
+/// Reads a model file's graph JSON without validating the tensors (for `import`).
+#[cfg(feature = "alloc")]
+pub fn read_graph_json(bytes: &[u8]) -> Result<alloc::string::String> {
+    let header = header_bytes(bytes)?;
+    let text = core::str::from_utf8(header).map_err(|_| Error::NotSafetensors(text!("header is not UTF-8")))?;
+    let raw = read_header(text, |_| Ok(()))?.ok_or(Error::MissingGraph)?;
+    json::chars(raw)
+        .collect::<Option<alloc::string::String>>()
+        .ok_or_else(|| Error::NotSafetensors(text!("the graph string has an invalid escape")))
 }

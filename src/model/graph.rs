@@ -1,16 +1,25 @@
-//! The graph JSON of docs/FORMAT.md: parsing, attribute checks, topological order.
+//! The graph's vocabulary (ops, attributes, quantisation), the node records a
+//! load keeps (`parse.rs` reads the JSON into them), and, with `alloc`, the
+//! graph as owned values and the JSON form that writers produce.
 //!
-//! This module knows nothing of tensors; shapes are inferred in `shape.rs`
+//! This module knows nothing of tensors; shapes are inferred in `mod.rs`
 //! once the weights are known.
 
-use alloc::borrow::ToOwned;
-use alloc::format;
+#[cfg(feature = "alloc")]
 use alloc::string::{String, ToString};
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
+#[cfg(feature = "alloc")]
 use serde::{Deserialize, Serialize};
 
 use super::limits;
+#[cfg(feature = "alloc")]
+use super::memory::OwnedState;
+use super::memory::{Span, State};
+#[cfg(feature = "alloc")]
+use super::parse::parse_graph;
 pub use super::unary::Unary;
+#[cfg(feature = "alloc")]
 use crate::error::{Error, Result};
 
 /// TFLite's int8 softmax output quantisation: scale 1/256, zero point −128.
@@ -152,7 +161,7 @@ pub enum InputKind {
 }
 
 /// The network input: C×H×W, pixels or int8 values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InputSpec {
     pub channels: usize,
     pub height: usize,
@@ -164,7 +173,77 @@ pub struct InputSpec {
     pub quant: Option<QuantParams>,
 }
 
+/// The value ids a node reads (0 the input, `i + 1` node i's output), at most
+/// [`limits::OP_INPUTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Inputs {
+    ids: [u16; limits::OP_INPUTS],
+    len: u8,
+}
+
+impl Inputs {
+    /// Adds a value id (beyond [`limits::OP_INPUTS`] ids, which the parser refuses, nothing).
+    pub fn push(&mut self, value: u16) {
+        if let Some(slot) = self.ids.get_mut(usize::from(self.len)) {
+            *slot = value;
+            self.len += 1;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first input (every op has one).
+    pub fn first(&self) -> usize {
+        usize::from(self.ids[0])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ids[..self.len()].iter().map(|&v| usize::from(v))
+    }
+}
+
+/// A node of the sorted graph as a load keeps it: its name (in the state's
+/// name pool), op, inputs and output quantisation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeRecord {
+    pub name: Span<u8>,
+    pub op: Op,
+    pub inputs: Inputs,
+    /// Output quantisation (int8 files).
+    pub quant: Option<QuantParams>,
+}
+
+/// The sorted graph as a load keeps it: the node records in a state, the rest here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GraphInfo {
+    pub dtype: Dtype,
+    pub input: InputSpec,
+    /// Every node name, decoded, back to back.
+    pub names: Span<u8>,
+    pub nodes: Span<NodeRecord>,
+    /// Value id of the logits (the softmax's input when the output is a softmax).
+    pub logits: usize,
+    /// Whether the graph's declared output is a softmax over the logits.
+    pub softmax_output: bool,
+    /// Value id of the network's int8 output ([`Graph::output`]).
+    pub output: usize,
+}
+
+impl GraphInfo {
+    /// A node's name, from the state the load filled.
+    pub fn name<'s>(&self, state: State<'s>, node: &NodeRecord) -> &'s str {
+        core::str::from_utf8(state.get(node.name)).unwrap_or("?")
+    }
+}
+
 /// A node of the sorted graph. Value ids: 0 is the input, `i + 1` is node `i`'s output.
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub name: String,
@@ -175,6 +254,7 @@ pub struct Node {
 }
 
 /// A validated, topologically sorted graph.
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Graph {
     pub dtype: Dtype,
@@ -190,6 +270,7 @@ pub struct Graph {
     pub output: usize,
 }
 
+#[cfg(feature = "alloc")]
 impl Graph {
     /// Name of a value id (`input` or a node's name).
     pub fn value_name(&self, value: usize) -> &str {
@@ -203,7 +284,9 @@ impl Graph {
 // ---------------------------------------------------------------------------
 // JSON form (read and written)
 
-/// The graph exactly as it appears in the JSON.
+/// The graph exactly as it appears in the JSON: what writers build (the
+/// quantiser, the importers, `tinycnn import --graph`).
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGraph {
@@ -216,6 +299,7 @@ pub struct RawGraph {
     pub output: Option<String>,
 }
 
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInput {
@@ -235,6 +319,7 @@ pub struct RawInput {
     pub zero_point: Option<i64>,
 }
 
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNode {
@@ -273,7 +358,9 @@ pub struct RawNode {
     pub zero_point: Option<i64>,
 }
 
+#[cfg(feature = "alloc")]
 impl RawGraph {
+    /// Reads graph JSON as written (no checks: [`Graph::from_raw`] makes them).
     pub fn from_json(json: &str) -> Result<Self> {
         if json.len() > limits::GRAPH_JSON_BYTES {
             return Err(Error::LimitExceeded {
@@ -292,307 +379,39 @@ impl RawGraph {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Validation
-
-fn bad_attr(node: &str, attribute: &str, reason: impl Into<String>) -> Error {
-    Error::BadAttribute { node: node.to_owned(), attribute: attribute.to_owned(), reason: reason.into() }
-}
-
-/// Reads an optional small non-negative integer attribute.
-fn size_attr(node: &str, name: &str, value: Option<i64>, default: usize, min: usize) -> Result<usize> {
-    let Some(v) = value else { return Ok(default) };
-    if v < min as i64 || v > limits::WINDOW as i64 {
-        return Err(bad_attr(node, name, format!("is {v}, must be in {min}..={}", limits::WINDOW)));
-    }
-    Ok(v as usize)
-}
-
-fn check_quant(what: &str, scale: Option<f64>, zero_point: Option<i64>, dtype: Dtype) -> Result<Option<QuantParams>> {
-    match dtype {
-        Dtype::Float => {
-            if scale.is_some() || zero_point.is_some() {
-                return Err(Error::BadQuantization {
-                    what: what.to_owned(),
-                    reason: "scale/zero_point given in a float model".into(),
-                });
-            }
-            Ok(None)
-        }
-        Dtype::Int8 => {
-            let (Some(scale), Some(zero_point)) = (scale, zero_point) else {
-                return Err(Error::BadQuantization {
-                    what: what.to_owned(),
-                    reason: "an int8 model needs scale and zero_point".into(),
-                });
-            };
-            let scale32 = scale as f32;
-            if !(scale32.is_finite() && scale32 > 0.0) {
-                return Err(Error::BadQuantization {
-                    what: what.to_owned(),
-                    reason: format!("scale {scale} must be finite and > 0"),
-                });
-            }
-            if !(-128..=127).contains(&zero_point) {
-                return Err(Error::BadQuantization {
-                    what: what.to_owned(),
-                    reason: format!("zero_point {zero_point} is outside [-128, 127]"),
-                });
-            }
-            Ok(Some(QuantParams { scale: scale32, zero_point: zero_point as i32 }))
-        }
-    }
-}
-
-/// A conv's `padding` (every side) or `pads` (each side). Two plain fields rather
-/// than one field of either shape: serde's untagged enums cost ~12 KB of wasm.
-fn conv_padding(node: &str, raw: &RawNode) -> Result<Padding> {
-    match (raw.padding, &raw.pads) {
-        (Some(_), Some(_)) => Err(bad_attr(node, "pads", "and padding both given; pads alone says every side")),
-        (p, None) => Ok(Padding::uniform(size_attr(node, "padding", p, 0, 0)?)),
-        (None, Some(sides)) => {
-            let [top, left, bottom, right] = sides.as_slice() else {
-                return Err(bad_attr(
-                    node,
-                    "pads",
-                    format!("has {} sides, [top, left, bottom, right] has 4", sides.len()),
-                ));
-            };
-            let side = |p: i64| size_attr(node, "pads", Some(p), 0, 0);
-            Ok(Padding { top: side(*top)?, left: side(*left)?, bottom: side(*bottom)?, right: side(*right)? })
-        }
-    }
-}
-
-fn parse_op(raw: &RawNode) -> Result<Op> {
-    let name = raw.name.as_str();
-    let allowed: &[&str] = match raw.op.as_str() {
-        "conv2d" => &["stride", "padding", "pads", "relu", "groups", "dilation"],
-        "dense" => &["relu"],
-        "maxpool2d" | "avgpool2d" => &["kernel", "stride", "padding"],
-        "batchnorm" => &["eps"],
-        "dropout" => &["p"],
-        "add" => &["relu"],
-        "softmax" => &["beta"],
-        "global_avgpool" | "flatten" | "concat" => &[],
-        other => match Unary::attributes(other) {
-            Some(attributes) => attributes,
-            None => return Err(Error::UnknownOp { node: name.to_owned(), op: other.to_owned() }),
-        },
-    };
-    let given = [
-        ("kernel", raw.kernel.is_some()),
-        ("stride", raw.stride.is_some()),
-        ("padding", raw.padding.is_some()),
-        ("pads", raw.pads.is_some()),
-        ("relu", raw.relu.is_some()),
-        ("eps", raw.eps.is_some()),
-        ("p", raw.p.is_some()),
-        ("groups", raw.groups.is_some()),
-        ("dilation", raw.dilation.is_some()),
-        ("min", raw.min.is_some()),
-        ("max", raw.max.is_some()),
-        ("beta", raw.beta.is_some()),
-    ];
-    for (attr, present) in given {
-        if present && !allowed.contains(&attr) {
-            return Err(bad_attr(name, attr, format!("is not an attribute of {}", raw.op)));
-        }
-    }
-    let relu = raw.relu.unwrap_or(false);
-    let window = || -> Result<Window> {
-        let kernel = size_attr(name, "kernel", raw.kernel, 0, 1)?;
-        if raw.kernel.is_none() {
-            return Err(bad_attr(name, "kernel", "is required"));
-        }
-        let stride = size_attr(name, "stride", raw.stride, kernel, 1)?;
-        let padding = size_attr(name, "padding", raw.padding, 0, 0)?;
-        if padding > kernel / 2 {
-            return Err(bad_attr(name, "padding", format!("is {padding}, at most kernel/2 = {}", kernel / 2)));
-        }
-        Ok(Window { kernel, stride, padding })
-    };
-    Ok(match raw.op.as_str() {
-        "conv2d" => Op::Conv2d {
-            stride: size_attr(name, "stride", raw.stride, 1, 1)?,
-            padding: conv_padding(name, raw)?,
-            relu,
-            groups: match raw.groups {
-                None => 1,
-                Some(g) if (1..=limits::DIMENSION as i64).contains(&g) => g as usize,
-                Some(g) => {
-                    return Err(bad_attr(name, "groups", format!("is {g}, must be in 1..={}", limits::DIMENSION)))
-                }
-            },
-            dilation: size_attr(name, "dilation", raw.dilation, 1, 1)?,
-        },
-        "dense" => Op::Dense { relu },
-        "maxpool2d" => Op::MaxPool2d(window()?),
-        "avgpool2d" => Op::AvgPool2d(window()?),
-        "global_avgpool" => Op::GlobalAvgPool,
-        "batchnorm" => {
-            let eps = raw.eps.unwrap_or(1e-5);
-            if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
-                return Err(bad_attr(name, "eps", format!("is {eps}, must be in (0, 1)")));
-            }
-            Op::BatchNorm { eps: eps as f32 }
-        }
-        "dropout" => Op::Dropout,
-        "flatten" => Op::Flatten,
-        "add" => Op::Add { relu },
-        "concat" => Op::Concat,
-        "softmax" => {
-            let beta = raw.beta.unwrap_or(1.0);
-            if !(beta.is_finite() && beta > 0.0 && beta <= 1e6) {
-                return Err(bad_attr(name, "beta", format!("is {beta}, must be finite and in (0, 1e6]")));
-            }
-            Op::Softmax { beta: beta as f32 }
-        }
-        _ => Op::Unary(Unary::parse(raw)?),
-    })
-}
-
-fn input_count_ok(op: &Op, n: usize) -> bool {
-    match op {
-        Op::Add { .. } | Op::Concat => (2..=limits::OP_INPUTS).contains(&n),
-        _ => n == 1,
-    }
-}
-
+#[cfg(feature = "alloc")]
 impl Graph {
-    /// Validates a raw graph: names, ops, attributes, quantisation fields, order.
-    pub fn from_raw(raw: &RawGraph) -> Result<Graph> {
-        if raw.format != FORMAT_VERSION {
-            return Err(Error::UnsupportedFormat(raw.format));
-        }
-        let dtype = match raw.dtype.as_deref() {
-            None | Some("float") => Dtype::Float,
-            Some("int8") => Dtype::Int8,
-            Some(other) => return Err(Error::GraphJson(format!("dtype '{other}' is neither 'float' nor 'int8'"))),
-        };
-        if raw.nodes.len() > limits::NODES {
-            return Err(Error::LimitExceeded {
-                what: "nodes",
-                value: raw.nodes.len() as u64,
-                limit: limits::NODES as u64,
-            });
-        }
-        if raw.nodes.is_empty() {
-            return Err(Error::GraphJson("the graph has no nodes".into()));
-        }
-        let input = parse_input(&raw.input, dtype)?;
-
-        // Names → listed index, refusing duplicates and the reserved name.
-        let mut names: Vec<(&str, usize)> = Vec::with_capacity(raw.nodes.len());
-        for (i, node) in raw.nodes.iter().enumerate() {
-            if node.name.is_empty() || node.name.len() > limits::NAME_BYTES {
-                return Err(Error::GraphJson(format!("node {i} has an empty or over-long name")));
-            }
-            names.push((node.name.as_str(), i));
-        }
-        names.sort_unstable();
-        for pair in names.windows(2) {
-            if pair[0].0 == pair[1].0 {
-                return Err(Error::DuplicateNode(pair[0].0.to_owned()));
-            }
-        }
-        if names.binary_search_by(|(n, _)| (*n).cmp(INPUT_NAME)).is_ok() {
-            return Err(Error::DuplicateNode(INPUT_NAME.to_owned()));
-        }
-        let listed_index = |name: &str| names.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|k| names[k].1);
-
-        // Inputs as listed indices (None = the network input).
-        let mut deps: Vec<Vec<Option<usize>>> = Vec::with_capacity(raw.nodes.len());
-        let mut ops = Vec::with_capacity(raw.nodes.len());
-        for node in &raw.nodes {
-            let op = parse_op(node)?;
-            if !input_count_ok(&op, node.inputs.len()) {
-                return Err(Error::ShapeMismatch {
-                    node: node.name.clone(),
-                    reason: format!(
-                        "{} takes {} inputs, got {}",
-                        op.name(),
-                        if matches!(op, Op::Add { .. } | Op::Concat) { "2 to 8" } else { "1" },
-                        node.inputs.len()
-                    ),
-                });
-            }
-            let mut d = Vec::with_capacity(node.inputs.len());
-            for input in &node.inputs {
-                if input == INPUT_NAME {
-                    d.push(None);
-                } else {
-                    match listed_index(input) {
-                        Some(k) => d.push(Some(k)),
-                        None => return Err(Error::DanglingInput { node: node.name.clone(), input: input.clone() }),
-                    }
-                }
-            }
-            deps.push(d);
-            ops.push(op);
-        }
-
-        // Kahn's algorithm, picking the first listed ready node each time so that
-        // an already sorted file keeps its order.
-        let n = raw.nodes.len();
-        let mut order: Vec<usize> = Vec::with_capacity(n);
-        let mut sorted_pos: Vec<Option<usize>> = alloc::vec![None; n];
-        while order.len() < n {
-            let ready = (0..n).find(|&i| {
-                sorted_pos[i].is_none() && deps[i].iter().all(|d| d.is_none_or(|k| sorted_pos[k].is_some()))
-            });
-            match ready {
-                Some(i) => {
-                    sorted_pos[i] = Some(order.len());
-                    order.push(i);
-                }
-                None => {
-                    let stuck = (0..n).find(|&i| sorted_pos[i].is_none()).unwrap_or(0);
-                    return Err(Error::Cycle(raw.nodes[stuck].name.clone()));
-                }
-            }
-        }
-
-        let mut nodes = Vec::with_capacity(n);
-        for &i in &order {
-            let node = &raw.nodes[i];
-            let inputs = deps[i].iter().map(|d| d.and_then(|k| sorted_pos[k]).map_or(0, |p| p + 1)).collect();
-            let quant = check_quant(&format!("node '{}'", node.name), node.scale, node.zero_point, dtype)?;
-            nodes.push(Node { name: node.name.clone(), op: ops[i], inputs, quant });
-        }
-
-        let output_value = match &raw.output {
-            None => order.iter().position(|&i| i == n - 1).map_or(n, |p| p + 1),
-            Some(name) => match listed_index(name).and_then(|k| sorted_pos[k]) {
-                Some(p) => p + 1,
-                None => return Err(Error::DanglingInput { node: "output".into(), input: name.clone() }),
-            },
-        };
-        let mut softmax_output = false;
-        let mut logits = output_value;
-        for (pos, node) in nodes.iter().enumerate() {
-            if matches!(node.op, Op::Softmax { .. }) {
-                if pos + 1 != output_value {
-                    return Err(Error::ShapeMismatch {
-                        node: node.name.clone(),
-                        reason: "softmax is only supported as the graph output".into(),
-                    });
-                }
-                softmax_output = true;
-                logits = node.inputs[0];
-            }
-        }
-        if logits == 0 {
-            return Err(Error::GraphJson("the output is the raw input; the graph computes nothing".into()));
-        }
-        let int8_softmax = softmax_output && nodes[output_value - 1].quant == Some(SOFTMAX_INT8_OUTPUT);
-        let output = if int8_softmax { output_value } else { logits };
-        Ok(Graph { dtype, input, nodes, logits, softmax_output, output })
-    }
-
     /// Parses and validates graph JSON.
     pub fn from_json(json: &str) -> Result<Graph> {
-        Graph::from_raw(&RawGraph::from_json(json)?)
+        let (info, state) = OwnedState::load(4096 + 2 * json.len(), |memory| parse_graph(json, memory))?;
+        Ok(Graph::from_state(&info, state.state()))
+    }
+
+    /// Validates a raw graph: names, ops, attributes, quantisation fields, order.
+    pub fn from_raw(raw: &RawGraph) -> Result<Graph> {
+        Graph::from_json(&raw.to_json())
+    }
+
+    /// The owned form of a loaded graph.
+    pub fn from_state(info: &GraphInfo, state: State<'_>) -> Graph {
+        let nodes = state
+            .get(info.nodes)
+            .iter()
+            .map(|node| Node {
+                name: info.name(state, node).to_string(),
+                op: node.op,
+                inputs: node.inputs.iter().collect(),
+                quant: node.quant,
+            })
+            .collect();
+        Graph {
+            dtype: info.dtype,
+            input: info.input,
+            nodes,
+            logits: info.logits,
+            softmax_output: info.softmax_output,
+            output: info.output,
+        }
     }
 
     /// The JSON form of this graph (nodes in sorted order).
@@ -668,53 +487,6 @@ impl Graph {
             output,
         }
     }
-}
-
-fn parse_input(raw: &RawInput, dtype: Dtype) -> Result<InputSpec> {
-    let dim = |name: &str, v: u64| -> Result<usize> {
-        if v == 0 || v > limits::DIMENSION as u64 {
-            return Err(bad_attr(INPUT_NAME, name, format!("is {v}, must be in 1..={}", limits::DIMENSION)));
-        }
-        Ok(v as usize)
-    };
-    let channels = dim("channels", raw.channels)?;
-    let height = dim("height", raw.height)?;
-    let width = dim("width", raw.width)?;
-    let mean = raw.mean.unwrap_or(0.0);
-    let std = raw.std.unwrap_or(1.0);
-    if !mean.is_finite() || mean.abs() > 1e3 {
-        return Err(bad_attr(INPUT_NAME, "mean", format!("is {mean}, must be finite")));
-    }
-    if !(std.is_finite() && std > 1e-6 && std < 1e6) {
-        return Err(bad_attr(INPUT_NAME, "std", format!("is {std}, must be finite and > 0")));
-    }
-    let quant = check_quant("input", raw.scale, raw.zero_point, dtype)?;
-    let kind = match raw.dtype.as_deref() {
-        None => InputKind::Pixels,
-        Some("int8") if dtype == Dtype::Int8 => InputKind::Int8,
-        Some("int8") => return Err(bad_attr(INPUT_NAME, "dtype", "is int8 in a float model")),
-        Some(other) => return Err(bad_attr(INPUT_NAME, "dtype", format!("is '{other}', must be 'int8' or absent"))),
-    };
-    if let (Some(q), InputKind::Pixels) = (quant, kind) {
-        // Pixels enter as q = p − 128; the declared scale and zero point must say so.
-        let (scale, zero_point) = pixel_quantization(mean as f32, std as f32);
-        let close = (q.scale - scale).abs() <= scale * 1e-5;
-        if !close || q.zero_point != zero_point {
-            return Err(Error::BadQuantization {
-                what: "input".into(),
-                reason: format!(
-                    "pixels enter as p − 128, so scale must be {scale} and zero_point {zero_point} (got {} and {})",
-                    q.scale, q.zero_point
-                ),
-            });
-        }
-    }
-    // u64: the product of three dimensions can overflow a 32-bit usize.
-    let elements = (channels as u64) * (height as u64) * (width as u64);
-    if elements > limits::ELEMENTS as u64 {
-        return Err(Error::LimitExceeded { what: "input elements", value: elements, limit: limits::ELEMENTS as u64 });
-    }
-    Ok(InputSpec { channels, height, width, kind, mean: mean as f32, std: std as f32, quant })
 }
 
 /// The input quantisation implied by feeding pixels as `q = p − 128`:

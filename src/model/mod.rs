@@ -1,43 +1,292 @@
 //! A validated network: the graph, every node's parameters resolved from the
 //! file (shapes, fixed-point constants, weight ranges), every activation's
 //! shape and the arena plan. Backend-neutral: each engine prepares its own
-//! layout from a [`Network`] (`engine::Model` for the CPU, `gpu::GpuEngine`).
+//! layout from it (`engine` for the CPU, `gpu::GpuEngine`).
+//!
+//! There is one loader, [`load_in_place`]: it validates a file and writes what
+//! the network keeps into memory the caller provides ([`memory::Memory`]), as
+//! records that refer to each other by [`Span`]s, never by pointers. The
+//! heap-free [`crate::ArenaModel`] keeps those records in the caller's buffer;
+//! [`Network`] (with `alloc`) keeps them in a buffer of its own, beside the
+//! same network as owned values for the f32 engine, the quantiser and the GPU.
 
 pub mod file;
 pub mod graph;
+mod json;
 pub mod limits;
+pub mod memory;
 pub mod params;
+pub mod parse;
 pub mod plan;
 pub mod unary;
+#[cfg(feature = "alloc")]
 pub mod writer;
+#[cfg(feature = "alloc")]
 pub mod zoo;
 
-use alloc::format;
-use alloc::string::{String, ToString};
+#[cfg(feature = "alloc")]
+use alloc::string::String;
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{text, Error, Result};
 use crate::kernels::softmax;
-use crate::spec::{output_len_padded, Conv2dGeometry, Shape};
+use crate::spec::{output_len_padded, Shape};
 use file::TensorFile;
-use graph::{Dtype, Graph, Op, Padding, QuantParams};
+use graph::{Dtype, GraphInfo, NodeRecord, Op, Padding, QuantParams};
+use memory::{Memory, Span, State};
+use params::{load_node_params, ParamRecord, ParamSource};
+use plan::{Buffer, Lifetime};
+
+#[cfg(feature = "alloc")]
+pub use file::read_graph_json;
+#[cfg(feature = "alloc")]
+use graph::Graph;
+#[cfg(feature = "alloc")]
+use memory::OwnedState;
+#[cfg(feature = "alloc")]
 pub use params::NodeParams;
-use params::{load_node_params, TensorSource};
+#[cfg(feature = "alloc")]
 use plan::Plan;
 
-/// A validated network. `B` holds the file's bytes; int8 weights are read
-/// from them in place, so `B` can be `Vec<u8>`, `&[u8]`, `Box<[u8]>`, …
-#[derive(Debug, Clone)]
-pub struct Network<B = Vec<u8>> {
-    bytes: B,
-    graph: Graph,
+/// What a load keeps of a network: the graph's scalars and spans of the
+/// records in its state (shapes, parameters, arena buffers).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkLayout {
+    pub graph: GraphInfo,
     /// Shape of every value: index 0 is the input, `i + 1` node `i`'s output.
-    shapes: Vec<Shape>,
-    params: Vec<NodeParams>,
-    plan: Plan,
+    pub shapes: Span<Shape>,
+    pub params: Span<ParamRecord>,
+    /// Each value's bytes in the arena.
+    pub buffers: Span<Buffer>,
+    /// Bytes of the arena `run` needs.
+    pub arena_bytes: usize,
+}
+
+/// Validates a model file and writes what the network keeps into `memory`'s
+/// front (the load's temporaries go to its back and are released).
+pub fn load_in_place(bytes: &[u8], memory: &Memory<'_>) -> Result<NetworkLayout> {
+    memory.scratch(|scratch| {
+        let mut file = TensorFile::parse(bytes, scratch)?;
+        let raw = file.graph_json_raw();
+        // A hostile string is refused before its decoded copy is made (it decodes to at most its length).
+        let decoded = json::decoded_len(raw);
+        if decoded > limits::GRAPH_JSON_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "graph JSON bytes",
+                value: decoded as u64,
+                limit: limits::GRAPH_JSON_BYTES as u64,
+            });
+        }
+        let buffer = scratch.alloc(decoded, 0u8)?;
+        let json = json::decode_into(raw, buffer)
+            .and_then(|len| core::str::from_utf8(&buffer[..len]).ok())
+            .ok_or_else(|| Error::NotSafetensors(text!("the graph string has an invalid escape")))?;
+        let graph = parse::parse_graph(json, memory)?;
+        let (shapes, params) = infer(&graph, &mut file, memory)?;
+        if let Some(extra) = file.first_unused() {
+            return Err(Error::UnexpectedTensor(text!("{}", json::Decoded(extra))));
+        }
+        let nodes = memory.view(graph.nodes);
+        check_int8_softmax(&graph, memory, nodes, memory.view(shapes))?;
+        let (buffers, arena_bytes) = plan_arena(&graph, nodes, memory.view(shapes), memory)?;
+        Ok(NetworkLayout { graph, shapes, params, buffers, arena_bytes })
+    })
+}
+
+/// Walks the sorted graph, loading each node's parameters and inferring its output shape.
+fn infer(
+    graph: &GraphInfo,
+    file: &mut TensorFile<'_, '_>,
+    memory: &Memory<'_>,
+) -> Result<(Span<Shape>, Span<ParamRecord>)> {
+    let nodes = memory.view(graph.nodes);
+    let input = &graph.input;
+    memory.scratch(|scratch| {
+        let quants = scratch.alloc(nodes.len() + 1, None::<QuantParams>)?;
+        let params = scratch.alloc(nodes.len(), ParamRecord::None)?;
+        quants[0] = input.quant;
+        let shapes = memory.persistent_with(nodes.len() + 1, Shape::new(0, 0, 0), |shapes| {
+            shapes[0] = Shape::new(input.channels, input.height, input.width);
+            for (i, node) in nodes.iter().enumerate() {
+                let name = node_name(memory, node);
+                let (mut in_shapes, mut in_quant) =
+                    ([Shape::new(0, 0, 0); limits::OP_INPUTS], [None; limits::OP_INPUTS]);
+                for (k, v) in node.inputs.iter().enumerate() {
+                    in_shapes[k] = shapes[v];
+                    in_quant[k] = quants[v];
+                }
+                let k = node.inputs.len();
+                let mut source = ParamSource { file: &mut *file, memory, name };
+                let p = load_node_params(&mut source, graph.dtype, node, &in_shapes[..k], &in_quant[..k])?;
+                let shape = output_shape(name, node.op, &in_shapes[..k], weight_dims(&p))?;
+                let elements = shape.checked_len().unwrap_or(usize::MAX);
+                if elements > limits::ELEMENTS || shape.c > limits::DIMENSION {
+                    return Err(Error::LimitExceeded {
+                        what: "activation elements",
+                        value: elements as u64,
+                        limit: limits::ELEMENTS as u64,
+                    });
+                }
+                shapes[i + 1] = shape;
+                quants[i + 1] = node.quant;
+                params[i] = p;
+            }
+            Ok(())
+        })?;
+        Ok((shapes, memory.persist(params)?))
+    })
+}
+
+/// A node's name, from a load under way.
+fn node_name<'m>(memory: &'m Memory<'_>, node: &NodeRecord) -> &'m str {
+    core::str::from_utf8(memory.view(node.name)).unwrap_or("?")
+}
+
+/// (kernel_h, kernel_w, output channels) of a conv or dense layer's weights.
+fn weight_dims(params: &ParamRecord) -> Option<(usize, usize, usize)> {
+    match *params {
+        ParamRecord::FloatConv { kernel_h, kernel_w, out_channels, .. }
+        | ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels, .. } => Some((kernel_h, kernel_w, out_channels)),
+        ParamRecord::FloatDense { out_features, .. } | ParamRecord::Int8Dense { out_features, .. } => {
+            Some((1, 1, out_features))
+        }
+        _ => None,
+    }
+}
+
+/// A node's output shape from its inputs' and, for conv and dense, its weights' (`weights`: kh, kw, out).
+fn output_shape(name: &str, op: Op, inputs: &[Shape], weights: Option<(usize, usize, usize)>) -> Result<Shape> {
+    let mismatch = |reason| Error::ShapeMismatch { node: text!("{name}"), reason };
+    let x = inputs[0];
+    let window_out = |k_h: usize, k_w: usize, stride: usize, p: Padding| -> Result<Shape> {
+        let h = output_len_padded(x.h, k_h, stride, p.top, p.bottom);
+        match (h, output_len_padded(x.w, k_w, stride, p.left, p.right)) {
+            (Some(h), Some(w)) => Ok(Shape::new(x.c, h, w)),
+            _ if p.is_uniform() => {
+                Err(mismatch(text!("a {k_h}x{k_w} window with padding {} does not fit the {x} input", p.top)))
+            }
+            _ => Err(mismatch(text!(
+                "a {k_h}x{k_w} window with padding {}/{}/{}/{} (top/left/bottom/right) does not fit the {x} input",
+                p.top,
+                p.left,
+                p.bottom,
+                p.right
+            ))),
+        }
+    };
+    match (op, weights) {
+        (Op::Conv2d { stride, padding, dilation, .. }, Some((kernel_h, kernel_w, out_channels))) => {
+            // A dilated window spans (k − 1)·dilation + 1 input rows/columns (both ≤ limits::WINDOW).
+            let extent = |k: usize| (k - 1) * dilation + 1;
+            let s = window_out(extent(kernel_h), extent(kernel_w), stride, padding)?;
+            Ok(Shape::new(out_channels, s.h, s.w))
+        }
+        (Op::Dense { .. }, Some((_, _, out_features))) => Ok(Shape::new(out_features, 1, 1)),
+        (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => {
+            window_out(w.kernel, w.kernel, w.stride, Padding::uniform(w.padding))
+        }
+        (Op::GlobalAvgPool, _) => Ok(Shape::new(x.c, 1, 1)),
+        (Op::Flatten, _) => Ok(Shape::new(x.len(), 1, 1)),
+        (Op::Add { .. }, _) => {
+            if let Some(other) = inputs.iter().find(|s| **s != x) {
+                return Err(mismatch(text!("add inputs differ in shape: {x} and {other}")));
+            }
+            Ok(x)
+        }
+        (Op::Concat, _) => {
+            if let Some(other) = inputs.iter().find(|s| s.h != x.h || s.w != x.w) {
+                return Err(mismatch(text!("concat inputs differ in height/width: {x} and {other}")));
+            }
+            let channels: usize = inputs.iter().map(|s| s.c).sum();
+            Ok(Shape::new(channels, x.h, x.w))
+        }
+        (Op::BatchNorm { .. } | Op::Unary(_) | Op::Dropout | Op::Softmax { .. }, _) => Ok(x),
+        (op, _) => Err(mismatch(text!("{} has no parameters loaded", op.name()))),
+    }
+}
+
+/// An integer softmax output (`GraphInfo::output`) must be one TFLite's kernel computes.
+fn check_int8_softmax(graph: &GraphInfo, memory: &Memory<'_>, nodes: &[NodeRecord], shapes: &[Shape]) -> Result<()> {
+    let Some(node) = graph.output.checked_sub(1).and_then(|i| nodes.get(i)) else { return Ok(()) };
+    let (Op::Softmax { beta }, true) = (node.op, graph.output != graph.logits) else { return Ok(()) };
+    let name = node_name(memory, node);
+    let depth = shapes[graph.output].c;
+    if depth > softmax::MAX_DEPTH {
+        return Err(Error::ShapeMismatch {
+            node: text!("{name}"),
+            reason: text!("an int8 softmax over {depth} channels (at most {})", softmax::MAX_DEPTH),
+        });
+    }
+    let input_scale = match node.inputs.first() {
+        0 => graph.input.quant,
+        v => nodes[v - 1].quant,
+    };
+    let input_scale = input_scale.map_or(0.0, |q| q.scale);
+    softmax::SoftmaxParams::new(input_scale, beta).map(drop).map_err(|e| match e {
+        Error::BadQuantization { what, reason } => {
+            Error::BadQuantization { what: text!("node '{name}': {what}"), reason }
+        }
+        other => other,
+    })
+}
+
+/// Bytes of each value in the arena.
+fn value_size(
+    graph_dtype: Dtype,
+    logits: usize,
+    output: usize,
+    op_before: Option<Op>,
+    v: usize,
+    shape: Shape,
+) -> usize {
+    // A softmax after the logits is computed only as an int8 output (`GraphInfo::output`).
+    let skipped = v > logits && v != output && matches!(op_before, Some(Op::Softmax { .. }));
+    let element = match graph_dtype {
+        Dtype::Float => 4,
+        Dtype::Int8 => 1,
+    };
+    if skipped {
+        0
+    } else {
+        shape.len() * element
+    }
+}
+
+fn plan_arena(
+    graph: &GraphInfo,
+    nodes: &[NodeRecord],
+    shapes: &[Shape],
+    memory: &Memory<'_>,
+) -> Result<(Span<Buffer>, usize)> {
+    let values = nodes.len() + 1;
+    memory.scratch(|scratch| {
+        let sizes = scratch.alloc(values, 0usize)?;
+        for (v, size) in sizes.iter_mut().enumerate() {
+            let op_before = v.checked_sub(1).map(|i| nodes[i].op);
+            *size = value_size(graph.dtype, graph.logits, graph.output, op_before, v, shapes[v]);
+        }
+        let lifetimes = scratch.alloc(values, Lifetime { first: 0, last: 0 })?;
+        plan::fill_lifetimes(lifetimes, nodes.iter().map(|n| n.inputs.iter()), graph.logits);
+        let order = scratch.alloc(values, 0usize)?;
+        let mut arena_bytes = 0;
+        let buffers = memory.persistent_with(values, Buffer::default(), |buffers| {
+            arena_bytes = plan::place(sizes, lifetimes, order, buffers);
+            Ok(())
+        })?;
+        if arena_bytes > limits::ARENA_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "arena bytes",
+                value: arena_bytes as u64,
+                limit: limits::ARENA_BYTES as u64,
+            });
+        }
+        Ok((buffers, arena_bytes))
+    })
 }
 
 /// Size and cost of one node, for `inspect`.
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeStats {
     pub name: String,
@@ -47,51 +296,53 @@ pub struct NodeStats {
     pub macs: u64,
 }
 
+/// A validated network. `B` holds the file's bytes; int8 weights are read
+/// from them in place, so `B` can be `Vec<u8>`, `&[u8]`, `Box<[u8]>`, …
+#[cfg(feature = "alloc")]
+#[derive(Debug, Clone)]
+pub struct Network<B = Vec<u8>> {
+    bytes: B,
+    /// What the load kept, in a buffer of the network's own.
+    state: OwnedState,
+    layout: NetworkLayout,
+    // The same, as owned values.
+    graph: Graph,
+    shapes: Vec<Shape>,
+    params: Vec<NodeParams>,
+    plan: Plan,
+}
+
+#[cfg(feature = "alloc")]
 impl<B: AsRef<[u8]>> Network<B> {
     /// Parses and validates a model file, plans its arena.
     pub fn load(bytes: B) -> Result<Self> {
-        let (graph, params, shapes) = {
-            let file = TensorFile::parse(bytes.as_ref())?;
-            let graph = Graph::from_json(file.graph_json())?;
-            let mut tensors = TensorSource { file: &file, used: Vec::new() };
-            let (params, shapes) = infer(&graph, |_, node, in_shapes, in_quant| {
-                load_node_params(&mut tensors, graph.dtype, node, in_shapes, in_quant)
-            })?;
-            if let Some(extra) = file.names().into_iter().find(|n| !tensors.used.contains(n)) {
-                return Err(Error::UnexpectedTensor(extra));
-            }
-            (graph, params, shapes)
+        let file = bytes.as_ref();
+        let (layout, state) = OwnedState::load(memory_estimate(file), |memory| load_in_place(file, memory))?;
+        let s = state.state();
+        let graph = Graph::from_state(&layout.graph, s);
+        let params = s
+            .get(layout.params)
+            .iter()
+            .zip(&graph.nodes)
+            .map(|(record, node)| NodeParams::from_record(record, node.op, s, file))
+            .collect();
+        let plan = Plan {
+            buffers: s.get(layout.buffers).iter().map(|b| b.range()).collect(),
+            arena_bytes: layout.arena_bytes,
         };
-        check_int8_softmax(&graph, &shapes)?;
-        let plan = plan_arena(&graph, &shapes)?;
-        Ok(Network { bytes, graph, shapes, params, plan })
+        let shapes = s.get(layout.shapes).to_vec();
+        Ok(Network { bytes, state, layout, graph, shapes, params, plan })
     }
 }
 
-/// An integer softmax output (`Graph::output`) must be one TFLite's kernel computes.
-fn check_int8_softmax(graph: &Graph, shapes: &[Shape]) -> Result<()> {
-    let Some(node) = graph.output.checked_sub(1).and_then(|i| graph.nodes.get(i)) else { return Ok(()) };
-    let (Op::Softmax { beta }, true) = (node.op, graph.output != graph.logits) else { return Ok(()) };
-    let depth = shapes[graph.output].c;
-    if depth > softmax::MAX_DEPTH {
-        return Err(Error::ShapeMismatch {
-            node: node.name.clone(),
-            reason: format!("an int8 softmax over {depth} channels (at most {})", softmax::MAX_DEPTH),
-        });
-    }
-    let input_scale = match node.inputs[0] {
-        0 => graph.input.quant,
-        v => graph.nodes[v - 1].quant,
-    };
-    let input_scale = input_scale.map_or(0.0, |q| q.scale);
-    softmax::SoftmaxParams::new(input_scale, beta).map(drop).map_err(|e| match e {
-        Error::BadQuantization { what, reason } => {
-            Error::BadQuantization { what: format!("node '{}': {what}", node.name), reason }
-        }
-        other => other,
-    })
+/// Bytes a load of `file` likely needs (a first guess: a load that needs more
+/// is run again with what it asked for).
+#[cfg(feature = "alloc")]
+fn memory_estimate(file: &[u8]) -> usize {
+    (16 << 10) + file.len() / 4
 }
 
+#[cfg(feature = "alloc")]
 impl Network<Vec<u8>> {
     /// A model built in memory (by the quantiser's graph rewrites); float only,
     /// since int8 weights must live in model bytes.
@@ -103,12 +354,57 @@ impl Network<Vec<u8>> {
         if params.len() != graph.nodes.len() {
             return Err(Error::Internal("from_float_parts needs one parameter entry per node"));
         }
-        let (params, shapes) = infer(&graph, |i, _, _, _| Ok(params[i].clone()))?;
-        let plan = plan_arena(&graph, &shapes)?;
-        Ok(Network { bytes: Vec::new(), graph, shapes, params, plan })
+        let input = &graph.input;
+        let mut shapes = Vec::with_capacity(graph.nodes.len() + 1);
+        shapes.push(Shape::new(input.channels, input.height, input.width));
+        for (node, p) in graph.nodes.iter().zip(&params) {
+            let in_shapes: Vec<Shape> = node.inputs.iter().map(|&v| shapes[v]).collect();
+            let weights = match p {
+                NodeParams::FloatConv { kernel_h, kernel_w, out_channels, .. } => {
+                    Some((*kernel_h, *kernel_w, *out_channels))
+                }
+                NodeParams::FloatDense { out_features, .. } => Some((1, 1, *out_features)),
+                _ => None,
+            };
+            shapes.push(output_shape(&node.name, node.op, &in_shapes, weights)?);
+        }
+        let sizes: Vec<usize> = shapes
+            .iter()
+            .enumerate()
+            .map(|(v, &s)| {
+                let op_before = v.checked_sub(1).map(|i| graph.nodes[i].op);
+                value_size(graph.dtype, graph.logits, graph.output, op_before, v, s)
+            })
+            .collect();
+        let plan = plan::plan(&sizes, &plan::lifetimes(&graph));
+        if plan.arena_bytes > limits::ARENA_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "arena bytes",
+                value: plan.arena_bytes as u64,
+                limit: limits::ARENA_BYTES as u64,
+            });
+        }
+        // No file: the state holds nothing (the f32 engine runs from the owned values).
+        let layout = NetworkLayout {
+            graph: GraphInfo {
+                dtype: graph.dtype,
+                input: graph.input,
+                names: Span::EMPTY,
+                nodes: Span::EMPTY,
+                logits: graph.logits,
+                softmax_output: graph.softmax_output,
+                output: graph.output,
+            },
+            shapes: Span::EMPTY,
+            params: Span::EMPTY,
+            buffers: Span::EMPTY,
+            arena_bytes: plan.arena_bytes,
+        };
+        Ok(Network { bytes: Vec::new(), state: OwnedState::empty(), layout, graph, shapes, params, plan })
     }
 }
 
+#[cfg(feature = "alloc")]
 impl<B: AsRef<[u8]>> Network<B> {
     pub fn graph(&self) -> &Graph {
         &self.graph
@@ -121,6 +417,12 @@ impl<B: AsRef<[u8]>> Network<B> {
     #[doc(hidden)] // for the engines, quantiser and tests: not API
     pub fn params(&self) -> &[NodeParams] {
         &self.params
+    }
+
+    /// What the load kept, and where (the CPU engine's preparation reads these).
+    #[doc(hidden)] // for the engines and tests: not API
+    pub fn layout(&self) -> (&OwnedState, &NetworkLayout) {
+        (&self.state, &self.layout)
     }
 
     /// Shape of value `v` (0 = input, i + 1 = node i).
@@ -177,41 +479,16 @@ impl<B: AsRef<[u8]>> Network<B> {
 
     /// Geometry of a conv or pool node.
     #[doc(hidden)] // for the engines, quantiser and tests: not API
-    pub fn geometry(&self, node: usize) -> Option<Conv2dGeometry> {
+    pub fn geometry(&self, node: usize) -> Option<crate::spec::Conv2dGeometry> {
         let n = &self.graph.nodes[node];
         let input = self.shapes[*n.inputs.first()?];
-        let output = self.shapes[node + 1];
-        match (n.op, &self.params[node]) {
-            (
-                Op::Conv2d { stride, padding, groups, dilation, .. },
-                NodeParams::FloatConv { kernel_h, kernel_w, .. },
-            )
-            | (Op::Conv2d { stride, padding, groups, dilation, .. }, NodeParams::Int8Conv { kernel_h, kernel_w, .. }) => {
-                Some(Conv2dGeometry {
-                    input,
-                    output,
-                    kernel_h: *kernel_h,
-                    kernel_w: *kernel_w,
-                    stride,
-                    pad_top: padding.top,
-                    pad_left: padding.left,
-                    groups,
-                    dilation,
-                })
+        let weights = match &self.params[node] {
+            NodeParams::FloatConv { kernel_h, kernel_w, .. } | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
+                Some((*kernel_h, *kernel_w))
             }
-            (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => Some(Conv2dGeometry {
-                input,
-                output,
-                kernel_h: w.kernel,
-                kernel_w: w.kernel,
-                stride: w.stride,
-                pad_top: w.padding,
-                pad_left: w.padding,
-                groups: 1,
-                dilation: 1,
-            }),
             _ => None,
-        }
+        };
+        geometry(n.op, input, self.shapes[node + 1], weights)
     }
 
     /// Per-node output shape, parameters and multiply-accumulates.
@@ -223,27 +500,12 @@ impl<B: AsRef<[u8]>> Network<B> {
             .map(|(i, n)| {
                 let output = self.shapes[i + 1];
                 let input = self.shapes[n.inputs[0]];
-                let macs = match &self.params[i] {
-                    NodeParams::FloatConv { kernel_h, kernel_w, .. }
-                    | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
-                        // u64: on 32-bit targets the product can pass usize::MAX.
-                        let groups = match n.op {
-                            Op::Conv2d { groups, .. } => groups.max(1),
-                            _ => 1,
-                        };
-                        output.len() as u64 * (input.c / groups * kernel_h * kernel_w) as u64
-                    }
-                    NodeParams::FloatDense { out_features, .. } | NodeParams::Int8Dense { out_features, .. } => {
-                        *out_features as u64 * input.c as u64
-                    }
-                    _ => 0,
-                };
                 NodeStats {
                     name: n.name.clone(),
                     op: n.op.name(),
                     output,
                     params: self.params[i].parameter_count(),
-                    macs,
+                    macs: macs(n.op, &self.params[i], input, output),
                 }
             })
             .collect()
@@ -258,124 +520,110 @@ impl<B: AsRef<[u8]>> Network<B> {
     }
 }
 
-/// Walks the sorted graph, loading each node's parameters and inferring its output shape.
-fn infer(
-    graph: &Graph,
-    mut node_params: impl FnMut(usize, &graph::Node, &[Shape], &[Option<QuantParams>]) -> Result<NodeParams>,
-) -> Result<(Vec<NodeParams>, Vec<Shape>)> {
-    let input = &graph.input;
-    let mut shapes = Vec::with_capacity(graph.nodes.len() + 1);
-    shapes.push(Shape::new(input.channels, input.height, input.width));
-    let mut quants: Vec<Option<QuantParams>> = Vec::with_capacity(graph.nodes.len() + 1);
-    quants.push(input.quant);
-    let mut params = Vec::with_capacity(graph.nodes.len());
-    for (i, node) in graph.nodes.iter().enumerate() {
-        let in_shapes: Vec<Shape> = node.inputs.iter().map(|&v| shapes[v]).collect();
-        let in_quant: Vec<Option<QuantParams>> = node.inputs.iter().map(|&v| quants[v]).collect();
-        let p = node_params(i, node, &in_shapes, &in_quant)?;
-        let shape = output_shape(node, &in_shapes, &p)?;
-        let elements = shape.checked_len().unwrap_or(usize::MAX);
-        if elements > limits::ELEMENTS || shape.c > limits::DIMENSION {
-            return Err(Error::LimitExceeded {
-                what: "activation elements",
-                value: elements as u64,
-                limit: limits::ELEMENTS as u64,
-            });
+/// Multiply-accumulates of a conv or dense node.
+#[cfg(feature = "alloc")]
+fn macs(op: Op, params: &NodeParams, input: Shape, output: Shape) -> u64 {
+    match params {
+        NodeParams::FloatConv { kernel_h, kernel_w, .. } | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
+            // u64: on 32-bit targets the product can pass usize::MAX.
+            let groups = match op {
+                Op::Conv2d { groups, .. } => groups.max(1),
+                _ => 1,
+            };
+            output.len() as u64 * (input.c / groups * kernel_h * kernel_w) as u64
         }
-        shapes.push(shape);
-        quants.push(node.quant);
-        params.push(p);
-    }
-    Ok((params, shapes))
-}
-
-fn output_shape(node: &graph::Node, inputs: &[Shape], params: &NodeParams) -> Result<Shape> {
-    let mismatch = |reason: String| Error::ShapeMismatch { node: node.name.clone(), reason };
-    let x = inputs[0];
-    let window_out = |k_h: usize, k_w: usize, stride: usize, p: Padding| -> Result<Shape> {
-        let h = output_len_padded(x.h, k_h, stride, p.top, p.bottom);
-        match (h, output_len_padded(x.w, k_w, stride, p.left, p.right)) {
-            (Some(h), Some(w)) => Ok(Shape::new(x.c, h, w)),
-            _ => {
-                let padding = if p.is_uniform() {
-                    format!("{}", p.top)
-                } else {
-                    format!("{}/{}/{}/{} (top/left/bottom/right)", p.top, p.left, p.bottom, p.right)
-                };
-                Err(mismatch(format!("a {k_h}x{k_w} window with padding {padding} does not fit the {x} input")))
-            }
+        NodeParams::FloatDense { out_features, .. } | NodeParams::Int8Dense { out_features, .. } => {
+            *out_features as u64 * input.c as u64
         }
-    };
-    match (node.op, params) {
-        (
-            Op::Conv2d { stride, padding, dilation, .. },
-            NodeParams::FloatConv { kernel_h, kernel_w, out_channels, .. },
-        )
-        | (
-            Op::Conv2d { stride, padding, dilation, .. },
-            NodeParams::Int8Conv { kernel_h, kernel_w, out_channels, .. },
-        ) => {
-            // A dilated window spans (k − 1)·dilation + 1 input rows/columns (both ≤ limits::WINDOW).
-            let extent = |k: usize| (k - 1) * dilation + 1;
-            let s = window_out(extent(*kernel_h), extent(*kernel_w), stride, padding)?;
-            Ok(Shape::new(*out_channels, s.h, s.w))
-        }
-        (Op::Dense { .. }, NodeParams::FloatDense { out_features, .. })
-        | (Op::Dense { .. }, NodeParams::Int8Dense { out_features, .. }) => Ok(Shape::new(*out_features, 1, 1)),
-        (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => {
-            window_out(w.kernel, w.kernel, w.stride, Padding::uniform(w.padding))
-        }
-        (Op::GlobalAvgPool, _) => Ok(Shape::new(x.c, 1, 1)),
-        (Op::Flatten, _) => Ok(Shape::new(x.len(), 1, 1)),
-        (Op::Add { .. }, _) => {
-            if let Some(other) = inputs.iter().find(|s| **s != x) {
-                return Err(mismatch(format!("add inputs differ in shape: {x} and {other}")));
-            }
-            Ok(x)
-        }
-        (Op::Concat, _) => {
-            if let Some(other) = inputs.iter().find(|s| s.h != x.h || s.w != x.w) {
-                return Err(mismatch(format!("concat inputs differ in height/width: {x} and {other}")));
-            }
-            let channels: usize = inputs.iter().map(|s| s.c).sum();
-            Ok(Shape::new(channels, x.h, x.w))
-        }
-        (Op::BatchNorm { .. } | Op::Unary(_) | Op::Dropout | Op::Softmax { .. }, _) => Ok(x),
-        (op, _) => Err(mismatch(format!("{} has no parameters loaded", op.name()))),
+        _ => 0,
     }
 }
 
-fn plan_arena(graph: &Graph, shapes: &[Shape]) -> Result<Plan> {
-    let element = match graph.dtype {
-        Dtype::Float => 4,
-        Dtype::Int8 => 1,
-    };
-    let lifetimes = plan::lifetimes(graph);
-    // A softmax after the logits is computed only as an int8 output (`Graph::output`).
-    let sizes: Vec<usize> = shapes
-        .iter()
-        .enumerate()
-        .map(|(v, s)| {
-            let skipped = v > graph.logits && v != graph.output && matches!(graph.nodes[v - 1].op, Op::Softmax { .. });
-            if skipped {
-                0
-            } else {
-                s.len() * element
-            }
-        })
-        .collect();
-    let plan = plan::plan(&sizes, &lifetimes);
-    if plan.arena_bytes > limits::ARENA_BYTES {
-        return Err(Error::LimitExceeded {
-            what: "arena bytes",
-            value: plan.arena_bytes as u64,
-            limit: limits::ARENA_BYTES as u64,
-        });
+/// The window geometry of a conv (its kernel `weights`: kh, kw) or pool node.
+pub fn geometry(
+    op: Op,
+    input: Shape,
+    output: Shape,
+    weights: Option<(usize, usize)>,
+) -> Option<crate::spec::Conv2dGeometry> {
+    match (op, weights) {
+        (Op::Conv2d { stride, padding, groups, dilation, .. }, Some((kernel_h, kernel_w))) => {
+            Some(crate::spec::Conv2dGeometry {
+                input,
+                output,
+                kernel_h,
+                kernel_w,
+                stride,
+                pad_top: padding.top,
+                pad_left: padding.left,
+                groups,
+                dilation,
+            })
+        }
+        (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => Some(crate::spec::Conv2dGeometry {
+            input,
+            output,
+            kernel_h: w.kernel,
+            kernel_w: w.kernel,
+            stride: w.stride,
+            pad_top: w.padding,
+            pad_left: w.padding,
+            groups: 1,
+            dilation: 1,
+        }),
+        _ => None,
     }
-    Ok(plan)
 }
 
-/// Reads a model file's graph JSON without validating the tensors (for `import`).
-pub fn read_graph_json(bytes: &[u8]) -> Result<String> {
-    Ok(TensorFile::parse(bytes)?.graph_json().to_string())
+/// The network as a heap-free load keeps it: its layout, read from a state.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkView<'s> {
+    pub state: State<'s>,
+    pub layout: &'s NetworkLayout,
+}
+
+impl<'s> NetworkView<'s> {
+    pub fn nodes(&self) -> &'s [NodeRecord] {
+        self.state.get(self.layout.graph.nodes)
+    }
+
+    pub fn shapes(&self) -> &'s [Shape] {
+        self.state.get(self.layout.shapes)
+    }
+
+    pub fn params(&self) -> &'s [ParamRecord] {
+        self.state.get(self.layout.params)
+    }
+
+    pub fn buffers(&self) -> &'s [Buffer] {
+        self.state.get(self.layout.buffers)
+    }
+
+    pub fn graph(&self) -> &'s GraphInfo {
+        &self.layout.graph
+    }
+
+    /// Quantisation of value `v`.
+    pub fn quant(&self, value: usize) -> Option<QuantParams> {
+        match value {
+            0 => self.layout.graph.input.quant,
+            v => self.nodes().get(v - 1).and_then(|n| n.quant),
+        }
+    }
+
+    pub fn shape(&self, value: usize) -> Shape {
+        self.shapes().get(value).copied().unwrap_or(Shape::new(0, 0, 0))
+    }
+
+    /// Geometry of a conv or pool node.
+    pub fn geometry(&self, node: usize) -> Option<crate::spec::Conv2dGeometry> {
+        let n = self.nodes().get(node)?;
+        let weights = match self.params().get(node)? {
+            ParamRecord::FloatConv { kernel_h, kernel_w, .. } | ParamRecord::Int8Conv { kernel_h, kernel_w, .. } => {
+                Some((*kernel_h, *kernel_w))
+            }
+            _ => None,
+        };
+        geometry(n.op, self.shape(n.inputs.first()), self.shape(node + 1), weights)
+    }
 }

@@ -1,20 +1,425 @@
 //! Per-node parameters: read from the file, checked against the graph, and
-//! (for int8) turned into the fixed-point constants the kernels use.
+//! (for int8) turned into the fixed-point constants the kernels use. A load
+//! keeps them as [`ParamRecord`]s: int8 weights and float tensors as byte
+//! ranges of the file (never copied), per-channel constants in the state.
+//! With `alloc`, [`NodeParams`] is the same with its values decoded (the f32
+//! engine, the quantiser and the GPU engine read those).
 
-use alloc::format;
-use alloc::string::{String, ToString};
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 use core::ops::Range;
 
-use super::file::TensorFile;
-use super::graph::{Dtype, Node, Op, QuantParams};
+use super::file::{TensorDtype, TensorFile, TensorRef};
+use super::graph::{Dtype, NodeRecord, Op, QuantParams};
+use super::json::Decoded;
 use super::limits;
-use crate::error::{Error, Result};
+#[cfg(feature = "alloc")]
+use super::memory::State;
+use super::memory::{Memory, Span};
+use crate::error::{text, Error, Result};
 use crate::kernels::eltwise::{AddInput, ConcatInput, ADD_LEFT_SHIFT};
 use crate::spec::fixed_point::{ChannelRequant, Multiplier};
 use crate::spec::Shape;
 
-/// What a node needs besides its inputs.
+/// Bytes `start..end` of the model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ByteRange {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl ByteRange {
+    pub fn range(self) -> Range<usize> {
+        self.start..self.end
+    }
+
+    pub fn len(self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+}
+
+impl From<Range<usize>> for ByteRange {
+    fn from(r: Range<usize>) -> ByteRange {
+        ByteRange { start: r.start, end: r.end }
+    }
+}
+
+/// A float tensor of the file (F32, F16 or BF16), its values checked finite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloatTensor {
+    pub bytes: ByteRange,
+    pub dtype: FloatDtype,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatDtype {
+    F32,
+    F16,
+    BF16,
+}
+
+impl FloatTensor {
+    /// Its values, decoded from `file`.
+    pub fn values<'f>(self, file: &'f [u8]) -> impl Iterator<Item = f32> + 'f {
+        let bytes = file.get(self.bytes.range()).unwrap_or(&[]);
+        let width = if self.dtype == FloatDtype::F32 { 4 } else { 2 };
+        bytes.chunks_exact(width).map(move |b| match (self.dtype, b) {
+            (FloatDtype::F16, &[lo, hi]) => half::f16::from_le_bytes([lo, hi]).to_f32(),
+            (FloatDtype::BF16, &[lo, hi]) => half::bf16::from_le_bytes([lo, hi]).to_f32(),
+            (_, &[a, b, c, d]) => f32::from_le_bytes([a, b, c, d]),
+            _ => f32::NAN, // chunks_exact gives `width` bytes: never reached
+        })
+    }
+}
+
+/// What a node needs besides its inputs, as a load keeps it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamRecord {
+    None,
+    FloatConv {
+        kernel_h: usize,
+        kernel_w: usize,
+        out_channels: usize,
+        weights: FloatTensor,
+        bias: Option<FloatTensor>,
+    },
+    FloatDense {
+        out_features: usize,
+        weights: FloatTensor,
+        bias: Option<FloatTensor>,
+    },
+    /// PyTorch's four tensors; `eps` is the op's.
+    FloatBatchNorm {
+        weight: FloatTensor,
+        bias: FloatTensor,
+        running_mean: FloatTensor,
+        running_var: FloatTensor,
+    },
+    /// `weights`: the OHWI I8 tensor in the file (zero copy).
+    Int8Conv {
+        kernel_h: usize,
+        kernel_w: usize,
+        out_channels: usize,
+        weights: ByteRange,
+        channels: Span<ChannelRequant>,
+    },
+    Int8Dense {
+        out_features: usize,
+        weights: ByteRange,
+        channels: Span<ChannelRequant>,
+    },
+    Int8Add {
+        inputs: Span<AddInput>,
+        output: Multiplier,
+    },
+    Int8Concat {
+        inputs: Span<ConcatInput>,
+    },
+}
+
+impl ParamRecord {
+    /// Trainable parameter count, as PyTorch's `sum(p.numel() for p in parameters())`.
+    pub fn parameter_count(&self) -> usize {
+        let floats = |t: &FloatTensor| t.bytes.len() / if t.dtype == FloatDtype::F32 { 4 } else { 2 };
+        match self {
+            ParamRecord::FloatConv { weights, bias, .. } | ParamRecord::FloatDense { weights, bias, .. } => {
+                floats(weights) + bias.as_ref().map_or(0, floats)
+            }
+            ParamRecord::FloatBatchNorm { weight, bias, .. } => floats(weight) + floats(bias),
+            ParamRecord::Int8Conv { weights, channels, .. } | ParamRecord::Int8Dense { weights, channels, .. } => {
+                weights.len() + channels.len()
+            }
+            _ => 0,
+        }
+    }
+}
+
+fn limit(what: &'static str, value: usize, max: usize) -> Result<()> {
+    if value > max {
+        return Err(Error::LimitExceeded { what, value: value as u64, limit: max as u64 });
+    }
+    Ok(())
+}
+
+/// What a node's parameters are read from: the file's tensors, the node's
+/// name, and the memory the constants go into.
+pub struct ParamSource<'x, 'f, 's, 'm> {
+    pub file: &'x mut TensorFile<'f, 's>,
+    pub memory: &'x Memory<'m>,
+    pub name: &'x str,
+}
+
+impl<'f> ParamSource<'_, 'f, '_, '_> {
+    fn required(&mut self, param: &str) -> Result<TensorRef<'f>> {
+        let name = self.name;
+        self.file.take(name, param).ok_or_else(|| Error::MissingTensor(text!("{name}.{param}")))
+    }
+
+    fn optional(&mut self, param: &str) -> Option<TensorRef<'f>> {
+        self.file.take(self.name, param)
+    }
+
+    fn node_error(&self) -> crate::error::Text {
+        text!("{}", self.name)
+    }
+
+    fn mismatch(&self, reason: crate::error::Text) -> Error {
+        Error::ShapeMismatch { node: self.node_error(), reason }
+    }
+
+    /// A weight tensor's dimensions, checked before any of them is trusted.
+    fn weight_dims<const RANK: usize>(&mut self) -> Result<[usize; RANK]> {
+        let t = self.required("weight")?;
+        let dims = t.shape.dims();
+        if t.shape.rank() != RANK || dims.contains(&0) {
+            return Err(Error::TensorShape {
+                tensor: t.error_name(),
+                expected: crate::error::dims(&[1; RANK]),
+                found: crate::error::dims(dims),
+            });
+        }
+        limit("tensor elements", t.shape.elements(), limits::ELEMENTS)?;
+        let mut out = [0; RANK];
+        out.copy_from_slice(dims);
+        Ok(out)
+    }
+
+    fn float(&mut self, param: &str, expected: &[usize]) -> Result<FloatTensor> {
+        let t = self.required(param)?;
+        float_tensor(&t, expected)
+    }
+
+    fn optional_float(&mut self, param: &str, expected: &[usize]) -> Result<Option<FloatTensor>> {
+        self.optional(param).map(|t| float_tensor(&t, expected)).transpose()
+    }
+}
+
+fn float_tensor(t: &TensorRef<'_>, expected: &[usize]) -> Result<FloatTensor> {
+    t.check_finite(expected)?;
+    let dtype = match t.dtype {
+        TensorDtype::F16 => FloatDtype::F16,
+        TensorDtype::BF16 => FloatDtype::BF16,
+        _ => FloatDtype::F32, // check_finite accepted F32, F16 or BF16 only
+    };
+    Ok(FloatTensor { bytes: t.range.clone().into(), dtype })
+}
+
+/// A conv's weight has `o` output and `i` input channels per group: the input
+/// must have `groups · i` channels and `o` must split into the groups.
+fn check_groups(source: &ParamSource<'_, '_, '_, '_>, groups: usize, o: usize, i: usize, input: Shape) -> Result<()> {
+    if i.checked_mul(groups) != Some(input.c) {
+        return Err(source.mismatch(if groups == 1 {
+            text!("weight expects {i} input channels, the input has {}", input.c)
+        } else {
+            text!("weight expects {i} input channels per group × {groups} groups, the input has {}", input.c)
+        }));
+    }
+    if !o.is_multiple_of(groups) {
+        return Err(source.mismatch(text!("{o} output channels do not split into {groups} groups")));
+    }
+    Ok(())
+}
+
+fn quant_of(node: &NodeRecord, name: &str) -> Result<QuantParams> {
+    node.quant.ok_or_else(|| Error::BadQuantization { what: text!("node '{name}'"), reason: text!("missing") })
+}
+
+/// Loads and checks the parameters of `node`, whose inputs have `in_shapes`
+/// and quantisation `in_quant` (int8 files).
+pub fn load_node_params(
+    source: &mut ParamSource<'_, '_, '_, '_>,
+    dtype: Dtype,
+    node: &NodeRecord,
+    in_shapes: &[Shape],
+    in_quant: &[Option<QuantParams>],
+) -> Result<ParamRecord> {
+    let input = in_shapes[0];
+    let name = source.name;
+    match (node.op, dtype) {
+        (Op::Conv2d { groups, .. }, Dtype::Float) => {
+            let [o, i, kh, kw] = source.weight_dims()?;
+            check_groups(source, groups, o, i, input)?;
+            check_conv_dims(source, kh, kw, i)?;
+            let weights = source.float("weight", &[o, i, kh, kw])?;
+            let bias = source.optional_float("bias", &[o])?;
+            Ok(ParamRecord::FloatConv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, bias })
+        }
+        (Op::Dense { .. }, Dtype::Float) => {
+            let [o, i] = source.weight_dims()?;
+            check_dense_input(source, input, i)?;
+            let weights = source.float("weight", &[o, i])?;
+            let bias = source.optional_float("bias", &[o])?;
+            Ok(ParamRecord::FloatDense { out_features: o, weights, bias })
+        }
+        (Op::BatchNorm { .. }, Dtype::Float) => {
+            let c = input.c;
+            let weight = source.float("weight", &[c])?;
+            let bias = source.float("bias", &[c])?;
+            let running_mean = source.float("running_mean", &[c])?;
+            let running_var = source.float("running_var", &[c])?;
+            if let Some(i) = running_var.values(source.file.bytes()).position(|v| v < 0.0) {
+                return Err(Error::TensorValue {
+                    tensor: text!("{name}.running_var"),
+                    reason: text!("element {i} is negative"),
+                });
+            }
+            // Bookkeeping of PyTorch's training loop; meaningless at inference.
+            let _ = source.optional("num_batches_tracked");
+            Ok(ParamRecord::FloatBatchNorm { weight, bias, running_mean, running_var })
+        }
+        (Op::BatchNorm { .. }, Dtype::Int8) => {
+            Err(source.mismatch(text!("batchnorm cannot appear in an int8 model (the quantiser folds it)")))
+        }
+        (Op::Conv2d { groups, .. }, Dtype::Int8) => {
+            let [o, kh, kw, i] = source.weight_dims()?;
+            check_groups(source, groups, o, i, input)?;
+            check_conv_dims(source, kh, kw, i)?;
+            let weights = source.required("weight")?.i8_range(&[o, kh, kw, i])?.into();
+            let channels = int8_channels(source, node, o, kh * kw * i, in_quant[0])?;
+            Ok(ParamRecord::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels })
+        }
+        (Op::Dense { .. }, Dtype::Int8) => {
+            let [o, i] = source.weight_dims()?;
+            check_dense_input(source, input, i)?;
+            let weights = source.required("weight")?.i8_range(&[o, i])?.into();
+            let channels = int8_channels(source, node, o, i, in_quant[0])?;
+            Ok(ParamRecord::Int8Dense { out_features: o, weights, channels })
+        }
+        (Op::Add { .. }, Dtype::Int8) => {
+            let out = quant_of(node, name)?;
+            let scale = |q: &Option<QuantParams>| q.unwrap_or(out);
+            let twice_max = 2.0 * in_quant.iter().map(|q| f64::from(scale(q).scale)).fold(0.0, f64::max);
+            let inputs = source.memory.persistent_with(in_quant.len(), AddInput::default(), |slots| {
+                for (slot, q) in slots.iter_mut().zip(in_quant) {
+                    let q = scale(q);
+                    let multiplier =
+                        Multiplier::from_real(f64::from(q.scale) / twice_max).map_err(|e| at_node(name, e))?;
+                    *slot = AddInput { zero_point: q.zero_point, multiplier };
+                }
+                Ok(())
+            })?;
+            let output = Multiplier::from_real(twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * f64::from(out.scale)))
+                .map_err(|e| at_node(name, e))?;
+            Ok(ParamRecord::Int8Add { inputs, output })
+        }
+        (Op::Concat, Dtype::Int8) => {
+            let out = quant_of(node, name)?;
+            let inputs = source.memory.persistent_with(in_shapes.len(), ConcatInput::default(), |slots| {
+                for ((slot, shape), q) in slots.iter_mut().zip(in_shapes).zip(in_quant) {
+                    let q = q.unwrap_or(out);
+                    let rescale = if q == out {
+                        None
+                    } else {
+                        Some(
+                            Multiplier::from_real(f64::from(q.scale) / f64::from(out.scale))
+                                .map_err(|e| at_node(name, e))?,
+                        )
+                    };
+                    *slot = ConcatInput { channels: shape.c, zero_point: q.zero_point, rescale };
+                }
+                Ok(())
+            })?;
+            Ok(ParamRecord::Int8Concat { inputs })
+        }
+        (op, Dtype::Int8) if op.keeps_quantization() => {
+            let (out, inp) = (quant_of(node, name)?, in_quant[0]);
+            if Some(out) != inp {
+                return Err(Error::BadQuantization {
+                    what: text!("node '{name}'"),
+                    reason: text!("{} must keep its input's scale and zero point", op.name()),
+                });
+            }
+            Ok(ParamRecord::None)
+        }
+        _ => Ok(ParamRecord::None),
+    }
+}
+
+fn at_node(name: &str, e: Error) -> Error {
+    match e {
+        Error::BadQuantization { reason, .. } => Error::BadQuantization { what: text!("node '{name}'"), reason },
+        other => other,
+    }
+}
+
+fn check_conv_dims(source: &ParamSource<'_, '_, '_, '_>, kh: usize, kw: usize, in_c: usize) -> Result<()> {
+    if kh > limits::WINDOW || kw > limits::WINDOW {
+        return Err(Error::BadAttribute {
+            node: source.node_error(),
+            attribute: text!("kernel"),
+            reason: text!("is {kh}x{kw}, at most {0}x{0}", limits::WINDOW),
+        });
+    }
+    limit("accumulated taps (in_channels·kh·kw)", in_c * kh * kw, limits::TAPS)
+}
+
+fn check_dense_input(source: &ParamSource<'_, '_, '_, '_>, input: Shape, in_features: usize) -> Result<()> {
+    if input.h != 1 || input.w != 1 {
+        return Err(source.mismatch(text!("dense needs a flat input, got {input} (add a flatten node)")));
+    }
+    if in_features != input.c {
+        return Err(source.mismatch(text!("weight expects {in_features} input features, the input has {}", input.c)));
+    }
+    limit("accumulated taps (in_features)", in_features, limits::TAPS)
+}
+
+/// Bias, weight scales and output quantisation → per-channel fixed-point constants, in the state.
+fn int8_channels(
+    source: &mut ParamSource<'_, '_, '_, '_>,
+    node: &NodeRecord,
+    out_channels: usize,
+    taps: usize,
+    input: Option<QuantParams>,
+) -> Result<Span<ChannelRequant>> {
+    let name = source.name;
+    let out = quant_of(node, name)?;
+    let input =
+        input.ok_or_else(|| Error::BadQuantization { what: text!("input of '{name}'"), reason: text!("missing") })?;
+    let scales_t = source.required("weight_scale")?;
+    let scales = scales_t.f32s(&[out_channels])?;
+    let bias = match source.optional("bias") {
+        Some(b) => {
+            let bound = limits::bias_magnitude(taps);
+            if let Some(i) = b.i32s(&[out_channels])?.position(|v| v.unsigned_abs() > bound) {
+                return Err(Error::TensorValue {
+                    tensor: b.error_name(),
+                    reason: text!("element {i} exceeds ±{bound} (2^31 − 1 − {taps} taps × 127 × 255)"),
+                });
+            }
+            Some(b)
+        }
+        None => None,
+    };
+    let mut biases = bias.as_ref().map(|b| b.i32s(&[out_channels])).transpose()?;
+    source.memory.persistent_with(out_channels, ChannelRequant::default(), |slots| {
+        for (o, (slot, s)) in slots.iter_mut().zip(scales).enumerate() {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(Error::BadQuantization {
+                    what: text!("tensor '{}'", Decoded(scales_t.name)),
+                    reason: text!("element {o} is {s}; scales must be finite and > 0"),
+                });
+            }
+            let real = f64::from(input.scale) * f64::from(s) / f64::from(out.scale);
+            let multiplier = Multiplier::from_real(real).map_err(|e| match e {
+                Error::BadQuantization { reason, .. } => {
+                    Error::BadQuantization { what: text!("tensor '{}' element {o}", Decoded(scales_t.name)), reason }
+                }
+                other => other,
+            })?;
+            let bias = biases.as_mut().and_then(Iterator::next).unwrap_or(0);
+            *slot = ChannelRequant { bias, multiplier };
+        }
+        Ok(())
+    })
+}
+
+/// What a node needs besides its inputs, its values decoded (the f32 engine,
+/// the quantiser and the GPU engine's preparation read these).
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeParams {
     None,
@@ -60,6 +465,7 @@ pub enum NodeParams {
     },
 }
 
+#[cfg(feature = "alloc")]
 impl NodeParams {
     /// Trainable parameter count, as PyTorch's `sum(p.numel() for p in parameters())`.
     pub fn parameter_count(&self) -> usize {
@@ -75,284 +481,58 @@ impl NodeParams {
             _ => 0,
         }
     }
-}
 
-/// Tracks which tensors the graph used, to report the ones it did not.
-pub struct TensorSource<'f, 'a> {
-    pub file: &'f TensorFile<'a>,
-    pub used: Vec<String>,
-}
-
-impl<'f> TensorSource<'f, '_> {
-    fn tensor_name(node: &Node, param: &str) -> String {
-        format!("{}.{param}", node.name)
-    }
-
-    fn required(&mut self, node: &Node, param: &str) -> Result<super::file::TensorRef<'f>> {
-        let file: &'f TensorFile<'_> = self.file;
-        let name = Self::tensor_name(node, param);
-        let t = file.get(&name).ok_or_else(|| Error::MissingTensor(name.clone()))?;
-        self.used.push(name);
-        Ok(t)
-    }
-
-    fn optional(&mut self, node: &Node, param: &str) -> Option<super::file::TensorRef<'f>> {
-        let file: &'f TensorFile<'_> = self.file;
-        let name = Self::tensor_name(node, param);
-        let t = file.get(&name)?;
-        self.used.push(name);
-        Some(t)
-    }
-}
-
-fn limit(what: &'static str, value: usize, max: usize) -> Result<()> {
-    if value > max {
-        return Err(Error::LimitExceeded { what, value: value as u64, limit: max as u64 });
-    }
-    Ok(())
-}
-
-/// Reads a weight tensor's dimensions before trusting any of them.
-fn weight_dims(tensors: &mut TensorSource<'_, '_>, node: &Node, rank: usize) -> Result<Vec<usize>> {
-    let t = tensors.required(node, "weight")?;
-    if t.shape.len() != rank || t.shape.contains(&0) {
-        return Err(Error::TensorShape {
-            tensor: t.name.to_string(),
-            expected: alloc::vec![1; rank],
-            found: t.shape.clone(),
-        });
-    }
-    let elements = t.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX);
-    limit("tensor elements", elements, limits::ELEMENTS)?;
-    Ok(t.shape.clone())
-}
-
-/// A conv's weight has `o` output and `i` input channels per group: the input
-/// must have `groups · i` channels and `o` must split into the groups.
-fn check_groups(node: &Node, groups: usize, o: usize, i: usize, input: Shape) -> Result<()> {
-    let mismatch = |reason: String| Error::ShapeMismatch { node: node.name.clone(), reason };
-    if i.checked_mul(groups) != Some(input.c) {
-        return Err(mismatch(if groups == 1 {
-            format!("weight expects {i} input channels, the input has {}", input.c)
-        } else {
-            format!("weight expects {i} input channels per group × {groups} groups, the input has {}", input.c)
-        }));
-    }
-    if !o.is_multiple_of(groups) {
-        return Err(mismatch(format!("{o} output channels do not split into {groups} groups")));
-    }
-    Ok(())
-}
-
-fn quant_of(node: &Node) -> Result<QuantParams> {
-    node.quant.ok_or_else(|| Error::BadQuantization { what: format!("node '{}'", node.name), reason: "missing".into() })
-}
-
-/// Loads and checks the parameters of `node`, whose inputs have `in_shapes`
-/// and quantisation `in_quant` (int8 files).
-pub fn load_node_params(
-    tensors: &mut TensorSource<'_, '_>,
-    dtype: Dtype,
-    node: &Node,
-    in_shapes: &[Shape],
-    in_quant: &[Option<QuantParams>],
-) -> Result<NodeParams> {
-    let input = in_shapes[0];
-    match (node.op, dtype) {
-        (Op::Conv2d { groups, .. }, Dtype::Float) => {
-            let dims = weight_dims(tensors, node, 4)?;
-            let (o, i, kh, kw) = (dims[0], dims[1], dims[2], dims[3]);
-            check_groups(node, groups, o, i, input)?;
-            check_conv_dims(node, kh, kw, i)?;
-            let weights = tensors.required(node, "weight")?.to_f32(&dims)?;
-            let (bias, has_bias) = float_bias(tensors, node, o)?;
-            Ok(NodeParams::FloatConv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, bias, has_bias })
-        }
-        (Op::Dense { .. }, Dtype::Float) => {
-            let dims = weight_dims(tensors, node, 2)?;
-            let (o, i) = (dims[0], dims[1]);
-            check_dense_input(node, input, i)?;
-            let weights = tensors.required(node, "weight")?.to_f32(&dims)?;
-            let (bias, has_bias) = float_bias(tensors, node, o)?;
-            Ok(NodeParams::FloatDense { out_features: o, weights, bias, has_bias })
-        }
-        (Op::BatchNorm { eps }, Dtype::Float) => {
-            let c = input.c;
-            let gamma = tensors.required(node, "weight")?.to_f32(&[c])?;
-            let beta = tensors.required(node, "bias")?.to_f32(&[c])?;
-            let mean = tensors.required(node, "running_mean")?.to_f32(&[c])?;
-            let var = tensors.required(node, "running_var")?.to_f32(&[c])?;
-            if let Some(i) = var.iter().position(|&v| v < 0.0) {
-                return Err(Error::TensorValue {
-                    tensor: format!("{}.running_var", node.name),
-                    reason: format!("element {i} is negative"),
-                });
-            }
-            // Bookkeeping of PyTorch's training loop; meaningless at inference.
-            let _ = tensors.optional(node, "num_batches_tracked");
-            let alpha: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g * (1.0 / libm::sqrtf(v + eps))).collect();
-            let beta = beta.iter().zip(&mean).zip(&alpha).map(|((b, m), a)| b - m * a).collect();
-            Ok(NodeParams::FloatBatchNorm { alpha, beta })
-        }
-        (Op::BatchNorm { .. }, Dtype::Int8) => Err(Error::ShapeMismatch {
-            node: node.name.clone(),
-            reason: "batchnorm cannot appear in an int8 model (the quantiser folds it)".into(),
-        }),
-        (Op::Conv2d { groups, .. }, Dtype::Int8) => {
-            let dims = weight_dims(tensors, node, 4)?;
-            let (o, kh, kw, i) = (dims[0], dims[1], dims[2], dims[3]);
-            check_groups(node, groups, o, i, input)?;
-            check_conv_dims(node, kh, kw, i)?;
-            let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
-            let channels = int8_channels(tensors, node, o, kh * kw * i, in_quant[0])?;
-            Ok(NodeParams::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels })
-        }
-        (Op::Dense { .. }, Dtype::Int8) => {
-            let dims = weight_dims(tensors, node, 2)?;
-            let (o, i) = (dims[0], dims[1]);
-            check_dense_input(node, input, i)?;
-            let weights = tensors.required(node, "weight")?.i8_range(&dims)?;
-            let channels = int8_channels(tensors, node, o, i, in_quant[0])?;
-            Ok(NodeParams::Int8Dense { out_features: o, weights, channels })
-        }
-        (Op::Add { .. }, Dtype::Int8) => {
-            let out = quant_of(node)?;
-            let scales: Vec<QuantParams> = in_quant.iter().map(|q| q.unwrap_or(out)).collect();
-            let twice_max = 2.0 * scales.iter().map(|q| f64::from(q.scale)).fold(0.0, f64::max);
-            let mut inputs = Vec::with_capacity(scales.len());
-            for q in &scales {
-                let multiplier = Multiplier::from_real(f64::from(q.scale) / twice_max).map_err(|e| at_node(node, e))?;
-                inputs.push(AddInput { zero_point: q.zero_point, multiplier });
-            }
-            let output = Multiplier::from_real(twice_max / ((1u64 << ADD_LEFT_SHIFT) as f64 * f64::from(out.scale)))
-                .map_err(|e| at_node(node, e))?;
-            Ok(NodeParams::Int8Add { inputs, output })
-        }
-        (Op::Concat, Dtype::Int8) => {
-            let out = quant_of(node)?;
-            let mut inputs = Vec::with_capacity(in_shapes.len());
-            for (shape, q) in in_shapes.iter().zip(in_quant) {
-                let q = q.unwrap_or(out);
-                let rescale = if q == out {
-                    None
-                } else {
-                    Some(
-                        Multiplier::from_real(f64::from(q.scale) / f64::from(out.scale))
-                            .map_err(|e| at_node(node, e))?,
-                    )
-                };
-                inputs.push(ConcatInput { channels: shape.c, zero_point: q.zero_point, rescale });
-            }
-            Ok(NodeParams::Int8Concat { inputs })
-        }
-        (op, Dtype::Int8) if op.keeps_quantization() => {
-            let (out, inp) = (quant_of(node)?, in_quant[0]);
-            if Some(out) != inp {
-                return Err(Error::BadQuantization {
-                    what: format!("node '{}'", node.name),
-                    reason: format!("{} must keep its input's scale and zero point", op.name()),
-                });
-            }
-            Ok(NodeParams::None)
-        }
-        _ => Ok(NodeParams::None),
-    }
-}
-
-/// The optional bias of a float conv/dense; zeros when absent.
-fn float_bias(tensors: &mut TensorSource<'_, '_>, node: &Node, out: usize) -> Result<(Vec<f32>, bool)> {
-    match tensors.optional(node, "bias") {
-        Some(b) => Ok((b.to_f32(&[out])?, true)),
-        None => Ok((alloc::vec![0.0; out], false)),
-    }
-}
-
-fn at_node(node: &Node, e: Error) -> Error {
-    match e {
-        Error::BadQuantization { reason, .. } => {
-            Error::BadQuantization { what: format!("node '{}'", node.name), reason }
-        }
-        other => other,
-    }
-}
-
-fn check_conv_dims(node: &Node, kh: usize, kw: usize, in_c: usize) -> Result<()> {
-    if kh > limits::WINDOW || kw > limits::WINDOW {
-        return Err(Error::BadAttribute {
-            node: node.name.clone(),
-            attribute: "kernel".into(),
-            reason: format!("is {kh}x{kw}, at most {0}x{0}", limits::WINDOW),
-        });
-    }
-    limit("accumulated taps (in_channels·kh·kw)", in_c * kh * kw, limits::TAPS)
-}
-
-fn check_dense_input(node: &Node, input: Shape, in_features: usize) -> Result<()> {
-    if input.h != 1 || input.w != 1 {
-        return Err(Error::ShapeMismatch {
-            node: node.name.clone(),
-            reason: format!("dense needs a flat input, got {input} (add a flatten node)"),
-        });
-    }
-    if in_features != input.c {
-        return Err(Error::ShapeMismatch {
-            node: node.name.clone(),
-            reason: format!("weight expects {in_features} input features, the input has {}", input.c),
-        });
-    }
-    limit("accumulated taps (in_features)", in_features, limits::TAPS)
-}
-
-/// Bias, weight scales and output quantisation → per-channel fixed-point constants.
-fn int8_channels(
-    tensors: &mut TensorSource<'_, '_>,
-    node: &Node,
-    out_channels: usize,
-    taps: usize,
-    input: Option<QuantParams>,
-) -> Result<Vec<ChannelRequant>> {
-    let out = quant_of(node)?;
-    let input = input.ok_or_else(|| Error::BadQuantization {
-        what: format!("input of '{}'", node.name),
-        reason: "missing".into(),
-    })?;
-    let scales_t = tensors.required(node, "weight_scale")?;
-    let scales = scales_t.to_f32_exact(&[out_channels])?;
-    let scales_name = scales_t.name.clone();
-    let bias = match tensors.optional(node, "bias") {
-        Some(b) => {
-            let name = b.name.clone();
-            let values = b.to_i32(&[out_channels])?;
-            let bound = limits::bias_magnitude(taps);
-            if let Some(i) = values.iter().position(|v| v.unsigned_abs() > bound) {
-                return Err(Error::TensorValue {
-                    tensor: name,
-                    reason: format!("element {i} exceeds ±{bound} (2^31 − 1 − {taps} taps × 127 × 255)"),
-                });
-            }
-            values
-        }
-        None => alloc::vec![0; out_channels],
-    };
-    scales
-        .iter()
-        .zip(&bias)
-        .enumerate()
-        .map(|(o, (&s, &b))| {
-            if !(s.is_finite() && s > 0.0) {
-                return Err(Error::BadQuantization {
-                    what: format!("tensor '{scales_name}'"),
-                    reason: format!("element {o} is {s}; scales must be finite and > 0"),
-                });
-            }
-            let real = f64::from(input.scale) * f64::from(s) / f64::from(out.scale);
-            let multiplier = Multiplier::from_real(real).map_err(|e| match e {
-                Error::BadQuantization { reason, .. } => {
-                    Error::BadQuantization { what: format!("tensor '{scales_name}' element {o}"), reason }
+    /// The decoded form of a loaded node's parameters (`op` for a batchnorm's eps).
+    pub fn from_record(record: &ParamRecord, op: Op, state: State<'_>, file: &[u8]) -> NodeParams {
+        let floats = |t: &FloatTensor| t.values(file).collect::<Vec<f32>>();
+        let bias = |b: &Option<FloatTensor>, out: usize| match b {
+            Some(b) => (floats(b), true),
+            None => (alloc::vec![0.0; out], false),
+        };
+        match record {
+            ParamRecord::None => NodeParams::None,
+            ParamRecord::FloatConv { kernel_h, kernel_w, out_channels, weights, bias: b } => {
+                let (bias, has_bias) = bias(b, *out_channels);
+                NodeParams::FloatConv {
+                    kernel_h: *kernel_h,
+                    kernel_w: *kernel_w,
+                    out_channels: *out_channels,
+                    weights: floats(weights),
+                    bias,
+                    has_bias,
                 }
-                other => other,
-            })?;
-            Ok(ChannelRequant { bias: b, multiplier })
-        })
-        .collect()
+            }
+            ParamRecord::FloatDense { out_features, weights, bias: b } => {
+                let (bias, has_bias) = bias(b, *out_features);
+                NodeParams::FloatDense { out_features: *out_features, weights: floats(weights), bias, has_bias }
+            }
+            ParamRecord::FloatBatchNorm { weight, bias, running_mean, running_var } => {
+                let eps = match op {
+                    Op::BatchNorm { eps } => eps,
+                    _ => 1e-5,
+                };
+                let (gamma, beta, mean, var) =
+                    (floats(weight), floats(bias), floats(running_mean), floats(running_var));
+                let alpha: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g * (1.0 / libm::sqrtf(v + eps))).collect();
+                let beta = beta.iter().zip(&mean).zip(&alpha).map(|((b, m), a)| b - m * a).collect();
+                NodeParams::FloatBatchNorm { alpha, beta }
+            }
+            ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels, weights, channels } => NodeParams::Int8Conv {
+                kernel_h: *kernel_h,
+                kernel_w: *kernel_w,
+                out_channels: *out_channels,
+                weights: weights.range(),
+                channels: state.get(*channels).to_vec(),
+            },
+            ParamRecord::Int8Dense { out_features, weights, channels } => NodeParams::Int8Dense {
+                out_features: *out_features,
+                weights: weights.range(),
+                channels: state.get(*channels).to_vec(),
+            },
+            ParamRecord::Int8Add { inputs, output } => {
+                NodeParams::Int8Add { inputs: state.get(*inputs).to_vec(), output: *output }
+            }
+            ParamRecord::Int8Concat { inputs } => NodeParams::Int8Concat { inputs: state.get(*inputs).to_vec() },
+        }
+    }
 }

@@ -5,9 +5,11 @@
 //! the lowest offset that does not collide with an already placed buffer whose
 //! lifetime intersects its own.
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 use core::ops::Range;
 
+#[cfg(feature = "alloc")]
 use super::graph::Graph;
 
 /// Offsets are multiples of this (SIMD loads, f32 alignment).
@@ -26,23 +28,53 @@ impl Lifetime {
     }
 }
 
-/// When each value of `graph` is alive (value 0 the input, `i + 1` node i's
-/// output; node i runs at step i + 1): from its producer to its last reader,
-/// the logits to the end. Every backend's planner starts from these.
-pub fn lifetimes(graph: &Graph) -> Vec<Lifetime> {
-    let values = graph.nodes.len() + 1;
-    let mut lifetimes: Vec<Lifetime> = (0..values).map(|v| Lifetime { first: v, last: v }).collect();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for &v in &node.inputs {
-            lifetimes[v].last = lifetimes[v].last.max(i + 1);
+/// When each value is alive (value 0 the input, `i + 1` node i's output; node
+/// i, reading the values `node_inputs[i]`, runs at step i + 1): from its
+/// producer to its last reader, the logits to the end. Every backend's
+/// planner starts from these.
+pub fn fill_lifetimes<I: IntoIterator<Item = usize>>(
+    lifetimes: &mut [Lifetime],
+    node_inputs: impl Iterator<Item = I>,
+    logits: usize,
+) {
+    let values = lifetimes.len();
+    for (v, lifetime) in lifetimes.iter_mut().enumerate() {
+        *lifetime = Lifetime { first: v, last: v };
+    }
+    for (i, inputs) in node_inputs.enumerate() {
+        for v in inputs {
+            if let Some(lifetime) = lifetimes.get_mut(v) {
+                lifetime.last = lifetime.last.max(i + 1);
+            }
         }
     }
-    if let Some(logits) = lifetimes.get_mut(graph.logits) {
+    if let Some(logits) = lifetimes.get_mut(logits) {
         logits.last = values;
     }
+}
+
+/// [`fill_lifetimes`] of an owned graph.
+#[cfg(feature = "alloc")]
+pub fn lifetimes(graph: &Graph) -> Vec<Lifetime> {
+    let mut lifetimes = alloc::vec![Lifetime { first: 0, last: 0 }; graph.nodes.len() + 1];
+    fill_lifetimes(&mut lifetimes, graph.nodes.iter().map(|n| n.inputs.iter().copied()), graph.logits);
     lifetimes
 }
 
+/// A value's bytes in the arena, as a load keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Buffer {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Buffer {
+    pub fn range(self) -> Range<usize> {
+        self.start..self.end
+    }
+}
+
+#[cfg(feature = "alloc")]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     /// Byte range of each value in the arena.
@@ -58,31 +90,41 @@ fn align_up(x: usize) -> usize {
     x.div_ceil(ALIGN).saturating_mul(ALIGN)
 }
 
-/// `sizes[v]` bytes live during `lifetimes[v]`.
-pub fn plan(sizes: &[usize], lifetimes: &[Lifetime]) -> Plan {
-    let mut order: Vec<usize> = (0..sizes.len()).collect();
-    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(lifetimes[a].first.cmp(&lifetimes[b].first)));
+/// `sizes[v]` bytes live during `lifetimes[v]`: each value's place in `buffers`,
+/// with `order` as room to sort in (all three `sizes.len()` long). Returns the
+/// arena's bytes.
+pub fn place(sizes: &[usize], lifetimes: &[Lifetime], order: &mut [usize], buffers: &mut [Buffer]) -> usize {
+    for (v, slot) in order.iter_mut().enumerate() {
+        *slot = v;
+    }
+    // Values have distinct `first`s, so the order is total: an unstable sort gives the same.
+    order.sort_unstable_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(lifetimes[a].first.cmp(&lifetimes[b].first)));
 
-    let mut buffers: Vec<Range<usize>> = alloc::vec![0..0; sizes.len()];
-    let mut placed: Vec<usize> = Vec::with_capacity(sizes.len());
     let mut arena_bytes = 0;
-    for &v in &order {
+    for (k, &v) in order.iter().enumerate() {
         let size = sizes[v];
-        // Candidate offsets: 0 and the aligned end of every conflicting buffer.
-        let conflicts: Vec<&Range<usize>> =
-            placed.iter().filter(|&&p| lifetimes[p].overlaps(&lifetimes[v])).map(|&p| &buffers[p]).collect();
-        let fits = |start: usize| conflicts.iter().all(|r| start.saturating_add(size) <= r.start || r.end <= start);
+        // Candidate offsets: 0 and the aligned end of every conflicting buffer placed so far.
+        let conflicts = || order[..k].iter().filter(|&&p| lifetimes[p].overlaps(&lifetimes[v])).map(|&p| buffers[p]);
+        let fits = |start: usize| conflicts().all(|r| start.saturating_add(size) <= r.start || r.end <= start);
         let offset = core::iter::once(0)
-            .chain(conflicts.iter().map(|r| align_up(r.end)))
+            .chain(conflicts().map(|r| align_up(r.end)))
             .filter(|&start| fits(start))
             .min()
             .unwrap_or(0);
         let end = offset.saturating_add(size);
-        buffers[v] = offset..end;
+        buffers[v] = Buffer { start: offset, end };
         arena_bytes = arena_bytes.max(end);
-        placed.push(v);
     }
-    Plan { buffers, arena_bytes: align_up(arena_bytes) }
+    align_up(arena_bytes)
+}
+
+/// [`place`], its results in vectors.
+#[cfg(feature = "alloc")]
+pub fn plan(sizes: &[usize], lifetimes: &[Lifetime]) -> Plan {
+    let mut order = alloc::vec![0; sizes.len()];
+    let mut buffers = alloc::vec![Buffer::default(); sizes.len()];
+    let arena_bytes = place(sizes, lifetimes, &mut order, &mut buffers);
+    Plan { buffers: buffers.iter().map(|b| b.range()).collect(), arena_bytes }
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@
 //! engine, kernel or shader edited. Run time stays integer-only whatever
 //! arithmetic `int8` uses: it runs once per table entry, at load.
 
-use alloc::format;
-use alloc::string::ToString;
-
-use super::graph::{QuantParams, RawNode};
-use crate::error::{Error, Result};
+use super::graph::QuantParams;
+#[cfg(feature = "alloc")]
+use super::graph::RawNode;
+use super::json::Decoded;
+use super::parse::NodeJson;
+use crate::error::{text, Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Unary {
@@ -44,14 +45,14 @@ impl Unary {
         }
     }
 
-    /// Reads the op named `raw.op` (one [`Unary::attributes`] knows) from its JSON attributes.
-    pub fn parse(raw: &RawNode) -> Result<Unary> {
+    /// Reads the op named `op` (one [`Unary::attributes`] knows) from its node's JSON attributes.
+    pub fn parse(op: &str, raw: &NodeJson<'_>) -> Result<Unary> {
         let bad = |attribute: &str, reason: &str| Error::BadAttribute {
-            node: raw.name.clone(),
-            attribute: attribute.to_string(),
-            reason: reason.to_string(),
+            node: text!("{}", Decoded(raw.name)),
+            attribute: text!("{attribute}"),
+            reason: text!("{reason}"),
         };
-        match raw.op.as_str() {
+        match op {
             "relu" => Ok(Unary::Relu),
             "clamp" => {
                 let bound = |name, value: Option<f64>| -> Result<f32> {
@@ -64,18 +65,19 @@ impl Unary {
                 let (min, max) = (bound("min", raw.min)?, bound("max", raw.max)?);
                 if min >= max {
                     return Err(Error::BadAttribute {
-                        node: raw.name.clone(),
-                        attribute: "max".to_string(),
-                        reason: format!("is {max}, must be above min ({min})"),
+                        node: text!("{}", Decoded(raw.name)),
+                        attribute: text!("max"),
+                        reason: text!("is {max}, must be above min ({min})"),
                     });
                 }
                 Ok(Unary::Clamp { min, max })
             }
-            other => Err(Error::UnknownOp { node: raw.name.clone(), op: other.to_string() }),
+            other => Err(Error::UnknownOp { node: text!("{}", Decoded(raw.name)), op: text!("{other}") }),
         }
     }
 
     /// Writes the op's attributes into its JSON node.
+    #[cfg(feature = "alloc")]
     pub fn write_attributes(self, raw: &mut RawNode) {
         match self {
             Unary::Relu => {}

@@ -97,7 +97,7 @@ pub fn simplify<B: AsRef<[u8]>>(model: &Model<B>) -> Result<Model> {
     }
     let simplified = Graph {
         dtype: Dtype::Float,
-        input: graph.input.clone(),
+        input: graph.input,
         logits: alias[graph.logits],
         softmax_output: graph.softmax_output,
         output: alias[graph.logits],

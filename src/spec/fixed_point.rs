@@ -8,9 +8,7 @@
 
 use super::Shape;
 
-use alloc::format;
-
-use crate::error::{Error, Result};
+use crate::error::{text, Error, Result};
 
 /// A real multiplier in fixed point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,8 +27,8 @@ impl Multiplier {
     pub fn from_real(real: f64) -> Result<Multiplier> {
         if !(real.is_finite() && real > 0.0) {
             return Err(Error::BadQuantization {
-                what: "requantisation multiplier".into(),
-                reason: format!("{real} must be finite and > 0"),
+                what: text!("requantisation multiplier"),
+                reason: text!("{real} must be finite and > 0"),
             });
         }
         let (fraction, mut exponent) = libm::frexp(real); // real = fraction · 2^exponent, fraction ∈ [0.5, 1)
@@ -45,8 +43,8 @@ impl Multiplier {
         }
         if exponent > MAX_LEFT_SHIFT {
             return Err(Error::BadQuantization {
-                what: "requantisation multiplier".into(),
-                reason: format!("{real} is too large (at most 2^{MAX_LEFT_SHIFT})"),
+                what: text!("requantisation multiplier"),
+                reason: text!("{real} is too large (at most 2^{MAX_LEFT_SHIFT})"),
             });
         }
         Ok(Multiplier { mantissa: mantissa as i32, shift: exponent })

@@ -2,14 +2,20 @@
 //! agrees with the reference bit for bit: each int8 activation and the logits.
 //!
 //! The list is built from `KernelSet::available()` (reference, portable, each
-//! SIMD microkernel the CPU has) and, with the `gpu` feature, both WGSL dot
-//! product paths; a new kernel set or ISA is picked up with no test edited.
+//! SIMD microkernel the CPU has), the heap-free `ArenaModel` (loaded in place
+//! into caller memory) with the reference, portable and fastest sets, and,
+//! with the `gpu` feature, both WGSL dot product paths; a new kernel set or
+//! ISA is picked up with no test edited.
 
-use tinycnn::{KernelSet, LoadOptions, Model, Network};
+use std::mem::MaybeUninit;
+
+use tinycnn::{ArenaModel, KernelSet, LoadOptions, Model, Network};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Cpu(KernelSet),
+    /// `ArenaModel`: the same kernels, the model's state in the caller's memory.
+    Arena(KernelSet),
     #[cfg(feature = "gpu")]
     Gpu(tinycnn::gpu::DotProduct),
 }
@@ -18,6 +24,7 @@ impl Backend {
     pub fn name(self) -> String {
         match self {
             Backend::Cpu(set) => set.name().to_string(),
+            Backend::Arena(set) => format!("{} (in place)", set.name()),
             #[cfg(feature = "gpu")]
             Backend::Gpu(dot) => format!("webgpu ({dot:?})"),
         }
@@ -27,6 +34,9 @@ impl Backend {
 /// Every backend but the reference, which the others are compared with.
 pub fn all() -> Vec<Backend> {
     let cpu = KernelSet::available().into_iter().filter(|&s| s != KernelSet::Reference).map(Backend::Cpu);
+    let mut in_place = vec![KernelSet::Reference, KernelSet::Portable, KernelSet::best()];
+    in_place.dedup();
+    let cpu = cpu.chain(in_place.into_iter().map(Backend::Arena));
     #[cfg(feature = "gpu")]
     let cpu = cpu.chain([tinycnn::gpu::DotProduct::Packed, tinycnn::gpu::DotProduct::Plain].map(Backend::Gpu));
     cpu.collect()
@@ -50,9 +60,29 @@ pub fn cpu_observe<B: AsRef<[u8]>>(model: &Model<B>, pixels: &[u8]) -> Observed 
     (acts, logits)
 }
 
+/// Memory for an in-place load of `bytes`: ample (its exact need is `ArenaModel::memory_bytes`).
+pub fn arena_memory(bytes: &[u8]) -> Vec<MaybeUninit<u8>> {
+    vec![MaybeUninit::new(0); 4 * bytes.len() + (8 << 20)]
+}
+
+/// The heap-free model, image by image, recording every activation.
+pub fn arena_observe(bytes: &[u8], kernels: KernelSet, pixels: &[u8]) -> Observed {
+    let mut memory = arena_memory(bytes);
+    let (model, arena) =
+        ArenaModel::load(bytes, &mut memory, kernels).unwrap_or_else(|e| panic!("{} in place: {e}", kernels.name()));
+    let values = Network::load(bytes).unwrap().graph().nodes.len() + 1;
+    let mut acts: Vec<Vec<i8>> = vec![Vec::new(); values];
+    let mut logits = vec![0f32; pixels.len() / model.input_len() * model.output_len()];
+    for (image, out) in pixels.chunks_exact(model.input_len()).zip(logits.chunks_exact_mut(model.output_len())) {
+        model.run_int8_observed(arena, image, out, &mut |v, data| acts[v].extend_from_slice(data)).unwrap();
+    }
+    (acts, logits)
+}
+
 pub fn observe(backend: Backend, bytes: &[u8], pixels: &[u8]) -> Observed {
     match backend {
         Backend::Cpu(set) => cpu_observe(&load(bytes, set), pixels),
+        Backend::Arena(set) => arena_observe(bytes, set, pixels),
         #[cfg(feature = "gpu")]
         Backend::Gpu(dot) => {
             let network = Network::load(bytes).unwrap();

@@ -8,10 +8,15 @@
 #![no_std]
 #![no_main]
 
+// The checks build their random shapes on a heap of their own; the model
+// firmware (src/main.rs) has none.
 extern crate alloc;
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
+
+use embedded_alloc::LlffHeap;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug::{EXIT_FAILURE, EXIT_SUCCESS};
@@ -20,7 +25,13 @@ use tinycnn::internals::kernels::{conv, dense, dot};
 use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
 use tinycnn::internals::spec::{output_len_padded, Conv2dGeometry};
 use tinycnn::Shape;
-use tinycnn_firmware::{exit, memory};
+use tinycnn_firmware::exit;
+
+const HEAP_BYTES: usize = 256 << 10;
+static mut HEAP_MEMORY: [MaybeUninit<u8>; HEAP_BYTES] = [MaybeUninit::uninit(); HEAP_BYTES];
+
+#[global_allocator]
+static HEAP: LlffHeap = LlffHeap::empty();
 
 /// xorshift64*, the generator of tests/kernel_variants.rs.
 struct Rng(u64);
@@ -42,6 +53,8 @@ impl Rng {
         (0..n).map(|_| self.range(lo, hi) as i8).collect()
     }
     /// Multipliers in [2^-17, 2^-4) and, one channel in eight, in [0.5, 8): both requantisation paths.
+    // Without a heap, tinycnn::Error holds its texts inline (error::InlineText).
+    #[allow(clippy::result_large_err)]
     fn channels(&mut self, n: usize) -> Result<Vec<ChannelRequant>, tinycnn::Error> {
         (0..n)
             .map(|_| {
@@ -140,7 +153,8 @@ fn check() -> Result<usize, &'static str> {
 
 #[entry]
 fn main() -> ! {
-    memory::init_heap();
+    // SAFETY: called once, before the first allocation; HEAP_MEMORY is used by nothing else.
+    unsafe { HEAP.init(core::ptr::addr_of_mut!(HEAP_MEMORY) as usize, HEAP_BYTES) }
     match check() {
         Ok(cases) => {
             heprintln!("kernel-check: {} cases, every output equal to the reference", cases);

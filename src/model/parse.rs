@@ -1,0 +1,821 @@
+//! The graph JSON of docs/FORMAT.md, read in place: parsed by `serde-json-core`
+//! straight from the text (strings borrowed, never copied onto a heap), every
+//! name, op, attribute and quantisation field checked, the nodes sorted
+//! topologically and written as [`NodeRecord`]s into the caller's memory.
+//! The parse's own tables (the nodes as written, names in order, the sort)
+//! live in scratch memory and are gone when it returns.
+
+use core::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::graph::{
+    pixel_quantization, Dtype, GraphInfo, InputKind, InputSpec, Inputs, NodeRecord, Op, Padding, QuantParams, Unary,
+    Window, FORMAT_VERSION, INPUT_NAME, SOFTMAX_INT8_OUTPUT,
+};
+use super::json::{self, Decoded};
+use super::limits;
+use super::memory::{Memory, Scratch, Span};
+use crate::error::{text, Error, Result};
+
+/// A node exactly as the JSON gives it; strings as written (escapes not decoded).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeJson<'a> {
+    pub name: &'a str,
+    pub op: &'a str,
+    pub inputs: Names<'a>,
+    pub kernel: Option<i64>,
+    pub stride: Option<i64>,
+    pub padding: Option<i64>,
+    /// conv2d padding per side, [top, left, bottom, right] (ONNX's `pads`); instead of `padding`.
+    pub pads: Option<Pads>,
+    pub relu: Option<bool>,
+    pub eps: Option<f64>,
+    pub p: Option<f64>,
+    pub groups: Option<i64>,
+    pub dilation: Option<i64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// softmax's inverse temperature (TFLite's `beta`).
+    pub beta: Option<f64>,
+    pub scale: Option<f64>,
+    pub zero_point: Option<i64>,
+}
+
+const EMPTY_NODE: NodeJson<'static> = NodeJson {
+    name: "",
+    op: "",
+    inputs: Names { names: [""; limits::OP_INPUTS], count: 0 },
+    kernel: None,
+    stride: None,
+    padding: None,
+    pads: None,
+    relu: None,
+    eps: None,
+    p: None,
+    groups: None,
+    dilation: None,
+    min: None,
+    max: None,
+    beta: None,
+    scale: None,
+    zero_point: None,
+};
+
+/// A node's `inputs`: the first [`limits::OP_INPUTS`] names, and how many there were.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a> {
+    names: [&'a str; limits::OP_INPUTS],
+    count: usize,
+}
+
+impl<'a> Names<'a> {
+    fn kept(&self) -> &[&'a str] {
+        &self.names[..self.count.min(limits::OP_INPUTS)]
+    }
+}
+
+/// `pads`: the first four numbers, and how many there were.
+#[derive(Debug, Clone, Copy)]
+pub struct Pads {
+    sides: [i64; 4],
+    count: usize,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Names<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+        struct NamesVisitor;
+        impl<'de> Visitor<'de> for NamesVisitor {
+            type Value = Names<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of node names")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<Names<'de>, A::Error> {
+                let mut names = Names { names: [""; limits::OP_INPUTS], count: 0 };
+                while let Some(name) = seq.next_element::<&'de str>()? {
+                    if let Some(slot) = names.names.get_mut(names.count) {
+                        *slot = name;
+                    }
+                    names.count += 1;
+                }
+                Ok(names)
+            }
+        }
+        deserializer.deserialize_seq(NamesVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pads {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+        struct PadsVisitor;
+        impl<'de> Visitor<'de> for PadsVisitor {
+            type Value = Pads;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of paddings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<Pads, A::Error> {
+                let mut pads = Pads { sides: [0; 4], count: 0 };
+                while let Some(side) = seq.next_element::<i64>()? {
+                    if let Some(slot) = pads.sides.get_mut(pads.count) {
+                        *slot = side;
+                    }
+                    pads.count += 1;
+                }
+                Ok(pads)
+            }
+        }
+        deserializer.deserialize_seq(PadsVisitor)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct InputJson<'a> {
+    channels: u64,
+    height: u64,
+    width: u64,
+    /// `"int8"`: quantised values, channels last; absent: pixel bytes.
+    dtype: Option<&'a str>,
+    mean: Option<f64>,
+    std: Option<f64>,
+    scale: Option<f64>,
+    zero_point: Option<i64>,
+}
+
+/// The graph object's fields other than its nodes.
+struct TopLevel<'a> {
+    format: u64,
+    dtype: Option<&'a str>,
+    input: InputJson<'a>,
+    output: Option<&'a str>,
+    nodes: usize,
+}
+
+/// Parses the graph object, handing each node to `on_node` in listed order.
+fn read<'a>(json: &'a str, on_node: impl FnMut(NodeJson<'a>) -> Result<()>) -> Result<TopLevel<'a>> {
+    if json.len() > limits::GRAPH_JSON_BYTES {
+        return Err(Error::LimitExceeded {
+            what: "graph JSON bytes",
+            value: json.len() as u64,
+            limit: limits::GRAPH_JSON_BYTES as u64,
+        });
+    }
+    let mut failure = None;
+    let mut deserializer = serde_json_core::de::Deserializer::new(json.as_bytes(), None);
+    let parsed = de::Deserializer::deserialize_map(&mut deserializer, TopVisitor { on_node, failure: &mut failure });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let top = parsed.map_err(|e| Error::GraphJson(text!("{e}")))?;
+    deserializer.end().map_err(|e| Error::GraphJson(text!("{e}")))?;
+    Ok(top)
+}
+
+/// Stops the parse for `e`: serde-json-core keeps no message with an error, so
+/// the visitors leave theirs here and the parse's own error only unwinds it.
+fn fail<E: de::Error>(failure: &mut Option<Error>, e: Error) -> E {
+    *failure = Some(e);
+    E::custom("")
+}
+
+/// Which of `fields` (by index) `key` names, refusing unknown and repeated fields.
+fn field<E: de::Error>(
+    failure: &mut Option<Error>,
+    what: &str,
+    fields: &[&str],
+    seen: &mut u32,
+    key: &str,
+) -> core::result::Result<usize, E> {
+    let Some(k) = fields.iter().position(|f| json::eq(key, &[f])) else {
+        let e = Error::GraphJson(text!("unknown field `{}` in {what} (its fields: {})", Decoded(key), Listed(fields)));
+        return Err(fail(failure, e));
+    };
+    if *seen & (1 << k) != 0 {
+        return Err(fail(failure, Error::GraphJson(text!("duplicate field `{}` in {what}", fields[k]))));
+    }
+    *seen |= 1 << k;
+    Ok(k)
+}
+
+/// The first field of `fields` (by index, the first `required` of them) that `seen` lacks.
+fn missing<E: de::Error>(
+    failure: &mut Option<Error>,
+    what: &str,
+    fields: &[&str],
+    required: usize,
+    seen: u32,
+) -> core::result::Result<(), E> {
+    match (0..required).find(|&k| seen & (1 << k) == 0) {
+        Some(k) => Err(fail(failure, Error::GraphJson(text!("missing field `{}` in {what}", fields[k])))),
+        None => Ok(()),
+    }
+}
+
+/// A list of field names for a message.
+struct Listed<'a>(&'a [&'a str]);
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, name) in self.0.iter().enumerate() {
+            write!(f, "{}{name}", if k == 0 { "" } else { ", " })?;
+        }
+        Ok(())
+    }
+}
+
+struct TopVisitor<'x, F> {
+    on_node: F,
+    failure: &'x mut Option<Error>,
+}
+
+/// The graph object's fields; the first three are required.
+const TOP_FIELDS: &[&str] = &["format", "input", "nodes", "dtype", "output"];
+
+impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> Visitor<'de> for TopVisitor<'_, F> {
+    type Value = TopLevel<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the graph object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<TopLevel<'de>, A::Error> {
+        let mut top = TopLevel { format: 0, dtype: None, input: InputJson::default(), output: None, nodes: 0 };
+        let mut seen = 0;
+        let mut on_node = self.on_node;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match field(self.failure, "the graph", TOP_FIELDS, &mut seen, key)? {
+                0 => top.format = map.next_value()?,
+                1 => top.input = map.next_value_seed(InputSeed { failure: &mut *self.failure })?,
+                2 => {
+                    top.nodes = map.next_value_seed(NodesSeed { on_node: &mut on_node, failure: &mut *self.failure })?
+                }
+                3 => top.dtype = map.next_value()?,
+                _ => top.output = map.next_value()?,
+            }
+        }
+        missing(self.failure, "the graph", TOP_FIELDS, 3, seen)?;
+        Ok(top)
+    }
+}
+
+/// `nodes`: each node to the callback as it is read; the count.
+struct NodesSeed<'x, F> {
+    on_node: &'x mut F,
+    failure: &'x mut Option<Error>,
+}
+
+impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> DeserializeSeed<'de> for NodesSeed<'_, F> {
+    type Value = usize;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<usize, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> Visitor<'de> for NodesSeed<'_, F> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of nodes")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<usize, A::Error> {
+        let mut count = 0;
+        while let Some(node) = seq.next_element_seed(NodeSeed { failure: &mut *self.failure })? {
+            count += 1;
+            if let Err(e) = (self.on_node)(node) {
+                return Err(fail(self.failure, e));
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// A node's fields; the first three are required.
+const NODE_FIELDS: &[&str] = &[
+    "name",
+    "op",
+    "inputs",
+    "kernel",
+    "stride",
+    "padding",
+    "pads",
+    "relu",
+    "eps",
+    "p",
+    "groups",
+    "dilation",
+    "min",
+    "max",
+    "beta",
+    "scale",
+    "zero_point",
+];
+
+struct NodeSeed<'x> {
+    failure: &'x mut Option<Error>,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = NodeJson<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = NodeJson<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a node object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<NodeJson<'de>, A::Error> {
+        let mut node = EMPTY_NODE;
+        let mut seen = 0;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match field(self.failure, "a node", NODE_FIELDS, &mut seen, key)? {
+                0 => node.name = map.next_value()?,
+                1 => node.op = map.next_value()?,
+                2 => node.inputs = map.next_value()?,
+                3 => node.kernel = map.next_value()?,
+                4 => node.stride = map.next_value()?,
+                5 => node.padding = map.next_value()?,
+                6 => node.pads = map.next_value()?,
+                7 => node.relu = map.next_value()?,
+                8 => node.eps = map.next_value()?,
+                9 => node.p = map.next_value()?,
+                10 => node.groups = map.next_value()?,
+                11 => node.dilation = map.next_value()?,
+                12 => node.min = map.next_value()?,
+                13 => node.max = map.next_value()?,
+                14 => node.beta = map.next_value()?,
+                15 => node.scale = map.next_value()?,
+                _ => node.zero_point = map.next_value()?,
+            }
+        }
+        missing(self.failure, "a node", NODE_FIELDS, 3, seen)?;
+        Ok(node)
+    }
+}
+
+/// The input's fields; the first three are required.
+const INPUT_FIELDS: &[&str] = &["channels", "height", "width", "dtype", "mean", "std", "scale", "zero_point"];
+
+struct InputSeed<'x> {
+    failure: &'x mut Option<Error>,
+}
+
+impl<'de> DeserializeSeed<'de> for InputSeed<'_> {
+    type Value = InputJson<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for InputSeed<'_> {
+    type Value = InputJson<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the input object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<InputJson<'de>, A::Error> {
+        let mut input = InputJson::default();
+        let mut seen = 0;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match field(self.failure, "the input", INPUT_FIELDS, &mut seen, key)? {
+                0 => input.channels = map.next_value()?,
+                1 => input.height = map.next_value()?,
+                2 => input.width = map.next_value()?,
+                3 => input.dtype = map.next_value()?,
+                4 => input.mean = map.next_value()?,
+                5 => input.std = map.next_value()?,
+                6 => input.scale = map.next_value()?,
+                _ => input.zero_point = map.next_value()?,
+            }
+        }
+        missing(self.failure, "the input", INPUT_FIELDS, 3, seen)?;
+        Ok(input)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Checks
+
+fn bad_attr(node: &str, attribute: &str, reason: fmt::Arguments<'_>) -> Error {
+    Error::BadAttribute { node: text!("{}", Decoded(node)), attribute: text!("{attribute}"), reason: text!("{reason}") }
+}
+
+/// Reads an optional small non-negative integer attribute.
+fn size_attr(node: &str, name: &str, value: Option<i64>, default: usize, min: usize) -> Result<usize> {
+    let Some(v) = value else { return Ok(default) };
+    if v < min as i64 || v > limits::WINDOW as i64 {
+        return Err(bad_attr(node, name, format_args!("is {v}, must be in {min}..={}", limits::WINDOW)));
+    }
+    Ok(v as usize)
+}
+
+fn bad_quant(what: fmt::Arguments<'_>, reason: fmt::Arguments<'_>) -> Error {
+    Error::BadQuantization { what: text!("{what}"), reason: text!("{reason}") }
+}
+
+fn check_quant(
+    what: fmt::Arguments<'_>,
+    scale: Option<f64>,
+    zero_point: Option<i64>,
+    dtype: Dtype,
+) -> Result<Option<QuantParams>> {
+    match dtype {
+        Dtype::Float => {
+            if scale.is_some() || zero_point.is_some() {
+                return Err(bad_quant(what, format_args!("scale/zero_point given in a float model")));
+            }
+            Ok(None)
+        }
+        Dtype::Int8 => {
+            let (Some(scale), Some(zero_point)) = (scale, zero_point) else {
+                return Err(bad_quant(what, format_args!("an int8 model needs scale and zero_point")));
+            };
+            let scale32 = scale as f32;
+            if !(scale32.is_finite() && scale32 > 0.0) {
+                return Err(bad_quant(what, format_args!("scale {scale} must be finite and > 0")));
+            }
+            if !(-128..=127).contains(&zero_point) {
+                return Err(bad_quant(what, format_args!("zero_point {zero_point} is outside [-128, 127]")));
+            }
+            Ok(Some(QuantParams { scale: scale32, zero_point: zero_point as i32 }))
+        }
+    }
+}
+
+/// A conv's `padding` (every side) or `pads` (each side).
+fn conv_padding(node: &NodeJson<'_>) -> Result<Padding> {
+    let name = node.name;
+    match (node.padding, node.pads) {
+        (Some(_), Some(_)) => {
+            Err(bad_attr(name, "pads", format_args!("and padding both given; pads alone says every side")))
+        }
+        (p, None) => Ok(Padding::uniform(size_attr(name, "padding", p, 0, 0)?)),
+        (None, Some(pads)) => {
+            if pads.count != 4 {
+                return Err(bad_attr(
+                    name,
+                    "pads",
+                    format_args!("has {} sides, [top, left, bottom, right] has 4", pads.count),
+                ));
+            }
+            let side = |p: i64| size_attr(name, "pads", Some(p), 0, 0);
+            let [top, left, bottom, right] = pads.sides;
+            Ok(Padding { top: side(top)?, left: side(left)?, bottom: side(bottom)?, right: side(right)? })
+        }
+    }
+}
+
+/// The op's name as written, decoded into `buffer` (op names are short ASCII words).
+fn op_name<'b>(node: &NodeJson<'_>, buffer: &'b mut [u8; 32]) -> &'b str {
+    let len = json::decode_into(node.op, buffer).unwrap_or(0);
+    core::str::from_utf8(&buffer[..len]).unwrap_or("")
+}
+
+fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
+    let name = node.name;
+    let mut buffer = [0u8; 32];
+    let op = op_name(node, &mut buffer);
+    let allowed: &[&str] = match op {
+        "conv2d" => &["stride", "padding", "pads", "relu", "groups", "dilation"],
+        "dense" => &["relu"],
+        "maxpool2d" | "avgpool2d" => &["kernel", "stride", "padding"],
+        "batchnorm" => &["eps"],
+        "dropout" => &["p"],
+        "add" => &["relu"],
+        "softmax" => &["beta"],
+        "global_avgpool" | "flatten" | "concat" => &[],
+        other => match Unary::attributes(other) {
+            Some(attributes) => attributes,
+            None => {
+                return Err(Error::UnknownOp { node: text!("{}", Decoded(name)), op: text!("{}", Decoded(node.op)) })
+            }
+        },
+    };
+    let given = [
+        ("kernel", node.kernel.is_some()),
+        ("stride", node.stride.is_some()),
+        ("padding", node.padding.is_some()),
+        ("pads", node.pads.is_some()),
+        ("relu", node.relu.is_some()),
+        ("eps", node.eps.is_some()),
+        ("p", node.p.is_some()),
+        ("groups", node.groups.is_some()),
+        ("dilation", node.dilation.is_some()),
+        ("min", node.min.is_some()),
+        ("max", node.max.is_some()),
+        ("beta", node.beta.is_some()),
+    ];
+    for (attr, present) in given {
+        if present && !allowed.contains(&attr) {
+            return Err(bad_attr(name, attr, format_args!("is not an attribute of {op}")));
+        }
+    }
+    let relu = node.relu.unwrap_or(false);
+    let window = || -> Result<Window> {
+        let kernel = size_attr(name, "kernel", node.kernel, 0, 1)?;
+        if node.kernel.is_none() {
+            return Err(bad_attr(name, "kernel", format_args!("is required")));
+        }
+        let stride = size_attr(name, "stride", node.stride, kernel, 1)?;
+        let padding = size_attr(name, "padding", node.padding, 0, 0)?;
+        if padding > kernel / 2 {
+            return Err(bad_attr(name, "padding", format_args!("is {padding}, at most kernel/2 = {}", kernel / 2)));
+        }
+        Ok(Window { kernel, stride, padding })
+    };
+    Ok(match op {
+        "conv2d" => Op::Conv2d {
+            stride: size_attr(name, "stride", node.stride, 1, 1)?,
+            padding: conv_padding(node)?,
+            relu,
+            groups: match node.groups {
+                None => 1,
+                Some(g) if (1..=limits::DIMENSION as i64).contains(&g) => g as usize,
+                Some(g) => {
+                    return Err(bad_attr(name, "groups", format_args!("is {g}, must be in 1..={}", limits::DIMENSION)))
+                }
+            },
+            dilation: size_attr(name, "dilation", node.dilation, 1, 1)?,
+        },
+        "dense" => Op::Dense { relu },
+        "maxpool2d" => Op::MaxPool2d(window()?),
+        "avgpool2d" => Op::AvgPool2d(window()?),
+        "global_avgpool" => Op::GlobalAvgPool,
+        "batchnorm" => {
+            let eps = node.eps.unwrap_or(1e-5);
+            if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
+                return Err(bad_attr(name, "eps", format_args!("is {eps}, must be in (0, 1)")));
+            }
+            Op::BatchNorm { eps: eps as f32 }
+        }
+        "dropout" => Op::Dropout,
+        "flatten" => Op::Flatten,
+        "add" => Op::Add { relu },
+        "concat" => Op::Concat,
+        "softmax" => {
+            let beta = node.beta.unwrap_or(1.0);
+            if !(beta.is_finite() && beta > 0.0 && beta <= 1e6) {
+                return Err(bad_attr(name, "beta", format_args!("is {beta}, must be finite and in (0, 1e6]")));
+            }
+            Op::Softmax { beta: beta as f32 }
+        }
+        other => Op::Unary(Unary::parse(other, node)?),
+    })
+}
+
+fn input_count_ok(op: &Op, n: usize) -> bool {
+    match op {
+        Op::Add { .. } | Op::Concat => (2..=limits::OP_INPUTS).contains(&n),
+        _ => n == 1,
+    }
+}
+
+fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
+    let dim = |name: &str, v: u64| -> Result<usize> {
+        if v == 0 || v > limits::DIMENSION as u64 {
+            return Err(bad_attr(INPUT_NAME, name, format_args!("is {v}, must be in 1..={}", limits::DIMENSION)));
+        }
+        Ok(v as usize)
+    };
+    let channels = dim("channels", raw.channels)?;
+    let height = dim("height", raw.height)?;
+    let width = dim("width", raw.width)?;
+    let mean = raw.mean.unwrap_or(0.0);
+    let std = raw.std.unwrap_or(1.0);
+    if !mean.is_finite() || mean.abs() > 1e3 {
+        return Err(bad_attr(INPUT_NAME, "mean", format_args!("is {mean}, must be finite")));
+    }
+    if !(std.is_finite() && std > 1e-6 && std < 1e6) {
+        return Err(bad_attr(INPUT_NAME, "std", format_args!("is {std}, must be finite and > 0")));
+    }
+    let quant = check_quant(format_args!("input"), raw.scale, raw.zero_point, dtype)?;
+    let kind = match raw.dtype {
+        None => InputKind::Pixels,
+        Some(d) if json::eq(d, &["int8"]) && dtype == Dtype::Int8 => InputKind::Int8,
+        Some(d) if json::eq(d, &["int8"]) => {
+            return Err(bad_attr(INPUT_NAME, "dtype", format_args!("is int8 in a float model")))
+        }
+        Some(other) => {
+            return Err(bad_attr(
+                INPUT_NAME,
+                "dtype",
+                format_args!("is '{}', must be 'int8' or absent", Decoded(other)),
+            ))
+        }
+    };
+    if let (Some(q), InputKind::Pixels) = (quant, kind) {
+        // Pixels enter as q = p − 128; the declared scale and zero point must say so.
+        let (scale, zero_point) = pixel_quantization(mean as f32, std as f32);
+        let close = (q.scale - scale).abs() <= scale * 1e-5;
+        if !close || q.zero_point != zero_point {
+            return Err(bad_quant(
+                format_args!("input"),
+                format_args!(
+                    "pixels enter as p − 128, so scale must be {scale} and zero_point {zero_point} (got {} and {})",
+                    q.scale, q.zero_point
+                ),
+            ));
+        }
+    }
+    // u64: the product of three dimensions can overflow a 32-bit usize.
+    let elements = (channels as u64) * (height as u64) * (width as u64);
+    if elements > limits::ELEMENTS as u64 {
+        return Err(Error::LimitExceeded { what: "input elements", value: elements, limit: limits::ELEMENTS as u64 });
+    }
+    Ok(InputSpec { channels, height, width, kind, mean: mean as f32, std: std as f32, quant })
+}
+
+/// Marks "no node": the network input among a node's dependencies, or not yet sorted.
+const NONE: u16 = u16::MAX;
+
+/// Parses and validates graph JSON (decoded text), sorts it, and writes its
+/// node records and names into `memory`'s front.
+pub fn parse_graph(json: &str, memory: &Memory<'_>) -> Result<GraphInfo> {
+    // Once for the top level and the node count, once into scratch.
+    let top = read(json, |_| Ok(()))?;
+    if top.format != FORMAT_VERSION {
+        return Err(Error::UnsupportedFormat(top.format));
+    }
+    let dtype = match top.dtype {
+        None => Dtype::Float,
+        Some(d) if json::eq(d, &["float"]) => Dtype::Float,
+        Some(d) if json::eq(d, &["int8"]) => Dtype::Int8,
+        Some(other) => return Err(Error::GraphJson(text!("dtype '{}' is neither 'float' nor 'int8'", Decoded(other)))),
+    };
+    let n = top.nodes;
+    if n > limits::NODES {
+        return Err(Error::LimitExceeded { what: "nodes", value: n as u64, limit: limits::NODES as u64 });
+    }
+    if n == 0 {
+        return Err(Error::GraphJson(text!("the graph has no nodes")));
+    }
+    let input = parse_input(&top.input, dtype)?;
+    memory.scratch(|scratch| sort_and_store(json, dtype, input, top.output, n, scratch))
+}
+
+fn sort_and_store(
+    json: &str,
+    dtype: Dtype,
+    input: InputSpec,
+    output: Option<&str>,
+    n: usize,
+    scratch: &Scratch<'_, '_>,
+) -> Result<GraphInfo> {
+    let raw = scratch.alloc(n, EMPTY_NODE)?;
+    let mut next = raw.iter_mut();
+    read(json, |node| {
+        if let Some(slot) = next.next() {
+            *slot = node;
+        }
+        Ok(())
+    })?;
+    let raw: &[NodeJson<'_>] = raw;
+
+    // Names in order (listed indices), refusing duplicates and the reserved name.
+    let mut name_bytes = 0;
+    for (i, node) in raw.iter().enumerate() {
+        let len = json::decoded_len(node.name);
+        if len == 0 || len > limits::NAME_BYTES || !json::is_valid(node.name) {
+            return Err(Error::GraphJson(text!("node {i} has an empty or over-long name")));
+        }
+        name_bytes += len;
+    }
+    let names = scratch.alloc(n, 0u16)?;
+    for (i, slot) in names.iter_mut().enumerate() {
+        *slot = i as u16;
+    }
+    names.sort_unstable_by(|&a, &b| json::cmp(raw[a as usize].name, raw[b as usize].name));
+    for pair in names.windows(2) {
+        let (a, b) = (raw[pair[0] as usize].name, raw[pair[1] as usize].name);
+        if json::cmp(a, b).is_eq() {
+            return Err(Error::DuplicateNode(text!("{}", Decoded(a))));
+        }
+    }
+    let listed_index = |name: &str| -> Option<usize> {
+        names.binary_search_by(|&k| json::cmp(raw[k as usize].name, name)).ok().map(|k| names[k] as usize)
+    };
+    if listed_index(INPUT_NAME).is_some() {
+        return Err(Error::DuplicateNode(text!("{INPUT_NAME}")));
+    }
+
+    // Ops, and inputs as listed indices (NONE = the network input).
+    let deps = scratch.alloc(n, ([NONE; limits::OP_INPUTS], 0u8))?;
+    let ops = scratch.alloc(n, Op::Flatten)?;
+    for ((node, dep), op_slot) in raw.iter().zip(deps.iter_mut()).zip(ops.iter_mut()) {
+        let op = parse_op(node)?;
+        let count = node.inputs.count;
+        if !input_count_ok(&op, count) {
+            return Err(Error::ShapeMismatch {
+                node: text!("{}", Decoded(node.name)),
+                reason: text!(
+                    "{} takes {} inputs, got {count}",
+                    op.name(),
+                    if matches!(op, Op::Add { .. } | Op::Concat) { "2 to 8" } else { "1" },
+                ),
+            });
+        }
+        for (slot, input) in dep.0.iter_mut().zip(node.inputs.kept()) {
+            if json::eq(input, &[INPUT_NAME]) {
+                *slot = NONE;
+            } else {
+                match listed_index(input) {
+                    Some(k) => *slot = k as u16,
+                    None => {
+                        return Err(Error::DanglingInput {
+                            node: text!("{}", Decoded(node.name)),
+                            input: text!("{}", Decoded(input)),
+                        })
+                    }
+                }
+            }
+        }
+        dep.1 = count as u8;
+        *op_slot = op;
+    }
+
+    // Kahn's algorithm, picking the first listed ready node each time so that
+    // an already sorted file keeps its order.
+    let order = scratch.alloc(n, 0u16)?;
+    let sorted_pos = scratch.alloc(n, NONE)?;
+    for (position, slot) in order.iter_mut().enumerate() {
+        let ready = (0..n).find(|&i| {
+            sorted_pos[i] == NONE
+                && deps[i].0[..usize::from(deps[i].1)].iter().all(|&d| d == NONE || sorted_pos[usize::from(d)] != NONE)
+        });
+        let Some(i) = ready else {
+            let stuck = (0..n).find(|&i| sorted_pos[i] == NONE).unwrap_or(0);
+            return Err(Error::Cycle(text!("{}", Decoded(raw[stuck].name))));
+        };
+        sorted_pos[i] = position as u16;
+        *slot = i as u16;
+    }
+
+    // The names, decoded, then the records in sorted order.
+    let memory = scratch.memory();
+    let name_ranges = scratch.alloc(n, (0usize, 0usize))?;
+    let names_span = memory.persistent_with(name_bytes, 0u8, |pool| {
+        let mut at = 0;
+        for (node, range) in raw.iter().zip(name_ranges.iter_mut()) {
+            let len = json::decode_into(node.name, &mut pool[at..]).unwrap_or(0);
+            *range = (at, len);
+            at += len;
+        }
+        Ok(())
+    })?;
+    let empty = NodeRecord { name: Span::EMPTY, op: Op::Flatten, inputs: Inputs::default(), quant: None };
+    let nodes_span = memory.persistent_with(n, empty, |nodes| {
+        for (record, &listed) in nodes.iter_mut().zip(order.iter()) {
+            let i = usize::from(listed);
+            let node = &raw[i];
+            let mut inputs = Inputs::default();
+            for &d in &deps[i].0[..usize::from(deps[i].1)] {
+                // Value ids: 0 the input, p + 1 the node sorted at p.
+                inputs.push(if d == NONE { 0 } else { sorted_pos[usize::from(d)] + 1 });
+            }
+            let what = format_args!("node '{}'", Decoded(node.name));
+            let quant = check_quant(what, node.scale, node.zero_point, dtype)?;
+            let (at, len) = name_ranges[i];
+            *record = NodeRecord { name: names_span.sub(at, len), op: ops[i], inputs, quant };
+        }
+        Ok(())
+    })?;
+    let nodes = memory.view(nodes_span);
+
+    let output_value = match output {
+        None => usize::from(sorted_pos[n - 1]) + 1,
+        Some(name) => match listed_index(name) {
+            Some(k) => usize::from(sorted_pos[k]) + 1,
+            None => return Err(Error::DanglingInput { node: text!("output"), input: text!("{}", Decoded(name)) }),
+        },
+    };
+    let mut softmax_output = false;
+    let mut logits = output_value;
+    for (pos, node) in nodes.iter().enumerate() {
+        if matches!(node.op, Op::Softmax { .. }) {
+            if pos + 1 != output_value {
+                let listed = usize::from(order[pos]);
+                return Err(Error::ShapeMismatch {
+                    node: text!("{}", Decoded(raw[listed].name)),
+                    reason: text!("softmax is only supported as the graph output"),
+                });
+            }
+            softmax_output = true;
+            logits = node.inputs.first();
+        }
+    }
+    if logits == 0 {
+        return Err(Error::GraphJson(text!("the output is the raw input; the graph computes nothing")));
+    }
+    let int8_softmax = softmax_output && nodes[output_value - 1].quant == Some(SOFTMAX_INT8_OUTPUT);
+    let output = if int8_softmax { output_value } else { logits };
+    Ok(GraphInfo { dtype, input, names: names_span, nodes: nodes_span, logits, softmax_output, output })
+}
