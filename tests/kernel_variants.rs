@@ -8,7 +8,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use tinycnn::internals::kernels::eltwise::{add, add_reference, add_terms, AddInput};
 use tinycnn::internals::kernels::packed::{Microkernel, OwnedPacking};
 use tinycnn::internals::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
-use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
+use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange, Requant};
 use tinycnn::internals::spec::output_len_padded;
 
 /// xorshift64*: deterministic, no dependency, same sequence on every target.
@@ -49,8 +49,35 @@ impl Rng {
     }
 }
 
+/// `channels` as a loaded model keeps them (`Requant::Compact`): the biases as
+/// the file's little-endian bytes, the multipliers apart, one for all when they
+/// are equal. The fast kernels read this form, the reference the plain one.
+struct Compact {
+    channels: usize,
+    bias: Vec<u8>,
+    mantissas: Vec<i32>,
+    shifts: Vec<i8>,
+}
+
+impl Compact {
+    fn new(channels: &[ChannelRequant]) -> Compact {
+        let uniform = channels.windows(2).all(|w| w[0].multiplier == w[1].multiplier);
+        let kept = if uniform { &channels[..channels.len().min(1)] } else { channels };
+        Compact {
+            channels: channels.len(),
+            bias: channels.iter().flat_map(|c| c.bias.to_le_bytes()).collect(),
+            mantissas: kept.iter().map(|c| c.multiplier.mantissa).collect(),
+            shifts: kept.iter().map(|c| c.multiplier.shift as i8).collect(),
+        }
+    }
+
+    fn requant(&self) -> Requant<'_> {
+        Requant::Compact { channels: self.channels, bias: &self.bias, mantissas: &self.mantissas, shifts: &self.shifts }
+    }
+}
+
 /// Every packed microkernel this build can run here (none on a scalar build).
-fn packings(weights: &[i8], channels: &[ChannelRequant], rows: usize, zp: i32) -> Vec<(Microkernel, OwnedPacking)> {
+fn packings(weights: &[i8], channels: &Requant<'_>, rows: usize, zp: i32) -> Vec<(Microkernel, OwnedPacking)> {
     Microkernel::available()
         .into_iter()
         .map(|kernel| {
@@ -102,14 +129,15 @@ fn packed_layers_take_their_microkernel() {
     let input = rng.i8s(g.input.len(), -128, 127);
     let weights = rng.i8s(g.output.c * 9 * g.input.c, -127, 127);
     let channels = rng.channels(g.output.c, false);
+    let compact = Compact::new(&channels);
+    let fast = compact.requant();
     let range = OutputRange::new(-128, true);
     let dense_input = &input[..100];
     let dense_weights = &weights[..100 * g.output.c];
-    for (kernel, packed) in packings(&weights, &channels, g.kernel_h, 3) {
-        let (_, dense_packed) =
-            packings(dense_weights, &channels, 1, 3).into_iter().find(|(k, _)| *k == kernel).unwrap();
+    for (kernel, packed) in packings(&weights, &fast, g.kernel_h, 3) {
+        let (_, dense_packed) = packings(dense_weights, &fast, 1, 3).into_iter().find(|(k, _)| *k == kernel).unwrap();
         let (mut out, mut dense_out) = (vec![0i8; g.output.len()], vec![0i8; g.output.c]);
-        let args = (&packed.weights(), &channels[..], range);
+        let args = (&packed.weights(), &fast, range);
         let (conv2d, dense) = kernel.entry_points().unwrap_or_else(|| panic!("{kernel:?} has no table entry"));
         let taken = (
             conv2d(&g, &input, 3, args.0, args.1, args.2, &mut out),
@@ -160,15 +188,17 @@ fn conv2d_matches_reference() {
         let input = rng.i8s(g.input.len(), -128, 127);
         let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
         let channels = rng.channels(g.output.c, case % 3 == 0);
+        let compact = Compact::new(&channels);
+        let (reference, fast) = (Requant::from(&channels[..]), compact.requant());
         let zp = rng.range(-128, 127);
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
         let mut want = vec![0i8; g.output.len()];
         let mut got = vec![1i8; g.output.len()];
-        conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
-        conv::conv2d(&g, &input, zp, &weights, &channels, range, &mut got);
+        conv::conv2d_reference(&g, &input, zp, &weights, &reference, range, &mut want);
+        conv::conv2d(&g, &input, zp, &weights, &fast, range, &mut got);
         assert_eq!(got, want, "case {case}: {g:?}");
-        for (kernel, packed) in packings(&weights, &channels, g.kernel_h, zp) {
-            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
+        for (kernel, packed) in packings(&weights, &fast, g.kernel_h, zp) {
+            let layer = Int8Layer { weights: &weights, channels: fast, packed: &packed.weights() };
             let mut got = vec![1i8; g.output.len()];
             conv::conv2d_layer(&g, &input, zp, &layer, range, &mut got);
             assert_eq!(got, want, "case {case}, {kernel:?}: {g:?}");
@@ -184,22 +214,24 @@ fn dense_and_dot_variants_match_reference() {
         let input = rng.i8s(i, -128, 127);
         let weights = rng.i8s(i * o, -127, 127);
         let channels = rng.channels(o, case % 3 == 0);
+        let compact = Compact::new(&channels);
+        let (reference, fast) = (Requant::from(&channels[..]), compact.requant());
         let zp = rng.range(-128, 127);
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
         let mut want = vec![0i8; o];
-        dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
+        dense::dense_reference(&input, zp, &weights, &reference, range, &mut want);
         let mut got = vec![1i8; o];
-        dense::dense(&input, zp, &weights, &channels, range, &mut got);
+        dense::dense(&input, zp, &weights, &fast, range, &mut got);
         assert_eq!(got, want, "case {case}: dense {i}→{o}");
-        for (kernel, packed) in packings(&weights, &channels, 1, zp) {
-            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
+        for (kernel, packed) in packings(&weights, &fast, 1, zp) {
+            let layer = Int8Layer { weights: &weights, channels: fast, packed: &packed.weights() };
             let mut got = vec![1i8; o];
             dense::dense_layer(&input, zp, &layer, range, &mut got);
             assert_eq!(got, want, "case {case}, {kernel:?}: dense {i}→{o}");
         }
         let patch: Vec<i16> = input.iter().map(|&x| (i32::from(x) - zp) as i16).collect();
         let mut scalar = vec![1i8; o];
-        dot::rows_scalar(&patch, &weights, &channels, range, &mut scalar);
+        dot::rows_scalar(&patch, &weights, &reference, range, &mut scalar);
         assert_eq!(scalar, want, "case {case}: rows_scalar");
     }
 }
@@ -238,12 +270,14 @@ fn requantisation_extremes_match_reference() {
                 multiplier: Multiplier::from_real(multipliers[rng.below(multipliers.len())]).unwrap(),
             })
             .collect();
+        let compact = Compact::new(&channels);
+        let (reference, fast) = (Requant::from(&channels[..]), compact.requant());
         let zp = if case % 2 == 0 { -128 } else { 127 };
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
         let mut want = vec![0i8; o];
-        dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
-        for (kernel, packed) in packings(&weights, &channels, 1, zp) {
-            let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
+        dense::dense_reference(&input, zp, &weights, &reference, range, &mut want);
+        for (kernel, packed) in packings(&weights, &fast, 1, zp) {
+            let layer = Int8Layer { weights: &weights, channels: fast, packed: &packed.weights() };
             let mut got = vec![1i8; o];
             dense::dense_layer(&input, zp, &layer, range, &mut got);
             assert_eq!(got, want, "case {case}, {kernel:?}: dense {i}→{o}");
@@ -270,13 +304,15 @@ fn extreme_values_do_not_overflow() {
     // The largest bias the loader takes for 5·5·64 taps: bias + sum reaches i32::MAX.
     let bias = tinycnn::format::limits::bias_magnitude(5 * 5 * 64) as i32;
     let channels = vec![ChannelRequant { bias, multiplier: Multiplier::from_real(1e-6).unwrap() }; 8];
+    let compact = Compact::new(&channels);
+    let (reference, fast) = (Requant::from(&channels[..]), compact.requant());
     let range = OutputRange::new(0, false);
     let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
-    conv::conv2d_reference(&g, &input, -128, &weights, &channels, range, &mut want);
-    conv::conv2d(&g, &input, -128, &weights, &channels, range, &mut got);
+    conv::conv2d_reference(&g, &input, -128, &weights, &reference, range, &mut want);
+    conv::conv2d(&g, &input, -128, &weights, &fast, range, &mut got);
     assert_eq!(got, want);
-    for (kernel, packed) in packings(&weights, &channels, g.kernel_h, -128) {
-        let layer = Int8Layer { weights: &weights, channels: &channels, packed: &packed.weights() };
+    for (kernel, packed) in packings(&weights, &fast, g.kernel_h, -128) {
+        let layer = Int8Layer { weights: &weights, channels: fast, packed: &packed.weights() };
         let mut got = vec![1i8; g.output.len()];
         conv::conv2d_layer(&g, &input, -128, &layer, range, &mut got);
         assert_eq!(got, want, "{kernel:?}");

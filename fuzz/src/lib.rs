@@ -12,7 +12,7 @@ use tinycnn::format::limits;
 use tinycnn::internals::kernels::packed::{Microkernel, OwnedPacking};
 use tinycnn::internals::kernels::{conv, dense, output_len, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::internals::quant::quantize::{activation_quantization, quantize_weights};
-use tinycnn::internals::spec::fixed_point::{ChannelRequant, OutputRange};
+use tinycnn::internals::spec::fixed_point::{ChannelRequant, OutputRange, Requant};
 use tinycnn::internals::spec::fixed_point::{Multiplier, MAX_LEFT_SHIFT};
 use tinycnn::preprocess::{self, DIGIT_LEN, MAX_DIGITS};
 use tinycnn::{ArenaModel, Dtype, Error, KernelSet, Model};
@@ -287,6 +287,7 @@ pub fn kernels(data: &[u8]) {
             }
         })
         .collect();
+    let channels = Requant::from(&channels[..]);
     if dense_layer {
         let len = c * h * w;
         let weights: Vec<i8> = (0..out_c * len).map(|_| (bytes.next() as i8).max(-127)).collect();
@@ -300,7 +301,7 @@ pub fn kernels(data: &[u8]) {
             dense::dense_layer(
                 &input,
                 zp,
-                &Int8Layer { weights: &weights, channels: &channels, packed: &packed },
+                &Int8Layer { weights: &weights, channels, packed: &packed },
                 range,
                 &mut got,
             );
@@ -334,7 +335,7 @@ pub fn kernels(data: &[u8]) {
             &g,
             &input,
             zp,
-            &Int8Layer { weights: &weights, channels: &channels, packed: &packed },
+            &Int8Layer { weights: &weights, channels, packed: &packed },
             range,
             &mut got,
         );

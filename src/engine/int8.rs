@@ -16,9 +16,9 @@ use crate::kernels::softmax::{softmax_reference, SoftmaxParams};
 use crate::kernels::{conv, dense, eltwise, pool, Int8Layer, KernelSet};
 use crate::model::graph::{Dtype, InputKind, Inputs, Op, QuantParams, Unary};
 use crate::model::memory::{Memory, Span, State};
-use crate::model::params::{ByteRange, ParamRecord};
+use crate::model::params::{ByteRange, ParamRecord, RequantRecord};
 use crate::model::{NetworkLayout, NetworkView};
-use crate::spec::fixed_point::{dequantize_channels_last, ChannelRequant, Multiplier, OutputRange};
+use crate::spec::fixed_point::{dequantize_channels_last, Multiplier, OutputRange};
 use crate::spec::{Conv2dGeometry, Shape};
 
 /// One node as the CPU kernels run it.
@@ -48,7 +48,8 @@ pub(crate) enum Step {
     Add {
         inputs: Span<AddInput>,
         /// Per input, its term of the sum for each of the 256 int8 values
-        /// (`eltwise::add_terms`), 256 after 256; empty for the reference set, which computes them.
+        /// (`eltwise::add_terms`), 256 after 256; empty where the terms are computed
+        /// (`eltwise::add_reference`: the reference and portable sets).
         terms: Span<i32>,
         output: Multiplier,
         range: OutputRange,
@@ -77,12 +78,20 @@ pub(crate) enum Step {
 }
 
 /// A conv or dense layer's parameters: the file's weights, the network's
-/// requantisation constants, and, for a microkernel set, the weights packed.
+/// requantisation constants, and, for a microkernel set, the weights packed
+/// (one `PackedLayer`, or none: a microcontroller's portable kernels pack nothing,
+/// and a span costs its steps less memory than an empty `PackedLayer`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Layer {
     weights: ByteRange,
-    channels: Span<ChannelRequant>,
-    packed: PackedLayer,
+    requant: RequantRecord,
+    packed: Span<PackedLayer>,
+}
+
+impl Layer {
+    fn packed<'s>(&self, state: State<'s>) -> crate::kernels::packed::PackedWeights<'s> {
+        state.get(self.packed).first().map(|p| p.view(state)).unwrap_or_default()
+    }
 }
 
 /// The steps of a prepared int8 network, one per node, in the state.
@@ -100,15 +109,17 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
     let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
     let quant = |v: usize| network.quant(v).ok_or(Error::Internal("int8 value without quantisation"));
     // rows: kernel rows (a dense layer: 1); None for layers no microkernel runs (grouped, dilated).
-    let layer = |weights: ByteRange, channels: Span<ChannelRequant>, rows: Option<usize>, input_zero_point: i32| {
+    let layer = |weights: ByteRange, requant: RequantRecord, rows: Option<usize>, input_zero_point: i32| {
         let packed = match (kernels, rows) {
             (KernelSet::Microkernel(kernel), Some(rows)) => {
                 let weights: &[i8] = bytemuck::cast_slice(file.get(weights.range()).unwrap_or(&[]));
-                PackedLayer::pack(memory, kernel, weights, network.state.get(channels), rows, input_zero_point)?
+                let channels = requant.view(file, network.state);
+                let layer = PackedLayer::pack(memory, kernel, weights, &channels, rows, input_zero_point)?;
+                memory.persist(&[layer])?
             }
-            _ => PackedLayer::NONE,
+            _ => Span::EMPTY,
         };
-        Ok::<_, Error>(Layer { weights, channels, packed })
+        Ok::<_, Error>(Layer { weights, requant, packed })
     };
     let graph = network.graph();
     memory.scratch(|scratch| {
@@ -120,19 +131,19 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
             *step = match (node.op, params.get(i).copied().unwrap_or(ParamRecord::None)) {
                 (
                     Op::Conv2d { relu, groups, dilation, .. },
-                    ParamRecord::Int8Conv { weights, channels, kernel_h, .. },
+                    ParamRecord::Int8Conv { weights, requant, kernel_h, .. },
                 ) => {
                     // The microkernels read contiguous windows of all channels: nothing to pack otherwise.
                     let rows = (groups == 1 && dilation == 1).then_some(kernel_h);
                     Step::Conv2d {
                         geometry: geometry()?,
-                        layer: layer(weights, channels, rows, input_zero_point)?,
+                        layer: layer(weights, requant, rows, input_zero_point)?,
                         input_zero_point,
                         range: OutputRange::new(output_zero_point, relu),
                     }
                 }
-                (Op::Dense { relu }, ParamRecord::Int8Dense { weights, channels, .. }) => Step::Dense {
-                    layer: layer(weights, channels, Some(1), input_zero_point)?,
+                (Op::Dense { relu }, ParamRecord::Int8Dense { weights, requant, .. }) => Step::Dense {
+                    layer: layer(weights, requant, Some(1), input_zero_point)?,
                     input_zero_point,
                     range: OutputRange::new(output_zero_point, relu),
                 },
@@ -140,9 +151,11 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
                 (Op::AvgPool2d(_), _) => Step::AvgPool { geometry: geometry()?, input_zero_point },
                 (Op::GlobalAvgPool, _) => Step::GlobalAvgPool { channels: network.shape(i + 1).c },
                 (Op::Add { relu }, ParamRecord::Int8Add { inputs, output }) => {
+                    // 1 KiB per input: for the SIMD sets; the others (a microcontroller's)
+                    // compute the terms, as TFLite Micro does.
                     let terms = match kernels {
-                        KernelSet::Reference => Span::EMPTY,
-                        KernelSet::Portable | KernelSet::Microkernel(_) => {
+                        KernelSet::Reference | KernelSet::Portable => Span::EMPTY,
+                        KernelSet::Microkernel(_) => {
                             let add_inputs = network.state.get(inputs);
                             memory.persistent_with(256 * add_inputs.len(), 0i32, |terms| {
                                 let (tables, _) = terms.as_chunks_mut::<256>();
@@ -317,6 +330,7 @@ impl<'s> Engine<'s> {
         let reference = self.kernels == KernelSet::Reference;
         let weights =
             |layer: &Layer| -> &[i8] { bytemuck::cast_slice(self.file.get(layer.weights.range()).unwrap_or(&[])) };
+        let requant = |layer: &Layer| layer.requant.view(self.file, state);
         let nodes = self.network.nodes();
         for (i, (node, step)) in nodes.iter().zip(state.get(self.steps)).enumerate() {
             if *step == Step::Skip {
@@ -328,21 +342,19 @@ impl<'s> Engine<'s> {
             let x = inputs[0];
             match step {
                 Step::Conv2d { geometry, layer, input_zero_point: zp, range } if reference => {
-                    conv::conv2d_reference(geometry, x, *zp, weights(layer), state.get(layer.channels), *range, out)
+                    conv::conv2d_reference(geometry, x, *zp, weights(layer), &requant(layer), *range, out)
                 }
                 Step::Conv2d { geometry, layer, input_zero_point, range } => {
-                    let packed = layer.packed.view(state);
-                    let view =
-                        Int8Layer { weights: weights(layer), channels: state.get(layer.channels), packed: &packed };
+                    let packed = layer.packed(state);
+                    let view = Int8Layer { weights: weights(layer), channels: requant(layer), packed: &packed };
                     conv::conv2d_layer(geometry, x, *input_zero_point, &view, *range, out)
                 }
                 Step::Dense { layer, input_zero_point: zp, range } if reference => {
-                    dense::dense_reference(x, *zp, weights(layer), state.get(layer.channels), *range, out)
+                    dense::dense_reference(x, *zp, weights(layer), &requant(layer), *range, out)
                 }
                 Step::Dense { layer, input_zero_point, range } => {
-                    let packed = layer.packed.view(state);
-                    let view =
-                        Int8Layer { weights: weights(layer), channels: state.get(layer.channels), packed: &packed };
+                    let packed = layer.packed(state);
+                    let view = Int8Layer { weights: weights(layer), channels: requant(layer), packed: &packed };
                     dense::dense_layer(x, *input_zero_point, &view, *range, out)
                 }
                 Step::MaxPool { geometry } if reference => pool::maxpool2d_reference(geometry, x, out),
@@ -351,7 +363,7 @@ impl<'s> Engine<'s> {
                     pool::avgpool2d_reference(geometry, x, *input_zero_point, out)
                 }
                 Step::GlobalAvgPool { channels } => pool::global_avgpool_reference(x, *channels, out),
-                Step::Add { inputs: params, output, range, .. } if reference => {
+                Step::Add { inputs: params, terms, output, range } if terms.is_empty() => {
                     eltwise::add_reference(inputs, state.get(*params), *output, *range, out)
                 }
                 Step::Add { terms, output, range, .. } => {

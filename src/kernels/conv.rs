@@ -2,7 +2,7 @@
 
 use super::dot::{self, PATCH_MAX};
 use super::{Conv2dGeometry, Int8Layer};
-use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange, Requant};
 
 /// The reference: for every output pixel and channel, Σ w·(x − input_zero_point)
 /// over the taps inside the input (padding is real zero, i.e. the zero point)
@@ -12,7 +12,7 @@ pub fn conv2d_reference(
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
@@ -53,7 +53,7 @@ pub fn conv2d(
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
@@ -114,7 +114,7 @@ fn depthwise(
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
@@ -135,7 +135,7 @@ unsafe fn depthwise_avx2(
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
@@ -148,7 +148,7 @@ fn depthwise_body(
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
@@ -160,10 +160,13 @@ fn depthwise_body(
     let mut x = [0i16; DEPTHWISE_BLOCK];
     // Output channel o reads input channel o / M: the block's sources, divided once.
     let mut source = [0usize; DEPTHWISE_BLOCK];
+    // The block's requantisation, decoded once.
+    let mut block = [ChannelRequant::default(); DEPTHWISE_BLOCK];
     for start in (0..out_c).step_by(DEPTHWISE_BLOCK) {
         let n = DEPTHWISE_BLOCK.min(out_c - start);
         for j in 0..n {
             source[j] = (start + j) / multiplier;
+            block[j] = channels.channel(start + j);
             for tap in 0..taps {
                 tap_major[tap * DEPTHWISE_BLOCK + j] = i16::from(weights[(start + j) * taps + tap]);
             }
@@ -173,7 +176,7 @@ fn depthwise_body(
             for ox in 0..out_shape.w {
                 let (kx0, kx1) = geometry.cols(ox);
                 let mut acc = [0i32; DEPTHWISE_BLOCK];
-                for (a, channel) in acc.iter_mut().zip(&channels[start..start + n]) {
+                for (a, channel) in acc.iter_mut().zip(&block[..n]) {
                     *a = channel.bias;
                 }
                 for ky in ky0..ky1 {
@@ -196,7 +199,7 @@ fn depthwise_body(
                     }
                 }
                 let out = &mut output[(oy * out_shape.w + ox) * out_c + start..][..n];
-                for ((o, &a), channel) in out.iter_mut().zip(&acc[..n]).zip(&channels[start..start + n]) {
+                for ((o, &a), channel) in out.iter_mut().zip(&acc[..n]).zip(&block[..n]) {
                     *o = requantize(a, channel.multiplier, output_range);
                 }
             }
@@ -217,11 +220,11 @@ pub fn conv2d_layer(
     // The microkernel the weights are packed for, looked up in this target's table.
     let entry = layer.packed.kernel().and_then(|kernel| kernel.entry_points()).map(|entries| entries.0);
     if entry
-        .is_some_and(|run| run(geometry, input, input_zero_point, layer.packed, layer.channels, output_range, output))
+        .is_some_and(|run| run(geometry, input, input_zero_point, layer.packed, &layer.channels, output_range, output))
     {
         return;
     }
-    conv2d(geometry, input, input_zero_point, layer.weights, layer.channels, output_range, output);
+    conv2d(geometry, input, input_zero_point, layer.weights, &layer.channels, output_range, output);
 }
 
 #[cfg(test)]
@@ -262,6 +265,7 @@ mod tests {
             let len = o * out(h) * out(w);
             let (mut dilated, mut plain) = (vec![0i8; len], vec![0i8; len]);
             let range = OutputRange::new(-3, false);
+            let channels = Requant::from(&channels[..]);
             conv2d_reference(&geometry(k, d), &input, 7, &weights, &channels, range, &mut dilated);
             conv2d_reference(&geometry(spread, 1), &input, 7, &wide, &channels, range, &mut plain);
             assert_eq!(dilated, plain, "stride {stride}, padding {padding}");

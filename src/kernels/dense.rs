@@ -2,14 +2,14 @@
 
 use super::dot::{self, PATCH_MAX};
 use super::Int8Layer;
-use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 /// The reference: `out[o] = requantize(bias[o] + Σ w[o,i]·(x[i] − input_zero_point))`.
 pub fn dense_reference(
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
@@ -32,7 +32,7 @@ pub fn dense(
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
@@ -58,8 +58,8 @@ pub fn dense_layer(
 ) {
     // The microkernel the weights are packed for, looked up in this target's table.
     let entry = layer.packed.kernel().and_then(|kernel| kernel.entry_points()).map(|entries| entries.1);
-    if entry.is_some_and(|run| run(input, input_zero_point, layer.packed, layer.channels, output_range, output)) {
+    if entry.is_some_and(|run| run(input, input_zero_point, layer.packed, &layer.channels, output_range, output)) {
         return;
     }
-    dense(input, input_zero_point, layer.weights, layer.channels, output_range, output);
+    dense(input, input_zero_point, layer.weights, &layer.channels, output_range, output);
 }

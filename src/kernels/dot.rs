@@ -5,7 +5,7 @@
 //! Integer sums are exact in any order, so each variant below is bit-identical
 //! to the scalar one by construction; tests still compare them on random data.
 
-use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 /// Longest patch the fast kernels gather on the stack (i16 each). Longer
 /// reductions (rare: > 4096 taps) go to the reference kernels.
@@ -19,7 +19,7 @@ pub const PATCH_MAX: usize = 1024;
 
 /// `output[o] = requantize(bias[o] + Σ_k patch[k]·weights[o·K + k])` with K = patch.len().
 #[inline]
-pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: OutputRange, output: &mut [i8]) {
+pub fn rows(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: OutputRange, output: &mut [i8]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         simd128::rows(patch, weights, channels, range, output)
@@ -48,7 +48,7 @@ pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: O
 }
 
 /// Portable variant: plain loops.
-pub fn rows_scalar(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: OutputRange, output: &mut [i8]) {
+pub fn rows_scalar(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: OutputRange, output: &mut [i8]) {
     let k = patch.len();
     for ((channel, out), w) in channels.iter().zip(output.iter_mut()).zip(weights.chunks_exact(k.max(1))) {
         let dot: i32 = patch.iter().zip(w).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
@@ -68,7 +68,7 @@ fn finish_block(
     body: usize,
     o: usize,
     sums: &[i32],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
@@ -76,7 +76,7 @@ fn finish_block(
     for (b, &sum) in sums.iter().enumerate() {
         let row = &weights[(o + b) * k..][..k];
         let tail: i32 = patch[body..].iter().zip(&row[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
-        let channel = channels[o + b];
+        let channel = channels.channel(o + b);
         output[o + b] = requantize(channel.bias + sum + tail, channel.multiplier, range);
     }
 }
@@ -85,7 +85,7 @@ fn finish_block(
 pub mod simd128 {
     use core::arch::wasm32::*;
 
-    use super::{finish_block, rows_scalar, ChannelRequant, OutputRange};
+    use super::{finish_block, rows_scalar, OutputRange, Requant};
 
     #[inline(always)]
     fn horizontal_sum(v: v128) -> i32 {
@@ -110,7 +110,7 @@ pub mod simd128 {
 
     /// Blocks of four output channels share each patch load, their sums stay in
     /// registers; 16 taps per step, the tail in scalar code.
-    pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: OutputRange, output: &mut [i8]) {
+    pub fn rows(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: OutputRange, output: &mut [i8]) {
         let (k, n) = (patch.len(), channels.len());
         if weights.len() < n * k || output.len() < n {
             return rows_scalar(patch, weights, channels, range, output); // malformed call: let the scalar code decide
@@ -153,7 +153,7 @@ pub mod simd128 {
 pub mod avx2 {
     use core::arch::x86_64::*;
 
-    use super::{finish_block, rows_scalar, ChannelRequant, OutputRange};
+    use super::{finish_block, rows_scalar, OutputRange, Requant};
 
     /// acc + Σ over 16 taps of x·w: sign-extend 16 weights to i16 (`vpmovsxbw`),
     /// multiply-add pairs into i32 (`vpmaddwd`).
@@ -174,13 +174,7 @@ pub mod avx2 {
     /// # Safety
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn rows(
-        patch: &[i16],
-        weights: &[i8],
-        channels: &[ChannelRequant],
-        range: OutputRange,
-        output: &mut [i8],
-    ) {
+    pub unsafe fn rows(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: OutputRange, output: &mut [i8]) {
         let (k, n) = (patch.len(), channels.len());
         if weights.len() < n * k || output.len() < n {
             return rows_scalar(patch, weights, channels, range, output); // malformed call: let the scalar code decide

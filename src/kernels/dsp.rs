@@ -15,7 +15,7 @@
 
 use core::arch::asm;
 
-use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 /// acc + lo(a)·lo(b) + hi(a)·hi(b), signed 16-bit halves.
 #[inline(always)]
@@ -104,7 +104,7 @@ unsafe fn block<const B: usize>(x: *const i16, w: [*const i8; B], body: usize) -
 }
 
 /// `output[o] = requantize(bias[o] + Σ_k patch[k]·weights[o·K + k])`, as `dot::rows_scalar`.
-pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: OutputRange, output: &mut [i8]) {
+pub fn rows(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: OutputRange, output: &mut [i8]) {
     let (k, n) = (patch.len(), channels.len());
     if k == 0 || weights.len() < n * k || output.len() < n {
         // A malformed call: the scalar code decides what it does.
@@ -112,7 +112,7 @@ pub fn rows(patch: &[i16], weights: &[i8], channels: &[ChannelRequant], range: O
     }
     let body = k / 4 * 4;
     let mut finish = |o: usize, sum: i32| {
-        let channel = channels[o];
+        let channel = channels.channel(o);
         let w = &weights[o * k..][..k];
         output[o] = requantize(channel.bias + sum + tail(patch, w, body), channel.multiplier, range);
     };

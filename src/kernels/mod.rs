@@ -30,7 +30,7 @@ mod x86;
 #[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
-use crate::spec::fixed_point::ChannelRequant;
+use crate::spec::fixed_point::Requant;
 pub use crate::spec::{output_len, Conv2dGeometry, Shape};
 use packed::{Microkernel, PackedWeights};
 
@@ -40,7 +40,7 @@ use packed::{Microkernel, PackedWeights};
 #[derive(Debug, Clone, Copy)]
 pub struct Int8Layer<'a> {
     pub weights: &'a [i8],
-    pub channels: &'a [ChannelRequant],
+    pub channels: Requant<'a>,
     pub packed: &'a PackedWeights<'a>,
 }
 

@@ -23,7 +23,7 @@ use core::mem::MaybeUninit;
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::{padded, Conv2dGeometry};
-use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 /// Output channels per block: two vectors of four i32 sums.
 const LANES: usize = 8;
@@ -38,7 +38,7 @@ pub const NEON: Microkernel = Microkernel::new("neon", WeightLayout::WideTapMajo
 const IMAGE_MAX: usize = 32 * 1024;
 
 /// Whether `packed` suits this microkernel for a layer of `rows` × `row_taps` taps.
-fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
+fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &Requant<'_>, zp: i32) -> bool {
     packed.fits_layer(NEON, rows, row_taps, channels, zp)
 }
 
@@ -54,7 +54,7 @@ pub fn conv2d(
     input: &[i8],
     zp: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -88,7 +88,7 @@ pub fn dense(
     input: &[i8],
     zp: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -109,7 +109,7 @@ pub fn dense(
 /// What the tile loop of one layer shares.
 struct Layer<'a> {
     packed: &'a PackedWeights<'a>,
-    channels: &'a [ChannelRequant],
+    channels: &'a Requant<'a>,
     range: OutputRange,
     /// Elements between a window's kernel rows.
     row_stride: usize,
@@ -243,7 +243,7 @@ impl BlockRequant {
 
     /// Requantises one pixel's sums of this block into its channels of `out` (that pixel's outputs).
     #[inline(always)]
-    fn store(&self, sums: &[int32x4_t; 2], channels: &[ChannelRequant], range: OutputRange, out: &mut [i8]) {
+    fn store(&self, sums: &[int32x4_t; 2], channels: &Requant<'_>, range: OutputRange, out: &mut [i8]) {
         // bias + Σ w·(x − zp), wrapping (exact: the loader's limits). SAFETY: NEON (module comment).
         let totals = unsafe { [vaddq_s32(sums[0], self.bias[0]), vaddq_s32(sums[1], self.bias[1])] };
         let dst = &mut out[self.base..self.base + self.valid];
@@ -254,7 +254,7 @@ impl BlockRequant {
                 vst1q_s32(lanes.as_mut_ptr(), totals[0]);
                 vst1q_s32(lanes.as_mut_ptr().add(4), totals[1]);
             }
-            for ((d, &t), channel) in dst.iter_mut().zip(&lanes).zip(&channels[self.base..]) {
+            for ((d, &t), channel) in dst.iter_mut().zip(&lanes).zip((self.base..).map(|o| channels.channel(o))) {
                 *d = requantize(t, channel.multiplier, range);
             }
             return;

@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use super::isa::{Conv2dEntry, DenseEntry};
 use crate::error::Result;
 use crate::model::memory::{Memory, Span, State};
-use crate::spec::fixed_point::ChannelRequant;
+use crate::spec::fixed_point::{ChannelRequant, Requant};
 
 /// How a microkernel wants a layer's weights laid out, and which form of the
 /// input it multiplies them with (so which zero-point correction its biases get).
@@ -172,7 +172,7 @@ impl PackedLayer {
         memory: &Memory<'_>,
         kernel: Microkernel,
         weights: &[i8],
-        channels: &[ChannelRequant],
+        channels: &Requant<'_>,
         rows: usize,
         input_zero_point: i32,
     ) -> Result<PackedLayer> {
@@ -256,8 +256,8 @@ impl PackedLayer {
         let padded = blocks * lanes;
         let per_channel = |value: &dyn Fn(usize, &ChannelRequant) -> i32| {
             memory.persistent_with(padded, 0i32, |slots| {
-                for (o, (slot, channel)) in slots.iter_mut().zip(channels).enumerate() {
-                    *slot = value(o, channel);
+                for (o, (slot, channel)) in slots.iter_mut().zip(channels.iter()).enumerate() {
+                    *slot = value(o, &channel);
                 }
                 Ok(())
             })
@@ -319,7 +319,7 @@ impl OwnedPacking {
     pub fn new(
         kernel: Microkernel,
         weights: &[i8],
-        channels: &[ChannelRequant],
+        channels: &Requant<'_>,
         rows: usize,
         input_zero_point: i32,
     ) -> Result<OwnedPacking> {
@@ -354,7 +354,7 @@ impl PackedWeights<'_> {
         kernel: Microkernel,
         rows: usize,
         row_taps: usize,
-        channels: &[ChannelRequant],
+        channels: &Requant<'_>,
         zp: i32,
     ) -> bool {
         let (lanes, group) = (kernel.lanes(), kernel.group());

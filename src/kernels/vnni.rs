@@ -24,7 +24,7 @@ use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::x86::requantize_lanes;
 use super::{padded, Conv2dGeometry};
-use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 /// Channels a requantisation step handles (one 256-bit vector of i32).
 const LANES: usize = 8;
@@ -130,7 +130,7 @@ impl Width for Zmm {
 
 /// Whether `packed` suits these kernels for a layer of `rows` × `row_taps` taps
 /// (and the buffers its pointers walk have the lengths the packer gives them).
-fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &[ChannelRequant], zp: i32) -> bool {
+fn usable(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &Requant<'_>, zp: i32) -> bool {
     packed
         .kernel
         .filter(|k| matches!(*k, AVX_VNNI | AVX512_VNNI))
@@ -144,7 +144,7 @@ pub fn conv2d(
     input: &[i8],
     input_zero_point: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -178,7 +178,7 @@ pub fn dense(
     input: &[i8],
     input_zero_point: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -202,7 +202,7 @@ unsafe fn conv2d_avxvnni(
     g: &Conv2dGeometry,
     input: &[i8],
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
@@ -214,7 +214,7 @@ unsafe fn conv2d_avx512vnni(
     g: &Conv2dGeometry,
     input: &[i8],
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
@@ -225,7 +225,7 @@ unsafe fn conv2d_avx512vnni(
 unsafe fn dense_avxvnni(
     input: &[i8],
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
@@ -236,7 +236,7 @@ unsafe fn dense_avxvnni(
 unsafe fn dense_avx512vnni(
     input: &[i8],
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
@@ -252,7 +252,7 @@ unsafe fn conv2d_with<W: Width, const P: usize>(
     g: &Conv2dGeometry,
     input: &[i8],
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
@@ -283,7 +283,7 @@ unsafe fn conv2d_with<W: Width, const P: usize>(
 unsafe fn dense_with<W: Width>(
     input: &[i8],
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
@@ -309,7 +309,7 @@ unsafe fn tiles<W: Width, const P: usize>(
     row_stride: usize,
     count: usize,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     out: &mut [i8],
 ) {
@@ -339,7 +339,7 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
     count: usize,
     block: usize,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     out: &mut [i8],
 ) {
@@ -510,13 +510,13 @@ impl BlockRequant {
     /// # Safety
     /// AVX2; `out` and `channels` hold all the layer's channels.
     #[inline(always)]
-    unsafe fn store(&self, sums: __m256i, channels: &[ChannelRequant], out: &mut [i8]) {
+    unsafe fn store(&self, sums: __m256i, channels: &Requant<'_>, out: &mut [i8]) {
         let total = _mm256_add_epi32(sums, self.bias); // bias + Σ w·(x − zp), wrapping (see the module comment)
         let dst = &mut out[self.base..self.base + self.valid];
         if !self.vector {
             let mut totals = [0i32; LANES];
             unsafe { _mm256_storeu_si256(totals.as_mut_ptr().cast(), total) };
-            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip(&channels[self.base..]) {
+            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip((self.base..).map(|o| channels.channel(o))) {
                 *d = requantize(t, channel.multiplier, self.range);
             }
             return;

@@ -21,7 +21,7 @@ use core::mem::MaybeUninit;
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::{padded, Conv2dGeometry};
-use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 const LANES: usize = 4;
 /// Taps per lane of relaxed-SIMD's dot (4 i8 products).
@@ -138,13 +138,7 @@ impl Encoding for Relaxed {
 }
 
 /// Whether `packed` suits microkernel `E` for a layer of `rows` × `row_taps` taps.
-fn usable<E: Encoding>(
-    packed: &PackedWeights,
-    rows: usize,
-    row_taps: usize,
-    channels: &[ChannelRequant],
-    zp: i32,
-) -> bool {
+fn usable<E: Encoding>(packed: &PackedWeights, rows: usize, row_taps: usize, channels: &Requant<'_>, zp: i32) -> bool {
     packed.fits_layer(E::KERNEL, rows, row_taps, channels, zp)
 }
 
@@ -155,7 +149,7 @@ pub fn conv2d(
     input: &[i8],
     input_zero_point: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -175,7 +169,7 @@ pub fn dense(
     input: &[i8],
     input_zero_point: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -193,7 +187,7 @@ fn conv2d_with<E: Encoding, const NB: usize>(
     input: &[i8],
     zp: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -225,7 +219,7 @@ fn dense_with<E: Encoding, const NB: usize>(
     input: &[i8],
     zp: i32,
     packed: &PackedWeights,
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -248,7 +242,7 @@ fn dense_with<E: Encoding, const NB: usize>(
 /// What the tile loops of one layer share.
 struct Layer<'a> {
     packed: &'a PackedWeights<'a>,
-    channels: &'a [ChannelRequant],
+    channels: &'a Requant<'a>,
     range: OutputRange,
     /// Elements between a window's kernel rows.
     row_stride: usize,
@@ -420,7 +414,7 @@ impl BlockRequant {
 fn store<const NB: usize>(
     requants: &[BlockRequant; NB],
     sums: &[v128; NB],
-    channels: &[ChannelRequant],
+    channels: &Requant<'_>,
     range: OutputRange,
     out: &mut [i8],
 ) {
@@ -434,7 +428,7 @@ fn store<const NB: usize>(
                 i32x4_extract_lane::<3>(totals),
             ];
             let dst = &mut out[requant.base..requant.base + requant.valid];
-            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip(&channels[requant.base..]) {
+            for ((d, &t), channel) in dst.iter_mut().zip(&totals).zip((requant.base..).map(|o| channels.channel(o))) {
                 *d = requantize(t, channel.multiplier, range);
             }
         }

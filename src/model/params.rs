@@ -13,12 +13,13 @@ use super::file::{TensorDtype, TensorFile, TensorRef};
 use super::graph::{Dtype, NodeRecord, Op, QuantParams};
 use super::json::Decoded;
 use super::limits;
-#[cfg(feature = "alloc")]
 use super::memory::State;
 use super::memory::{Memory, Span};
 use crate::error::{text, Error, Result};
 use crate::kernels::eltwise::{AddInput, ConcatInput, ADD_LEFT_SHIFT};
-use crate::spec::fixed_point::{ChannelRequant, Multiplier};
+#[cfg(feature = "alloc")]
+use crate::spec::fixed_point::ChannelRequant;
+use crate::spec::fixed_point::{Multiplier, Requant};
 use crate::spec::Shape;
 
 /// Bytes `start..end` of the model file.
@@ -76,6 +77,29 @@ impl FloatTensor {
     }
 }
 
+/// A conv or dense layer's requantisation as a load keeps it ([`Requant::Compact`]):
+/// the bias tensor where it lies in the file, the multipliers in the state (one
+/// per channel, or one for all when they are equal: a per-tensor quantised layer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequantRecord {
+    pub channels: usize,
+    pub bias: Option<ByteRange>,
+    pub mantissas: Span<i32>,
+    pub shifts: Span<i8>,
+}
+
+impl RequantRecord {
+    /// The requantisation, read from the file and the state the load filled.
+    pub fn view<'s>(&self, file: &'s [u8], state: State<'s>) -> Requant<'s> {
+        Requant::Compact {
+            channels: self.channels,
+            bias: self.bias.and_then(|b| file.get(b.range())).unwrap_or(&[]),
+            mantissas: state.get(self.mantissas),
+            shifts: state.get(self.shifts),
+        }
+    }
+}
+
 /// What a node needs besides its inputs, as a load keeps it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamRecord {
@@ -105,12 +129,12 @@ pub enum ParamRecord {
         kernel_w: usize,
         out_channels: usize,
         weights: ByteRange,
-        channels: Span<ChannelRequant>,
+        requant: RequantRecord,
     },
     Int8Dense {
         out_features: usize,
         weights: ByteRange,
-        channels: Span<ChannelRequant>,
+        requant: RequantRecord,
     },
     Int8Add {
         inputs: Span<AddInput>,
@@ -130,8 +154,8 @@ impl ParamRecord {
                 floats(weights) + bias.as_ref().map_or(0, floats)
             }
             ParamRecord::FloatBatchNorm { weight, bias, .. } => floats(weight) + floats(bias),
-            ParamRecord::Int8Conv { weights, channels, .. } | ParamRecord::Int8Dense { weights, channels, .. } => {
-                weights.len() + channels.len()
+            ParamRecord::Int8Conv { weights, requant, .. } | ParamRecord::Int8Dense { weights, requant, .. } => {
+                weights.len() + requant.channels
             }
             _ => 0,
         }
@@ -279,15 +303,15 @@ pub fn load_node_params(
             check_groups(source, groups, o, i, input)?;
             check_conv_dims(source, kh, kw, i)?;
             let weights = source.required("weight")?.i8_range(&[o, kh, kw, i])?.into();
-            let channels = int8_channels(source, node, o, kh * kw * i, in_quant[0])?;
-            Ok(ParamRecord::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, channels })
+            let requant = int8_requant(source, node, o, kh * kw * i, in_quant[0])?;
+            Ok(ParamRecord::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, requant })
         }
         (Op::Dense { .. }, Dtype::Int8) => {
             let [o, i] = source.weight_dims()?;
             check_dense_input(source, input, i)?;
             let weights = source.required("weight")?.i8_range(&[o, i])?.into();
-            let channels = int8_channels(source, node, o, i, in_quant[0])?;
-            Ok(ParamRecord::Int8Dense { out_features: o, weights, channels })
+            let requant = int8_requant(source, node, o, i, in_quant[0])?;
+            Ok(ParamRecord::Int8Dense { out_features: o, weights, requant })
         }
         (Op::Add { .. }, Dtype::Int8) => {
             let out = quant_of(node, name)?;
@@ -367,20 +391,23 @@ fn check_dense_input(source: &ParamSource<'_, '_, '_, '_>, input: Shape, in_feat
     limit("accumulated taps (in_features)", in_features, limits::TAPS)
 }
 
-/// Bias, weight scales and output quantisation → per-channel fixed-point constants, in the state.
-fn int8_channels(
+/// Bias, weight scales and output quantisation → per-channel fixed-point constants:
+/// the multipliers in the state (one if every channel's is the same), the bias
+/// left in the file.
+fn int8_requant(
     source: &mut ParamSource<'_, '_, '_, '_>,
     node: &NodeRecord,
     out_channels: usize,
     taps: usize,
     input: Option<QuantParams>,
-) -> Result<Span<ChannelRequant>> {
+) -> Result<RequantRecord> {
     let name = source.name;
     let out = quant_of(node, name)?;
     let input =
         input.ok_or_else(|| Error::BadQuantization { what: text!("input of '{name}'"), reason: text!("missing") })?;
     let scales_t = source.required("weight_scale")?;
-    let scales = scales_t.f32s(&[out_channels])?;
+    let scales = || scales_t.f32s(&[out_channels]);
+    let checked = scales()?; // dtype and shape before the bias's
     let bias = match source.optional("bias") {
         Some(b) => {
             let bound = limits::bias_magnitude(taps);
@@ -390,31 +417,48 @@ fn int8_channels(
                     reason: text!("element {i} exceeds ±{bound} (2^31 − 1 − {taps} taps × 127 × 255)"),
                 });
             }
-            Some(b)
+            Some(ByteRange::from(b.range))
         }
         None => None,
     };
-    let mut biases = bias.as_ref().map(|b| b.i32s(&[out_channels])).transpose()?;
-    source.memory.persistent_with(out_channels, ChannelRequant::default(), |slots| {
-        for (o, (slot, s)) in slots.iter_mut().zip(scales).enumerate() {
-            if !(s.is_finite() && s > 0.0) {
-                return Err(Error::BadQuantization {
-                    what: text!("tensor '{}'", Decoded(scales_t.name)),
-                    reason: text!("element {o} is {s}; scales must be finite and > 0"),
-                });
+    let multiplier = |o: usize, s: f32| -> Result<Multiplier> {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::BadQuantization {
+                what: text!("tensor '{}'", Decoded(scales_t.name)),
+                reason: text!("element {o} is {s}; scales must be finite and > 0"),
+            });
+        }
+        let real = f64::from(input.scale) * f64::from(s) / f64::from(out.scale);
+        Multiplier::from_real(real).map_err(|e| match e {
+            Error::BadQuantization { reason, .. } => {
+                Error::BadQuantization { what: text!("tensor '{}' element {o}", Decoded(scales_t.name)), reason }
             }
-            let real = f64::from(input.scale) * f64::from(s) / f64::from(out.scale);
-            let multiplier = Multiplier::from_real(real).map_err(|e| match e {
-                Error::BadQuantization { reason, .. } => {
-                    Error::BadQuantization { what: text!("tensor '{}' element {o}", Decoded(scales_t.name)), reason }
-                }
-                other => other,
-            })?;
-            let bias = biases.as_mut().and_then(Iterator::next).unwrap_or(0);
-            *slot = ChannelRequant { bias, multiplier };
+            other => other,
+        })
+    };
+    // Every channel's multiplier checked; kept once if they are all the same.
+    let mut first = None;
+    let mut uniform = true;
+    for (o, s) in checked.enumerate() {
+        let m = multiplier(o, s)?;
+        uniform &= *first.get_or_insert(m) == m;
+    }
+    let kept = if uniform { out_channels.min(1) } else { out_channels };
+    let memory = source.memory;
+    let mantissas = memory.persistent_with(kept, 0i32, |slots| {
+        for (slot, (o, s)) in slots.iter_mut().zip(scales()?.enumerate()) {
+            *slot = multiplier(o, s)?.mantissa;
         }
         Ok(())
-    })
+    })?;
+    let shifts = memory.persistent_with(kept, 0i8, |slots| {
+        for (slot, (o, s)) in slots.iter_mut().zip(scales()?.enumerate()) {
+            // Within −31..=30 (Multiplier::from_real): an i8.
+            *slot = multiplier(o, s)?.shift as i8;
+        }
+        Ok(())
+    })?;
+    Ok(RequantRecord { channels: out_channels, bias, mantissas, shifts })
 }
 
 /// What a node needs besides its inputs, its values decoded (the f32 engine,
@@ -517,17 +561,17 @@ impl NodeParams {
                 let beta = beta.iter().zip(&mean).zip(&alpha).map(|((b, m), a)| b - m * a).collect();
                 NodeParams::FloatBatchNorm { alpha, beta }
             }
-            ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels, weights, channels } => NodeParams::Int8Conv {
+            ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels, weights, requant } => NodeParams::Int8Conv {
                 kernel_h: *kernel_h,
                 kernel_w: *kernel_w,
                 out_channels: *out_channels,
                 weights: weights.range(),
-                channels: state.get(*channels).to_vec(),
+                channels: requant.view(file, state).iter().collect(),
             },
-            ParamRecord::Int8Dense { out_features, weights, channels } => NodeParams::Int8Dense {
+            ParamRecord::Int8Dense { out_features, weights, requant } => NodeParams::Int8Dense {
                 out_features: *out_features,
                 weights: weights.range(),
-                channels: state.get(*channels).to_vec(),
+                channels: requant.view(file, state).iter().collect(),
             },
             ParamRecord::Int8Add { inputs, output } => {
                 NodeParams::Int8Add { inputs: state.get(*inputs).to_vec(), output: *output }

@@ -109,6 +109,71 @@ pub struct ChannelRequant {
     pub multiplier: Multiplier,
 }
 
+/// A conv or dense layer's requantisation, one [`ChannelRequant`] per output
+/// channel, as the kernels read it: either a slice of them, or in the compact
+/// form a loaded model keeps (its biases read where they lie, the model file's
+/// little-endian I32 tensor, and one multiplier per channel or one for all,
+/// a per-tensor quantised layer's): a microcontroller holds 5 bytes per
+/// channel or none, rather than 12.
+#[derive(Debug, Clone, Copy)]
+pub enum Requant<'a> {
+    Channels(&'a [ChannelRequant]),
+    Compact {
+        channels: usize,
+        /// `4 · channels` bytes, or none: no bias.
+        bias: &'a [u8],
+        /// Q31 mantissas and shifts: `channels` of each, or one for every channel.
+        mantissas: &'a [i32],
+        shifts: &'a [i8],
+    },
+}
+
+impl<'a> From<&'a [ChannelRequant]> for Requant<'a> {
+    fn from(channels: &'a [ChannelRequant]) -> Requant<'a> {
+        Requant::Channels(channels)
+    }
+}
+
+impl Requant<'_> {
+    /// Output channels.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            Requant::Channels(c) => c.len(),
+            Requant::Compact { channels, .. } => *channels,
+        }
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Output channel `o`'s bias and multiplier (zero past the end: the loader
+    /// makes every form as long as the layer, so the kernels never ask).
+    #[inline]
+    pub fn channel(&self, o: usize) -> ChannelRequant {
+        match *self {
+            Requant::Channels(c) => c.get(o).copied().unwrap_or_default(),
+            Requant::Compact { bias, mantissas, shifts, .. } => {
+                let k = if mantissas.len() == 1 { 0 } else { o };
+                let bias = match bias.get(4 * o..4 * o + 4) {
+                    Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+                    _ => 0,
+                };
+                let mantissa = mantissas.get(k).copied().unwrap_or(0);
+                let shift = shifts.get(k).map_or(0, |&s| i32::from(s));
+                ChannelRequant { bias, multiplier: Multiplier { mantissa, shift } }
+            }
+        }
+    }
+
+    /// Every channel's bias and multiplier, in order.
+    pub fn iter(&self) -> impl Iterator<Item = ChannelRequant> + '_ {
+        (0..self.len()).map(|o| self.channel(o))
+    }
+}
+
 /// Output side of a requantisation: zero point and clamp bounds (ReLU folds into the lower bound).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputRange {
@@ -193,6 +258,26 @@ mod tests {
         assert!(Multiplier::from_real(-1.0).is_err());
         assert!(Multiplier::from_real(1e12).is_err());
         assert_eq!(Multiplier::from_real(3.0).unwrap().apply(5), 15);
+    }
+
+    #[test]
+    fn the_compact_form_reads_as_the_channels_it_stands_for() {
+        let m = |real: f64| Multiplier::from_real(real).unwrap();
+        let channels = [
+            ChannelRequant { bias: -7, multiplier: m(0.25) },
+            ChannelRequant { bias: i32::MAX, multiplier: m(3.0) },
+            ChannelRequant { bias: i32::MIN, multiplier: m(1e-9) },
+        ];
+        let bias: alloc::vec::Vec<u8> = channels.iter().flat_map(|c| c.bias.to_le_bytes()).collect();
+        let (mantissas, shifts): (alloc::vec::Vec<i32>, alloc::vec::Vec<i8>) =
+            channels.iter().map(|c| (c.multiplier.mantissa, c.multiplier.shift as i8)).unzip();
+        let compact = Requant::Compact { channels: 3, bias: &bias, mantissas: &mantissas, shifts: &shifts };
+        assert_eq!(compact.iter().collect::<alloc::vec::Vec<_>>(), channels);
+        assert_eq!(Requant::from(&channels[..]).iter().collect::<alloc::vec::Vec<_>>(), channels);
+        // One multiplier for all; no bias tensor: zeros.
+        let shared = Requant::Compact { channels: 3, bias: &[], mantissas: &mantissas[..1], shifts: &shifts[..1] };
+        assert!(shared.iter().all(|c| c == ChannelRequant { bias: 0, multiplier: m(0.25) }));
+        assert_eq!(shared.len(), 3);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug::{EXIT_FAILURE, EXIT_SUCCESS};
 use cortex_m_semihosting::heprintln;
 use tinycnn::internals::kernels::{conv, dense, dot};
-use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange};
+use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange, Requant};
 use tinycnn::internals::spec::{output_len_padded, Conv2dGeometry};
 use tinycnn::Shape;
 use tinycnn_firmware::exit;
@@ -105,6 +105,7 @@ fn check() -> Result<usize, &'static str> {
         let input = rng.i8s(g.input.len(), -128, 127);
         let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
         let channels = rng.channels(g.output.c).map_err(|_| "a random multiplier out of range")?;
+        let channels = Requant::from(&channels[..]);
         let (zp, range) = (rng.range(-128, 127), rng.output_range());
         let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
         conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
@@ -120,6 +121,7 @@ fn check() -> Result<usize, &'static str> {
         let input = rng.i8s(i, -128, 127);
         let weights = rng.i8s(i * o, -127, 127);
         let channels = rng.channels(o).map_err(|_| "a random multiplier out of range")?;
+        let channels = Requant::from(&channels[..]);
         let (zp, range) = (rng.range(-128, 127), rng.output_range());
         let (mut want, mut got) = (vec![0i8; o], vec![1i8; o]);
         dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
@@ -136,7 +138,8 @@ fn check() -> Result<usize, &'static str> {
             let patch = vec![x; k];
             let weights = vec![w; 6 * k];
             let channels =
-                vec![ChannelRequant { bias: 0, multiplier: Multiplier::from_real(1e-7).map_err(|_| "1e-7")? }; 6];
+                [ChannelRequant { bias: 0, multiplier: Multiplier::from_real(1e-7).map_err(|_| "1e-7")? }; 6];
+            let channels = Requant::from(&channels[..]);
             let range = OutputRange::new(0, false);
             let (mut want, mut got) = (vec![0i8; 6], vec![1i8; 6]);
             dot::rows_scalar(&patch, &weights, &channels, range, &mut want);

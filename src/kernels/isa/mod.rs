@@ -7,7 +7,7 @@
 //! these tables.
 
 use super::packed::{Microkernel, PackedWeights};
-use crate::spec::fixed_point::{ChannelRequant, OutputRange};
+use crate::spec::fixed_point::{OutputRange, Requant};
 use crate::spec::Conv2dGeometry;
 
 #[cfg(target_arch = "aarch64")]
@@ -19,10 +19,9 @@ mod x86_64;
 
 /// Conv entry: false (and nothing written) when `packed` is not for this
 /// kernel or the layer does not fit it; the caller then runs the portable kernel.
-pub type Conv2dEntry =
-    fn(&Conv2dGeometry, &[i8], i32, &PackedWeights, &[ChannelRequant], OutputRange, &mut [i8]) -> bool;
+pub type Conv2dEntry = fn(&Conv2dGeometry, &[i8], i32, &PackedWeights, &Requant, OutputRange, &mut [i8]) -> bool;
 /// Dense entry, same contract.
-pub type DenseEntry = fn(&[i8], i32, &PackedWeights, &[ChannelRequant], OutputRange, &mut [i8]) -> bool;
+pub type DenseEntry = fn(&[i8], i32, &PackedWeights, &Requant, OutputRange, &mut [i8]) -> bool;
 
 pub(crate) struct Entry {
     pub kernel: Microkernel,
