@@ -14,6 +14,7 @@ use super::graph::METADATA_KEY;
 use super::json::{self, Decoded};
 use super::limits;
 use super::memory::Scratch;
+use super::sort::sort;
 use crate::error::{dims, text, Error, Result};
 
 /// A safetensors dtype (the names the header uses, which errors print).
@@ -273,7 +274,7 @@ fn check_names(tensors: &[TensorEntry<'_>], scratch: &Scratch<'_, '_>) -> Result
     for (k, slot) in order.iter_mut().enumerate() {
         *slot = k as u32;
     }
-    order.sort_unstable_by(|&a, &b| json::cmp(tensors[a as usize].name, tensors[b as usize].name));
+    sort(order, &mut |a, b| json::cmp(tensors[a as usize].name, tensors[b as usize].name));
     for pair in order.windows(2) {
         let (a, b) = (tensors[pair[0] as usize].name, tensors[pair[1] as usize].name);
         if json::cmp(a, b).is_eq() {
@@ -290,8 +291,8 @@ fn check_offsets(tensors: &[TensorEntry<'_>], order: &mut [u32]) -> Result<usize
     for (k, slot) in order.iter_mut().enumerate() {
         *slot = k as u32;
     }
-    // Indices, not the entries, are sorted: a small sort keeps its elements on the stack.
-    order.sort_unstable_by_key(|&k| tensors[k as usize].range);
+    // Indices, not the entries, are sorted (ties, empty tensors, by their place in the header).
+    sort(order, &mut |a, b| (tensors[a as usize].range, a).cmp(&(tensors[b as usize].range, b)));
     let mut end = 0;
     for t in order.iter().map(|&k| &tensors[k as usize]) {
         let (s, e) = t.range;

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod params;
 pub mod parse;
 pub mod plan;
+mod sort;
 pub mod unary;
 #[cfg(feature = "alloc")]
 pub mod writer;
@@ -268,7 +269,7 @@ fn plan_arena(
         }
         let lifetimes = scratch.alloc(values, Lifetime { first: 0, last: 0 })?;
         plan::fill_lifetimes(lifetimes, nodes.iter().map(|n| n.inputs.iter()), graph.logits);
-        let order = scratch.alloc(values, 0usize)?;
+        let order = scratch.alloc(values, 0u32)?;
         let mut arena_bytes = 0;
         let buffers = memory.persistent_with(values, Buffer::default(), |buffers| {
             arena_bytes = plan::place(sizes, lifetimes, order, buffers);

@@ -17,6 +17,7 @@ use super::graph::{
 use super::json::{self, Decoded};
 use super::limits;
 use super::memory::{Memory, Scratch, Span};
+use super::sort::sort;
 use crate::error::{text, Error, Result};
 
 /// A node exactly as the JSON gives it; strings as written (escapes not decoded).
@@ -689,11 +690,11 @@ fn sort_and_store(
         }
         name_bytes += len;
     }
-    let names = scratch.alloc(n, 0u16)?;
+    let names = scratch.alloc(n, 0u32)?;
     for (i, slot) in names.iter_mut().enumerate() {
-        *slot = i as u16;
+        *slot = i as u32;
     }
-    names.sort_unstable_by(|&a, &b| json::cmp(raw[a as usize].name, raw[b as usize].name));
+    sort(names, &mut |a, b| json::cmp(raw[a as usize].name, raw[b as usize].name));
     for pair in names.windows(2) {
         let (a, b) = (raw[pair[0] as usize].name, raw[pair[1] as usize].name);
         if json::cmp(a, b).is_eq() {

@@ -11,6 +11,7 @@ use core::ops::Range;
 
 #[cfg(feature = "alloc")]
 use super::graph::Graph;
+use super::sort::sort;
 
 /// Offsets are multiples of this (SIMD loads, f32 alignment).
 pub const ALIGN: usize = 16;
@@ -93,18 +94,23 @@ fn align_up(x: usize) -> usize {
 /// `sizes[v]` bytes live during `lifetimes[v]`: each value's place in `buffers`,
 /// with `order` as room to sort in (all three `sizes.len()` long). Returns the
 /// arena's bytes.
-pub fn place(sizes: &[usize], lifetimes: &[Lifetime], order: &mut [usize], buffers: &mut [Buffer]) -> usize {
+pub fn place(sizes: &[usize], lifetimes: &[Lifetime], order: &mut [u32], buffers: &mut [Buffer]) -> usize {
     for (v, slot) in order.iter_mut().enumerate() {
-        *slot = v;
+        *slot = v as u32;
     }
-    // Values have distinct `first`s, so the order is total: an unstable sort gives the same.
-    order.sort_unstable_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(lifetimes[a].first.cmp(&lifetimes[b].first)));
+    // Largest first, then the earliest. Values have distinct `first`s, so the order is total.
+    sort(order, &mut |a, b| {
+        let (a, b) = (a as usize, b as usize);
+        sizes[b].cmp(&sizes[a]).then(lifetimes[a].first.cmp(&lifetimes[b].first))
+    });
 
     let mut arena_bytes = 0;
-    for (k, &v) in order.iter().enumerate() {
+    for (k, v) in order.iter().map(|&v| v as usize).enumerate() {
         let size = sizes[v];
         // Candidate offsets: 0 and the aligned end of every conflicting buffer placed so far.
-        let conflicts = || order[..k].iter().filter(|&&p| lifetimes[p].overlaps(&lifetimes[v])).map(|&p| buffers[p]);
+        let conflicts = || {
+            order[..k].iter().map(|&p| p as usize).filter(|&p| lifetimes[p].overlaps(&lifetimes[v])).map(|p| buffers[p])
+        };
         let fits = |start: usize| conflicts().all(|r| start.saturating_add(size) <= r.start || r.end <= start);
         let offset = core::iter::once(0)
             .chain(conflicts().map(|r| align_up(r.end)))
@@ -121,7 +127,7 @@ pub fn place(sizes: &[usize], lifetimes: &[Lifetime], order: &mut [usize], buffe
 /// [`place`], its results in vectors.
 #[cfg(feature = "alloc")]
 pub fn plan(sizes: &[usize], lifetimes: &[Lifetime]) -> Plan {
-    let mut order = alloc::vec![0; sizes.len()];
+    let mut order = alloc::vec![0u32; sizes.len()];
     let mut buffers = alloc::vec![Buffer::default(); sizes.len()];
     let arena_bytes = place(sizes, lifetimes, &mut order, &mut buffers);
     Plan { buffers: buffers.iter().map(|b| b.range()).collect(), arena_bytes }
