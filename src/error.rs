@@ -178,6 +178,79 @@ pub(crate) fn format_text(args: fmt::Arguments<'_>) -> Text {
     text
 }
 
+/// A real number in an error text. With `alloc`, Rust's shortest form that
+/// reads back the same; without it (a microcontroller), six significant digits
+/// from a few lines of arithmetic, as core's float formatting costs ~22 KB of
+/// flash that the rest of such a firmware never uses.
+#[derive(Clone, Copy)]
+pub(crate) struct Real(pub f64);
+
+impl From<f32> for Real {
+    fn from(x: f32) -> Real {
+        Real(f64::from(x))
+    }
+}
+
+impl fmt::Display for Real {
+    #[cfg(feature = "alloc")]
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+
+    #[cfg(not(feature = "alloc"))]
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_six_digits(self.0, f)
+    }
+}
+
+/// `x` to six significant digits (`1.5`, `-0.003`, `1e39`, `3.14159e-7`),
+/// without core's float formatting: what `Real` prints without `alloc`.
+#[cfg_attr(feature = "alloc", allow(dead_code))] // the unit test's, there
+fn write_six_digits(x: f64, f: &mut dyn fmt::Write) -> fmt::Result {
+    if x.is_nan() {
+        return f.write_str("NaN");
+    }
+    if x.is_sign_negative() && x != 0.0 {
+        f.write_str("-")?;
+    }
+    let x = x.abs();
+    if x.is_infinite() {
+        return f.write_str("inf");
+    }
+    if x == 0.0 {
+        return f.write_str("0");
+    }
+    // x = m · 10^e with m in [1, 10), then m's six significant digits.
+    let (mut m, mut e) = (x, 0i32);
+    while m >= 10.0 {
+        m /= 10.0;
+        e += 1;
+    }
+    while m < 1.0 {
+        m *= 10.0;
+        e -= 1;
+    }
+    let mut digits = libm::round(m * 1e5) as u32;
+    if digits >= 1_000_000 {
+        digits /= 10;
+        e += 1;
+    }
+    let mut decimals = 5;
+    while decimals > 0 && digits.is_multiple_of(10) {
+        digits /= 10;
+        decimals -= 1;
+    }
+    let unit = 10u32.pow(decimals);
+    write!(f, "{}", digits / unit)?;
+    if decimals > 0 {
+        write!(f, ".{:0width$}", digits % unit, width = decimals as usize)?;
+    }
+    if e != 0 {
+        write!(f, "e{e}")?;
+    }
+    Ok(())
+}
+
 /// A shape as an error holds it.
 pub(crate) fn dims(shape: &[usize]) -> Dims {
     #[cfg(feature = "alloc")]
@@ -288,5 +361,46 @@ impl fmt::Debug for InlineDims {
         } else {
             write!(f, "{kept:?}")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn six_digits(x: f64) -> alloc::string::String {
+        let mut out = alloc::string::String::new();
+        write_six_digits(x, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn reals_print_in_six_digits_without_core_float_formatting() {
+        let cases: [(f64, &str); 10] = [
+            (1.5, "1.5"),
+            (-0.003, "-3e-3"),
+            (1e39, "1e39"),
+            (core::f64::consts::PI * 1e-7, "3.14159e-7"),
+            (0.0, "0"),
+            (9.999999, "1e1"),
+            (123456.7, "1.23457e5"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::from(f32::MAX), "3.40282e38"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(six_digits(x), want, "{x}");
+        }
+    }
+
+    #[test]
+    fn inline_text_cuts_at_a_character_and_says_so() {
+        let mut text = InlineText::default();
+        let long = "é".repeat(40);
+        let _ = fmt::Write::write_str(&mut text, &long);
+        assert!(text.as_str().ends_with('…') && text.len() <= InlineText::CAPACITY, "{text}");
+        let _ = fmt::Write::write_str(&mut text, "more");
+        assert!(text.as_str().ends_with('…'));
+        assert_eq!(InlineText::from("short").as_str(), "short");
     }
 }

@@ -40,7 +40,7 @@
 //! inputs), shifts of negatives are arithmetic, and the saturating steps
 //! saturate exactly where gemmlowp's do.
 
-use crate::error::{text, Error, Result, Text};
+use crate::error::{text, Error, Real, Result, Text};
 use crate::spec::fixed_point::{rounding_divide_by_pot, saturating_rounding_doubling_high_mul};
 
 /// Integer bits of the scaled input differences (Q5.26): TFLite's `kScaledDiffIntegerBits`.
@@ -74,10 +74,10 @@ impl SoftmaxParams {
     pub fn new(input_scale: f32, beta: f32) -> Result<SoftmaxParams> {
         let bad = |what: &str, reason: Text| Error::BadQuantization { what: text!("{what}"), reason };
         if !(input_scale.is_finite() && input_scale > 0.0) {
-            return Err(bad("softmax input scale", text!("{input_scale} is not finite and > 0")));
+            return Err(bad("softmax input scale", text!("{} is not finite and > 0", Real::from(input_scale))));
         }
         if !(beta.is_finite() && beta > 0.0) {
-            return Err(bad("softmax beta", text!("{beta} is not finite and > 0")));
+            return Err(bad("softmax beta", text!("{} is not finite and > 0", Real::from(beta))));
         }
         // PreprocessSoftmaxScaling: the multiplier is capped, since beyond it
         // exp() of any nonzero difference rounds to zero anyway.
@@ -88,7 +88,12 @@ impl SoftmaxParams {
         if real.is_nan() || real <= 1.0 {
             return Err(bad(
                 "softmax input scale",
-                text!("scale {input_scale} × beta {beta} × 2^26 = {real} must exceed 1 (TFLite's multiplier > 1)"),
+                text!(
+                    "scale {} × beta {} × 2^26 = {} must exceed 1 (TFLite's multiplier > 1)",
+                    Real::from(input_scale),
+                    Real::from(beta),
+                    Real(real)
+                ),
             ));
         }
         // QuantizeMultiplier: frexp, round half away from zero (TfLiteRound), renormalise 2^31.
@@ -99,13 +104,20 @@ impl SoftmaxParams {
             shift += 1;
         }
         let input_multiplier = i32::try_from(q_fixed).map_err(|_| {
-            bad("softmax input multiplier", text!("{q_fixed} does not fit in int32 (scale {input_scale}, beta {beta})"))
+            bad(
+                "softmax input multiplier",
+                text!("{q_fixed} does not fit in int32 (scale {}, beta {})", Real::from(input_scale), Real::from(beta)),
+            )
         })?;
         // TFLITE_CHECK_GE(left_shift, 0); above 31, `1 << left_shift` would overflow int32.
         if !(0..=31).contains(&shift) {
             return Err(bad(
                 "softmax input multiplier",
-                text!("left shift {shift} is outside 0..=31 (scale {input_scale}, beta {beta})"),
+                text!(
+                    "left shift {shift} is outside 0..=31 (scale {}, beta {})",
+                    Real::from(input_scale),
+                    Real::from(beta)
+                ),
             ));
         }
         // CalculateInputRadius(5, shift, 31): floor(31 · 2^26 / 2^shift), in double.

@@ -261,10 +261,10 @@ impl<'s, 'a> Scratch<'s, 'a> {
         let memory = self.memory;
         let bytes = n.checked_mul(size_of::<T>()).ok_or_else(|| memory.too_small(usize::MAX))?;
         let back = memory.back.get();
-        let start = back.checked_sub(bytes).map(|s| {
+        let start = back.checked_sub(bytes).and_then(|s| {
             // Aligned down: base + start must be a multiple of align_of::<T>().
             let address = (memory.base as usize).wrapping_add(s);
-            s - (address & (align_of::<T>() - 1))
+            s.checked_sub(address & (align_of::<T>() - 1))
         });
         let Some(start) = start.filter(|&s| s >= memory.front.get() && s <= back) else {
             return Err(memory.too_small(bytes + align_of::<T>()));
@@ -437,5 +437,12 @@ mod tests {
         }
         assert!(memory.persistent_with(usize::MAX, 0u64, |_| Ok(())).is_err());
         memory.scratch(|scratch| assert!(scratch.alloc(usize::MAX / 2, 0u32).is_err()));
+        // 8 bytes at an address that is no multiple of 8: no aligned u64 fits, and aligning
+        // down must not pass the buffer's start.
+        let mut odd = [MaybeUninit::new(0u8); 16];
+        let skip = (1..8).find(|k| !(odd.as_ptr() as usize + k).is_multiple_of(8)).unwrap();
+        let memory = Memory::new(&mut odd[skip..skip + 8]);
+        memory.scratch(|scratch| assert!(scratch.alloc(1, 0u64).is_err()));
+        assert!(memory.persistent_with(1, 0u64, |_| Ok(())).is_err());
     }
 }

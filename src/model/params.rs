@@ -15,7 +15,7 @@ use super::json::Decoded;
 use super::limits;
 use super::memory::State;
 use super::memory::{Memory, Span};
-use crate::error::{text, Error, Result};
+use crate::error::{text, Error, Real, Result};
 use crate::kernels::eltwise::{AddInput, ConcatInput, ADD_LEFT_SHIFT};
 #[cfg(feature = "alloc")]
 use crate::spec::fixed_point::ChannelRequant;
@@ -425,7 +425,7 @@ fn int8_requant(
         if !(s.is_finite() && s > 0.0) {
             return Err(Error::BadQuantization {
                 what: text!("tensor '{}'", Decoded(scales_t.name)),
-                reason: text!("element {o} is {s}; scales must be finite and > 0"),
+                reason: text!("element {o} is {}; scales must be finite and > 0", Real::from(s)),
             });
         }
         let real = f64::from(input.scale) * f64::from(s) / f64::from(out.scale);

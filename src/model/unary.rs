@@ -14,7 +14,7 @@ use super::graph::QuantParams;
 use super::graph::RawNode;
 use super::json::Decoded;
 use super::parse::NodeJson;
-use crate::error::{text, Error, Result};
+use crate::error::{text, Error, Real, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Unary {
@@ -67,7 +67,7 @@ impl Unary {
                     return Err(Error::BadAttribute {
                         node: text!("{}", Decoded(raw.name)),
                         attribute: text!("max"),
-                        reason: text!("is {max}, must be above min ({min})"),
+                        reason: text!("is {}, must be above min ({})", Real::from(max), Real::from(min)),
                     });
                 }
                 Ok(Unary::Clamp { min, max })
