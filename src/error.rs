@@ -183,23 +183,38 @@ pub(crate) fn format_text(args: fmt::Arguments<'_>) -> Text {
 /// from a few lines of arithmetic, as core's float formatting costs ~22 KB of
 /// flash that the rest of such a firmware never uses.
 #[derive(Clone, Copy)]
-pub(crate) struct Real(pub f64);
+pub(crate) enum Real {
+    F32(f32),
+    F64(f64),
+}
 
 impl From<f32> for Real {
     fn from(x: f32) -> Real {
-        Real(f64::from(x))
+        Real::F32(x)
+    }
+}
+
+impl From<f64> for Real {
+    fn from(x: f64) -> Real {
+        Real::F64(x)
     }
 }
 
 impl fmt::Display for Real {
     #[cfg(feature = "alloc")]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
+        match self {
+            Real::F32(x) => fmt::Display::fmt(x, f),
+            Real::F64(x) => fmt::Display::fmt(x, f),
+        }
     }
 
     #[cfg(not(feature = "alloc"))]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_six_digits(self.0, f)
+        match *self {
+            Real::F32(x) => write_six_digits(f64::from(x), f),
+            Real::F64(x) => write_six_digits(x, f),
+        }
     }
 }
 

@@ -86,6 +86,20 @@ fn container_errors() {
     assert!(matches!(err(Model::load(truncated)), Error::NotSafetensors(_)));
     let no_graph = safetensors::serialize(Vec::<(&str, &TensorData)>::new(), None).unwrap();
     assert_eq!(err(Model::load(no_graph)), Error::MissingGraph);
+
+    // Deep nesting anywhere in the header is refused at its first level, never
+    // recursed into (which would overflow the stack: a crash, not an error).
+    for (field, deep) in [("x", 400_000), ("shape", 400_000), ("dtype", 10)] {
+        let header = format!(
+            r#"{{"w":{{"dtype":"F32","shape":[1],"data_offsets":[0,4],"{field}":{}1{}}}}}"#,
+            "[".repeat(deep),
+            "]".repeat(deep)
+        );
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header.as_bytes());
+        file.extend_from_slice(&[0; 4]);
+        assert!(matches!(err(Model::load(file)), Error::NotSafetensors(_)), "{field}");
+    }
 }
 
 #[test]

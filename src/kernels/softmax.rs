@@ -92,7 +92,7 @@ impl SoftmaxParams {
                     "scale {} × beta {} × 2^26 = {} must exceed 1 (TFLite's multiplier > 1)",
                     Real::from(input_scale),
                     Real::from(beta),
-                    Real(real)
+                    Real::from(real)
                 ),
             ));
         }

@@ -7,7 +7,7 @@
 use core::fmt;
 use core::ops::Range;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::graph::METADATA_KEY;
@@ -402,8 +402,10 @@ impl<'de> Visitor<'de> for MetadataSeed {
     }
 }
 
-/// One tensor's entry: `dtype`, `shape`, `data_offsets`; other fields are
-/// ignored, as the safetensors crate ignores them.
+/// One tensor's entry: `dtype`, `shape`, `data_offsets`, and nothing else.
+/// (The safetensors crate skips other fields; skipping an arbitrary value
+/// recurses once per nesting level, and a 1 MiB header nests deep enough to
+/// overflow any stack, a microcontroller's first. No writer adds fields.)
 struct TensorSeed<'x, 'n> {
     name: &'n str,
     failure: &'x mut Option<Error>,
@@ -447,8 +449,12 @@ impl<'de> Visitor<'de> for TensorSeed<'_, '_> {
                     }
                 },
                 "data_offsets" => offsets = Some(map.next_value::<(usize, usize)>()?),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+                other => {
+                    let e = Error::NotSafetensors(text!(
+                        "tensor `{name}` has the unknown field `{}` (only dtype, shape and data_offsets)",
+                        Decoded(other)
+                    ));
+                    return Err(fail(self.failure, e));
                 }
             }
         }

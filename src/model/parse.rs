@@ -442,7 +442,7 @@ fn check_quant(
             };
             let scale32 = scale as f32;
             if !(scale32.is_finite() && scale32 > 0.0) {
-                return Err(bad_quant(what, format_args!("scale {} must be finite and > 0", Real(scale))));
+                return Err(bad_quant(what, format_args!("scale {} must be finite and > 0", Real::from(scale))));
             }
             if !(-128..=127).contains(&zero_point) {
                 return Err(bad_quant(what, format_args!("zero_point {zero_point} is outside [-128, 127]")));
@@ -554,7 +554,7 @@ fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
         "batchnorm" => {
             let eps = node.eps.unwrap_or(1e-5);
             if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
-                return Err(bad_attr(name, "eps", format_args!("is {}, must be in (0, 1)", Real(eps))));
+                return Err(bad_attr(name, "eps", format_args!("is {}, must be in (0, 1)", Real::from(eps))));
             }
             Op::BatchNorm { eps: eps as f32 }
         }
@@ -565,7 +565,11 @@ fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
         "softmax" => {
             let beta = node.beta.unwrap_or(1.0);
             if !(beta.is_finite() && beta > 0.0 && beta <= 1e6) {
-                return Err(bad_attr(name, "beta", format_args!("is {}, must be finite and in (0, 1e6]", Real(beta))));
+                return Err(bad_attr(
+                    name,
+                    "beta",
+                    format_args!("is {}, must be finite and in (0, 1e6]", Real::from(beta)),
+                ));
             }
             Op::Softmax { beta: beta as f32 }
         }
@@ -593,10 +597,10 @@ fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
     let mean = raw.mean.unwrap_or(0.0);
     let std = raw.std.unwrap_or(1.0);
     if !mean.is_finite() || mean.abs() > 1e3 {
-        return Err(bad_attr(INPUT_NAME, "mean", format_args!("is {}, must be finite", Real(mean))));
+        return Err(bad_attr(INPUT_NAME, "mean", format_args!("is {}, must be finite", Real::from(mean))));
     }
     if !(std.is_finite() && std > 1e-6 && std < 1e6) {
-        return Err(bad_attr(INPUT_NAME, "std", format_args!("is {}, must be finite and > 0", Real(std))));
+        return Err(bad_attr(INPUT_NAME, "std", format_args!("is {}, must be finite and > 0", Real::from(std))));
     }
     let quant = check_quant(format_args!("input"), raw.scale, raw.zero_point, dtype)?;
     let kind = match raw.dtype {

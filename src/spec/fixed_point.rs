@@ -28,7 +28,7 @@ impl Multiplier {
         if !(real.is_finite() && real > 0.0) {
             return Err(Error::BadQuantization {
                 what: text!("requantisation multiplier"),
-                reason: text!("{} must be finite and > 0", Real(real)),
+                reason: text!("{} must be finite and > 0", Real::from(real)),
             });
         }
         let (fraction, mut exponent) = libm::frexp(real); // real = fraction · 2^exponent, fraction ∈ [0.5, 1)
@@ -44,7 +44,7 @@ impl Multiplier {
         if exponent > MAX_LEFT_SHIFT {
             return Err(Error::BadQuantization {
                 what: text!("requantisation multiplier"),
-                reason: text!("{} is too large (at most 2^{MAX_LEFT_SHIFT})", Real(real)),
+                reason: text!("{} is too large (at most 2^{MAX_LEFT_SHIFT})", Real::from(real)),
             });
         }
         Ok(Multiplier { mantissa: mantissa as i32, shift: exponent })
