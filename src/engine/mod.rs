@@ -272,8 +272,11 @@ impl Model<Vec<u8>> {
 /// use tinycnn::{ArenaModel, KernelSet};
 ///
 /// let file = std::fs::read("models/deepconvnet-int8.safetensors").unwrap();
-/// let mut memory = vec![MaybeUninit::<u8>::uninit(); 256 << 10]; // on a microcontroller: a static array
-/// let (model, arena) = ArenaModel::load(&file, &mut memory, KernelSet::best())?;
+/// // On a microcontroller: a static array of `tinycnn inspect`'s memory_bytes.
+/// let mut memory = vec![MaybeUninit::<u8>::uninit(); 64 << 10];
+/// // The portable kernels (a microcontroller's) read the weights in place; a
+/// // SIMD set keeps a packed copy in the memory too.
+/// let (model, arena) = ArenaModel::load(&file, &mut memory, KernelSet::Portable)?;
 /// let mut logits = [0f32; 10];
 /// model.run(arena, &[0u8; 784], &mut logits)?;
 /// # Ok(()) }
