@@ -2,7 +2,9 @@
 //! (Cortex-M DSP `smlad` in `dot::rows` on thumbv7em): random conv and dense
 //! shapes, zero points, clamps and requantisation constants, as
 //! tests/kernel_variants.rs does natively, plus dot products at the extremes
-//! of the accumulator. Prints the count and exits non-zero on the first mismatch.
+//! of the accumulator. The reference reads the plain requantisation form, the
+//! fast kernels the compact form a loaded model keeps (`Requant::Compact`).
+//! Prints the count and exits non-zero on the first mismatch.
 //! Run by scripts/test-mcu on each emulated board.
 
 #![no_std]
@@ -95,6 +97,33 @@ fn geometry(rng: &mut Rng) -> Conv2dGeometry {
     }
 }
 
+/// `channels` as a loaded model keeps them (`Requant::Compact`): the biases as
+/// the file's little-endian bytes, the multipliers apart, one for all when they
+/// are equal (as tests/kernel_variants.rs builds it).
+struct Compact {
+    channels: usize,
+    bias: Vec<u8>,
+    mantissas: Vec<i32>,
+    shifts: Vec<i8>,
+}
+
+impl Compact {
+    fn new(channels: &[ChannelRequant]) -> Compact {
+        let uniform = channels.windows(2).all(|w| w[0].multiplier == w[1].multiplier);
+        let kept = if uniform { &channels[..channels.len().min(1)] } else { channels };
+        Compact {
+            channels: channels.len(),
+            bias: channels.iter().flat_map(|c| c.bias.to_le_bytes()).collect(),
+            mantissas: kept.iter().map(|c| c.multiplier.mantissa).collect(),
+            shifts: kept.iter().map(|c| c.multiplier.shift as i8).collect(),
+        }
+    }
+
+    fn requant(&self) -> Requant<'_> {
+        Requant::Compact { channels: self.channels, bias: &self.bias, mantissas: &self.mantissas, shifts: &self.shifts }
+    }
+}
+
 const CASES: usize = 200;
 
 fn check() -> Result<usize, &'static str> {
@@ -105,11 +134,12 @@ fn check() -> Result<usize, &'static str> {
         let input = rng.i8s(g.input.len(), -128, 127);
         let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
         let channels = rng.channels(g.output.c).map_err(|_| "a random multiplier out of range")?;
-        let channels = Requant::from(&channels[..]);
+        let compact = Compact::new(&channels);
+        let (plain, compact) = (Requant::from(&channels[..]), compact.requant());
         let (zp, range) = (rng.range(-128, 127), rng.output_range());
         let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
-        conv::conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
-        conv::conv2d(&g, &input, zp, &weights, &channels, range, &mut got);
+        conv::conv2d_reference(&g, &input, zp, &weights, &plain, range, &mut want);
+        conv::conv2d(&g, &input, zp, &weights, &compact, range, &mut got);
         if got != want {
             heprintln!("kernel-check: conv2d differs from the reference: {:?}", g);
             return Err("conv2d");
@@ -121,11 +151,12 @@ fn check() -> Result<usize, &'static str> {
         let input = rng.i8s(i, -128, 127);
         let weights = rng.i8s(i * o, -127, 127);
         let channels = rng.channels(o).map_err(|_| "a random multiplier out of range")?;
-        let channels = Requant::from(&channels[..]);
+        let compact = Compact::new(&channels);
+        let (plain, compact) = (Requant::from(&channels[..]), compact.requant());
         let (zp, range) = (rng.range(-128, 127), rng.output_range());
         let (mut want, mut got) = (vec![0i8; o], vec![1i8; o]);
-        dense::dense_reference(&input, zp, &weights, &channels, range, &mut want);
-        dense::dense(&input, zp, &weights, &channels, range, &mut got);
+        dense::dense_reference(&input, zp, &weights, &plain, range, &mut want);
+        dense::dense(&input, zp, &weights, &compact, range, &mut got);
         if got != want {
             heprintln!("kernel-check: dense {} → {} differs from the reference", i, o);
             return Err("dense");
@@ -139,11 +170,12 @@ fn check() -> Result<usize, &'static str> {
             let weights = vec![w; 6 * k];
             let channels =
                 [ChannelRequant { bias: 0, multiplier: Multiplier::from_real(1e-7).map_err(|_| "1e-7")? }; 6];
-            let channels = Requant::from(&channels[..]);
+            let compact = Compact::new(&channels);
+            let (plain, compact) = (Requant::from(&channels[..]), compact.requant());
             let range = OutputRange::new(0, false);
             let (mut want, mut got) = (vec![0i8; 6], vec![1i8; 6]);
-            dot::rows_scalar(&patch, &weights, &channels, range, &mut want);
-            dot::rows(&patch, &weights, &channels, range, &mut got);
+            dot::rows_scalar(&patch, &weights, &plain, range, &mut want);
+            dot::rows(&patch, &weights, &compact, range, &mut got);
             if got != want {
                 heprintln!("kernel-check: dot::rows at x = {}, w = {}, {} taps differs", x, w, k);
                 return Err("dot extremes");
