@@ -134,8 +134,8 @@ fn check() -> Result<usize, &'static str> {
         let input = rng.i8s(g.input.len(), -128, 127);
         let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
         let channels = rng.channels(g.output.c).map_err(|_| "a random multiplier out of range")?;
-        let compact = Compact::new(&channels);
-        let (plain, compact) = (Requant::from(&channels[..]), compact.requant());
+        let stored = Compact::new(&channels);
+        let (plain, compact) = (Requant::from(&channels[..]), stored.requant());
         let (zp, range) = (rng.range(-128, 127), rng.output_range());
         let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
         conv::conv2d_reference(&g, &input, zp, &weights, &plain, range, &mut want);
@@ -151,8 +151,8 @@ fn check() -> Result<usize, &'static str> {
         let input = rng.i8s(i, -128, 127);
         let weights = rng.i8s(i * o, -127, 127);
         let channels = rng.channels(o).map_err(|_| "a random multiplier out of range")?;
-        let compact = Compact::new(&channels);
-        let (plain, compact) = (Requant::from(&channels[..]), compact.requant());
+        let stored = Compact::new(&channels);
+        let (plain, compact) = (Requant::from(&channels[..]), stored.requant());
         let (zp, range) = (rng.range(-128, 127), rng.output_range());
         let (mut want, mut got) = (vec![0i8; o], vec![1i8; o]);
         dense::dense_reference(&input, zp, &weights, &plain, range, &mut want);
@@ -170,8 +170,8 @@ fn check() -> Result<usize, &'static str> {
             let weights = vec![w; 6 * k];
             let channels =
                 [ChannelRequant { bias: 0, multiplier: Multiplier::from_real(1e-7).map_err(|_| "1e-7")? }; 6];
-            let compact = Compact::new(&channels);
-            let (plain, compact) = (Requant::from(&channels[..]), compact.requant());
+            let stored = Compact::new(&channels);
+            let (plain, compact) = (Requant::from(&channels[..]), stored.requant());
             let range = OutputRange::new(0, false);
             let (mut want, mut got) = (vec![0i8; 6], vec![1i8; 6]);
             dot::rows_scalar(&patch, &weights, &plain, range, &mut want);
