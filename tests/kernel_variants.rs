@@ -7,7 +7,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use tinycnn::internals::kernels::eltwise::{add, add_reference, add_terms, AddInput};
 use tinycnn::internals::kernels::packed::{Microkernel, OwnedPacking};
-use tinycnn::internals::kernels::{conv, dense, dot, output_len, pool, Conv2dGeometry, Int8Layer, Shape};
+use tinycnn::internals::kernels::{conv, dense, dot, output_len, pool, winograd, Conv2dGeometry, Int8Layer, Shape};
 use tinycnn::internals::spec::fixed_point::{ChannelRequant, Multiplier, OutputRange, Requant};
 use tinycnn::internals::spec::output_len_padded;
 
@@ -76,16 +76,33 @@ impl Compact {
     }
 }
 
-/// Every packed microkernel this build can run here (none on a scalar build).
-fn packings(weights: &[i8], channels: &Requant<'_>, rows: usize, zp: i32) -> Vec<(Microkernel, OwnedPacking)> {
+/// Every microkernel this build can run here (none on a scalar build), with what
+/// `pack` made of the layer for it; each must have packed something.
+fn packed_for_each(pack: impl Fn(Microkernel) -> tinycnn::Result<OwnedPacking>) -> Vec<(Microkernel, OwnedPacking)> {
     Microkernel::available()
         .into_iter()
         .map(|kernel| {
-            let packed = OwnedPacking::new(kernel, weights, channels, rows, zp).unwrap();
+            let packed = pack(kernel).unwrap();
             assert_eq!(packed.weights().kernel(), Some(kernel), "{kernel:?} is available but packed nothing");
             (kernel, packed)
         })
         .collect()
+}
+
+/// Every microkernel's packing of `rows` rows of taps (a dense layer: 1).
+fn packings(weights: &[i8], channels: &Requant<'_>, rows: usize, zp: i32) -> Vec<(Microkernel, OwnedPacking)> {
+    packed_for_each(|kernel| OwnedPacking::new(kernel, weights, channels, rows, zp))
+}
+
+/// Every microkernel's packing of a convolution, as the engine packs it (Winograd
+/// for the layers a Winograd kernel takes).
+fn conv_packings(
+    g: &Conv2dGeometry,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    zp: i32,
+) -> Vec<(Microkernel, OwnedPacking)> {
+    packed_for_each(|kernel| OwnedPacking::conv(kernel, g, weights, channels, zp))
 }
 
 /// The comparisons below reach only the microkernels `packings` finds: each build and CPU
@@ -97,6 +114,7 @@ fn this_build_offers_its_microkernels() {
         ("neon", cfg!(target_arch = "aarch64")),
         ("simd128", cfg!(all(target_arch = "wasm32", target_feature = "simd128"))),
         ("relaxed-simd", cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"))),
+        ("simd128-winograd", cfg!(all(target_arch = "wasm32", target_feature = "simd128"))),
         #[cfg(target_arch = "x86_64")]
         ("avx-vnni (256-bit)", std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni")),
         #[cfg(target_arch = "x86_64")]
@@ -134,7 +152,7 @@ fn packed_layers_take_their_microkernel() {
     let range = OutputRange::new(-128, true);
     let dense_input = &input[..100];
     let dense_weights = &weights[..100 * g.output.c];
-    for (kernel, packed) in packings(&weights, &fast, g.kernel_h, 3) {
+    for (kernel, packed) in conv_packings(&g, &weights, &fast, 3) {
         let (_, dense_packed) = packings(dense_weights, &fast, 1, 3).into_iter().find(|(k, _)| *k == kernel).unwrap();
         let (mut out, mut dense_out) = (vec![0i8; g.output.len()], vec![0i8; g.output.c]);
         let args = (&packed.weights(), &fast, range);
@@ -180,6 +198,52 @@ fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
     }
 }
 
+/// The reference's output of a conv layer, once the portable kernel and every
+/// microkernel's packing (as the engine packs it) have given the same bytes.
+#[allow(clippy::too_many_arguments)]
+fn conv_checked(
+    label: &str,
+    g: &Conv2dGeometry,
+    input: &[i8],
+    weights: &[i8],
+    channels: &[ChannelRequant],
+    zp: i32,
+    range: OutputRange,
+) -> Vec<i8> {
+    let compact = Compact::new(channels);
+    let (reference, fast) = (Requant::from(channels), compact.requant());
+    let mut want = vec![0i8; g.output.len()];
+    conv::conv2d_reference(g, input, zp, weights, &reference, range, &mut want);
+    let mut got = vec![1i8; g.output.len()];
+    conv::conv2d(g, input, zp, weights, &fast, range, &mut got);
+    assert_eq!(got, want, "{label}, portable: {g:?}");
+    for (kernel, packed) in conv_packings(g, weights, &fast, zp) {
+        let layer = Int8Layer { weights, channels: fast, packed: &packed.weights() };
+        let mut got = vec![1i8; g.output.len()];
+        conv::conv2d_layer(g, input, zp, &layer, range, &mut got);
+        assert_eq!(got, want, "{label}, {kernel:?}: {g:?}");
+    }
+    want
+}
+
+/// Winograd's plain form (`winograd::conv2d_plain`) on weights transformed in blocks of `lanes`.
+fn plain_winograd(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    weights: &[i8],
+    channels: &[ChannelRequant],
+    zp: i32,
+    range: OutputRange,
+    lanes: usize,
+) -> Vec<i8> {
+    let compact = Compact::new(channels);
+    let mut transformed = vec![0i16; winograd::weights_len(g.output.c, g.input.c, lanes)];
+    assert!(winograd::transform_weights(weights, g.output.c, g.input.c, lanes, &mut transformed));
+    let mut got = vec![1i8; g.output.len()];
+    assert!(winograd::conv2d_plain(g, input, zp, &transformed, lanes, &compact.requant(), range, &mut got));
+    got
+}
+
 #[test]
 fn conv2d_matches_reference() {
     let mut rng = Rng(0x5eed_c0de);
@@ -188,21 +252,89 @@ fn conv2d_matches_reference() {
         let input = rng.i8s(g.input.len(), -128, 127);
         let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
         let channels = rng.channels(g.output.c, case % 3 == 0);
-        let compact = Compact::new(&channels);
-        let (reference, fast) = (Requant::from(&channels[..]), compact.requant());
         let zp = rng.range(-128, 127);
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
-        let mut want = vec![0i8; g.output.len()];
-        let mut got = vec![1i8; g.output.len()];
-        conv::conv2d_reference(&g, &input, zp, &weights, &reference, range, &mut want);
-        conv::conv2d(&g, &input, zp, &weights, &fast, range, &mut got);
-        assert_eq!(got, want, "case {case}: {g:?}");
-        for (kernel, packed) in packings(&weights, &fast, g.kernel_h, zp) {
-            let layer = Int8Layer { weights: &weights, channels: fast, packed: &packed.weights() };
-            let mut got = vec![1i8; g.output.len()];
-            conv::conv2d_layer(&g, &input, zp, &layer, range, &mut got);
-            assert_eq!(got, want, "case {case}, {kernel:?}: {g:?}");
+        conv_checked(&format!("case {case}"), &g, &input, &weights, &channels, zp, range);
+    }
+}
+
+/// A 3×3 stride-1 convolution (the layers Winograd takes) of random size, channels and padding.
+fn random_winograd_geometry(rng: &mut Rng, max_channels: usize) -> Conv2dGeometry {
+    loop {
+        let (h, w) = (1 + rng.below(15), 1 + rng.below(15));
+        let [top, left, bottom, right] = if rng.below(3) == 0 {
+            [rng.below(3), rng.below(3), rng.below(3), rng.below(3)]
+        } else {
+            [rng.below(2); 4]
+        };
+        let (Some(oh), Some(ow)) = (output_len_padded(h, 3, 1, top, bottom), output_len_padded(w, 3, 1, left, right))
+        else {
+            continue;
+        };
+        return Conv2dGeometry {
+            input: Shape::new(1 + rng.below(max_channels), h, w),
+            output: Shape::new(1 + rng.below(40), oh, ow),
+            kernel_h: 3,
+            kernel_w: 3,
+            stride: 1,
+            pad_top: top,
+            pad_left: left,
+            groups: 1,
+            dilation: 1,
+        };
+    }
+}
+
+/// Winograd F(2×2, 3×3) against the direct reference: its plain form (on every target,
+/// with blocks of 4 and 16 channels) and every microkernel's packing (Winograd from 8
+/// input channels), odd and even output sizes, padding on any side, channel counts
+/// that are not multiples of 8.
+#[test]
+fn winograd_matches_reference() {
+    let mut rng = Rng(0x0f2_3333);
+    for case in 0..150 {
+        let g = random_winograd_geometry(&mut rng, if case % 10 == 0 { 256 } else { 40 });
+        assert!(winograd::computes(&g), "{g:?}");
+        // In a quarter of the cases, extreme inputs and weights: the largest transformed values.
+        let extreme = case % 4 == 0;
+        let input = rng.i8s(g.input.len(), if extreme { 127 } else { -128 }, 127);
+        let weights = rng.i8s(g.output.c * 9 * g.input.c, -127, if extreme { -126 } else { 127 });
+        let channels = rng.channels(g.output.c, case % 3 == 0);
+        let zp = if extreme { -128 } else { rng.range(-128, 127) };
+        let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
+        let want = conv_checked(&format!("case {case}"), &g, &input, &weights, &channels, zp, range);
+        for lanes in [4, 16] {
+            let got = plain_winograd(&g, &input, &weights, &channels, zp, range, lanes);
+            assert_eq!(got, want, "case {case}, plain Winograd, blocks of {lanes}: {g:?}");
         }
+    }
+}
+
+/// The largest sums Winograd must keep exact: 256 channels of x − zp = 255 against
+/// weights of ±127 (the loader's bound; the transformed values at theirs), with the
+/// loader's largest bias of the other sign.
+#[test]
+fn winograd_extremes_stay_exact() {
+    let g = Conv2dGeometry {
+        input: Shape::new(winograd::CHANNELS_MAX, 5, 5),
+        output: Shape::new(8, 5, 5),
+        kernel_h: 3,
+        kernel_w: 3,
+        stride: 1,
+        pad_top: 1,
+        pad_left: 1,
+        groups: 1,
+        dilation: 1,
+    };
+    let input = vec![127i8; g.input.len()];
+    let magnitude = tinycnn::format::limits::bias_magnitude(9 * g.input.c) as i32;
+    for (weight, bias) in [(-127i8, magnitude), (127, -magnitude)] {
+        let weights = vec![weight; 8 * 9 * g.input.c];
+        // Sums near ±2^31 land near ±60 after this multiplier: a wrong sum would show.
+        let channels = vec![ChannelRequant { bias, multiplier: Multiplier::from_real(3e-8).unwrap() }; 8];
+        let range = OutputRange::new(0, false);
+        let want = conv_checked(&format!("w = {weight}"), &g, &input, &weights, &channels, -128, range);
+        assert_eq!(plain_winograd(&g, &input, &weights, &channels, -128, range, 4), want, "plain, w = {weight}");
     }
 }
 
@@ -304,19 +436,7 @@ fn extreme_values_do_not_overflow() {
     // The largest bias the loader takes for 5·5·64 taps: bias + sum reaches i32::MAX.
     let bias = tinycnn::format::limits::bias_magnitude(5 * 5 * 64) as i32;
     let channels = vec![ChannelRequant { bias, multiplier: Multiplier::from_real(1e-6).unwrap() }; 8];
-    let compact = Compact::new(&channels);
-    let (reference, fast) = (Requant::from(&channels[..]), compact.requant());
-    let range = OutputRange::new(0, false);
-    let (mut want, mut got) = (vec![0i8; g.output.len()], vec![1i8; g.output.len()]);
-    conv::conv2d_reference(&g, &input, -128, &weights, &reference, range, &mut want);
-    conv::conv2d(&g, &input, -128, &weights, &fast, range, &mut got);
-    assert_eq!(got, want);
-    for (kernel, packed) in packings(&weights, &fast, g.kernel_h, -128) {
-        let layer = Int8Layer { weights: &weights, channels: fast, packed: &packed.weights() };
-        let mut got = vec![1i8; g.output.len()];
-        conv::conv2d_layer(&g, &input, -128, &layer, range, &mut got);
-        assert_eq!(got, want, "{kernel:?}");
-    }
+    conv_checked("extremes", &g, &input, &weights, &channels, -128, OutputRange::new(0, false));
 }
 
 #[test]
@@ -355,7 +475,9 @@ fn add_matches_reference() {
                 multiplier: Multiplier::from_real(0.5 * (1 + rng.below(1000)) as f64 / 1000.0).unwrap(),
             })
             .collect();
-        let output = Multiplier::from_real(2f64.powf(-(rng.range(10, 22) as f64))).unwrap();
+        // One case in eight: an output multiplier ≥ 1, which the vector adds leave to the tables.
+        let exponent = if case % 8 == 0 { 0.5 } else { -(rng.range(10, 22) as f64) };
+        let output = Multiplier::from_real(2f64.powf(exponent)).unwrap();
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
         let terms: Vec<[i32; 256]> = params
             .iter()
@@ -367,7 +489,7 @@ fn add_matches_reference() {
             .collect();
         let (mut want, mut got) = (vec![0i8; len], vec![1i8; len]);
         add_reference(&inputs, &params, output, range, &mut want);
-        add(&inputs, &terms, output, range, &mut got);
+        add(&inputs, &params, &terms, output, range, &mut got);
         assert_eq!(got, want, "case {case}: {n} inputs of {len}");
     }
 }

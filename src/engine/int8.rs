@@ -108,14 +108,23 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
     let params = network.params();
     let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
     let quant = |v: usize| network.quant(v).ok_or(Error::Internal("int8 value without quantisation"));
-    // rows: kernel rows (a dense layer: 1); None for layers no microkernel runs (grouped, dilated).
-    let layer = |weights: ByteRange, requant: RequantRecord, rows: Option<usize>, input_zero_point: i32| {
-        let packed = match (kernels, rows) {
-            (KernelSet::Microkernel(kernel), Some(rows)) => {
+    // conv: the layer's geometry (None: a dense layer).
+    let layer = |weights: ByteRange, requant: RequantRecord, conv: Option<&Conv2dGeometry>, input_zero_point: i32| {
+        let packed = match kernels {
+            KernelSet::Microkernel(kernel) => {
                 let weights: &[i8] = bytemuck::cast_slice(file.get(weights.range()).unwrap_or(&[]));
                 let channels = requant.view(file, network.state);
-                let layer = PackedLayer::pack(memory, kernel, weights, &channels, rows, input_zero_point)?;
-                memory.persist(&[layer])?
+                let layer = match conv {
+                    Some(geometry) => {
+                        PackedLayer::pack_conv(memory, kernel, geometry, weights, &channels, input_zero_point)?
+                    }
+                    None => PackedLayer::pack(memory, kernel, weights, &channels, 1, input_zero_point)?,
+                };
+                if layer.is_packed() {
+                    memory.persist(&[layer])?
+                } else {
+                    Span::EMPTY
+                }
             }
             _ => Span::EMPTY,
         };
@@ -129,21 +138,17 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
             let output_zero_point = zero_point(i + 1);
             let geometry = || network.geometry(i).ok_or(Error::Internal("a window op without geometry"));
             *step = match (node.op, params.get(i).copied().unwrap_or(ParamRecord::None)) {
-                (
-                    Op::Conv2d { relu, groups, dilation, .. },
-                    ParamRecord::Int8Conv { weights, requant, kernel_h, .. },
-                ) => {
-                    // The microkernels read contiguous windows of all channels: nothing to pack otherwise.
-                    let rows = (groups == 1 && dilation == 1).then_some(kernel_h);
+                (Op::Conv2d { relu, .. }, ParamRecord::Int8Conv { weights, requant, .. }) => {
+                    let geometry = geometry()?;
                     Step::Conv2d {
-                        geometry: geometry()?,
-                        layer: layer(weights, requant, rows, input_zero_point)?,
+                        geometry,
+                        layer: layer(weights, requant, Some(&geometry), input_zero_point)?,
                         input_zero_point,
                         range: OutputRange::new(output_zero_point, relu),
                     }
                 }
                 (Op::Dense { relu }, ParamRecord::Int8Dense { weights, requant, .. }) => Step::Dense {
-                    layer: layer(weights, requant, Some(1), input_zero_point)?,
+                    layer: layer(weights, requant, None, input_zero_point)?,
                     input_zero_point,
                     range: OutputRange::new(output_zero_point, relu),
                 },
@@ -366,9 +371,14 @@ impl<'s> Engine<'s> {
                 Step::Add { inputs: params, terms, output, range } if terms.is_empty() => {
                     eltwise::add_reference(inputs, state.get(*params), *output, *range, out)
                 }
-                Step::Add { terms, output, range, .. } => {
-                    eltwise::add(inputs, state.get(*terms).as_chunks::<256>().0, *output, *range, out)
-                }
+                Step::Add { inputs: params, terms, output, range } => eltwise::add(
+                    inputs,
+                    state.get(*params),
+                    state.get(*terms).as_chunks::<256>().0,
+                    *output,
+                    *range,
+                    out,
+                ),
                 Step::Concat { inputs: params, output_zero_point } => {
                     eltwise::concat_reference(inputs, state.get(*params), *output_zero_point, out)
                 }

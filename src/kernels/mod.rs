@@ -24,6 +24,7 @@ pub mod softmax;
 pub mod vnni;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod wasm_simd;
+pub mod winograd;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

@@ -13,7 +13,8 @@
 use alloc::vec::Vec;
 
 use super::isa::{Conv2dEntry, DenseEntry};
-use crate::error::Result;
+use super::{winograd, Conv2dGeometry};
+use crate::error::{Error, Result};
 use crate::model::memory::{Memory, Span, State};
 use crate::spec::fixed_point::{ChannelRequant, Requant};
 
@@ -44,13 +45,32 @@ pub struct Microkernel {
     layout: WeightLayout,
     lanes: usize,
     group: usize,
+    /// Runs the convolutions `winograd::suits` with Winograd F(2×2, 3×3) (weights
+    /// packed by `kernels::winograd`), the others as its direct twin does.
+    winograd: bool,
 }
 
 impl Microkernel {
     /// `lanes` output channels per block (i32 lanes of the accumulator vector),
     /// `group` taps per dot instruction and lane (NEON: taps per window load).
     pub const fn new(name: &'static str, layout: WeightLayout, lanes: usize, group: usize) -> Microkernel {
-        Microkernel { name, layout, lanes, group }
+        Microkernel { name, layout, lanes, group, winograd: false }
+    }
+
+    /// This kernel, named `name`, taking the layers `winograd::suits` with Winograd
+    /// F(2×2, 3×3) (only the `Wide` layout has a Winograd form).
+    pub const fn with_winograd(self, name: &'static str) -> Microkernel {
+        Microkernel { name, winograd: true, ..self }
+    }
+
+    /// Whether this kernel runs 3×3 stride-1 convolutions with Winograd F(2×2, 3×3).
+    pub const fn winograd(self) -> bool {
+        self.winograd
+    }
+
+    /// Whether the two kernels read the same direct packing (a Winograd kernel and its direct twin do).
+    pub fn packs_like(self, other: Microkernel) -> bool {
+        (self.layout, self.lanes, self.group) == (other.layout, other.lanes, other.group)
     }
 
     /// Output channels per block.
@@ -119,6 +139,9 @@ pub struct PackedWeights<'a> {
     pub(crate) weights: &'a [i8],
     /// i16 layouts (`WeightLayout::Wide`, `WideTapMajor`).
     pub(crate) wide_weights: &'a [i16],
+    /// Winograd-transformed weights (`kernels::winograd`'s layout, blocks of `lanes`),
+    /// instead of `wide_weights`, for a layer a Winograd kernel takes.
+    pub(crate) winograd: &'a [i16],
     /// Per output channel, padded to whole blocks with zeros: the bias plus the
     /// zero-point correction of this kernel's activation encoding, the Q31
     /// mantissa and the right shift.
@@ -141,6 +164,7 @@ pub struct PackedLayer {
     input_zero_point: i32,
     weights: Span<i8>,
     wide_weights: Span<i16>,
+    winograd: Span<i16>,
     bias: Span<i32>,
     mantissa: Span<i32>,
     right_shift: Span<i32>,
@@ -158,11 +182,31 @@ impl PackedLayer {
         input_zero_point: 0,
         weights: Span::EMPTY,
         wide_weights: Span::EMPTY,
+        winograd: Span::EMPTY,
         bias: Span::EMPTY,
         mantissa: Span::EMPTY,
         right_shift: Span::EMPTY,
         vector_requant: false,
     };
+
+    /// Packs a convolution's `weights` (OHWI) for `kernel`: Winograd-transformed if the
+    /// kernel has a Winograd form and the layer suits it, else as `pack` does. Packs
+    /// nothing for grouped or dilated convolutions (no microkernel reads them).
+    pub fn pack_conv(
+        memory: &Memory<'_>,
+        kernel: Microkernel,
+        geometry: &Conv2dGeometry,
+        weights: &[i8],
+        channels: &Requant<'_>,
+        input_zero_point: i32,
+    ) -> Result<PackedLayer> {
+        if geometry.groups != 1 || geometry.dilation != 1 {
+            return Ok(PackedLayer::NONE);
+        }
+        let winograd = (kernel.winograd && kernel.layout == WeightLayout::Wide && winograd::suits(geometry))
+            .then_some(geometry.input.c);
+        PackedLayer::pack_with(memory, kernel, weights, channels, geometry.kernel_h, input_zero_point, winograd)
+    }
 
     /// Packs `weights` (O rows of K taps, O = `channels.len()`; each K = `rows` kernel
     /// rows) for `kernel`, for inputs of zero point `input_zero_point`, into `memory`.
@@ -175,6 +219,20 @@ impl PackedLayer {
         channels: &Requant<'_>,
         rows: usize,
         input_zero_point: i32,
+    ) -> Result<PackedLayer> {
+        PackedLayer::pack_with(memory, kernel, weights, channels, rows, input_zero_point, None)
+    }
+
+    /// `pack`, or with `winograd: Some(in_channels)`, the 3×3 weights transformed for
+    /// Winograd F(2×2, 3×3) instead of the direct layout.
+    fn pack_with(
+        memory: &Memory<'_>,
+        kernel: Microkernel,
+        weights: &[i8],
+        channels: &Requant<'_>,
+        rows: usize,
+        input_zero_point: i32,
+        winograd: Option<usize>,
     ) -> Result<PackedLayer> {
         let out_channels = channels.len();
         let taps = weights.len() / out_channels.max(1);
@@ -219,15 +277,29 @@ impl PackedLayer {
                 Ok(())
             })
         };
-        let (packed, wide) = match kernel.layout {
-            WeightLayout::UnsignedDot => (fill(count, &mut cells().flat_map(lane_major))?, Span::EMPTY),
-            WeightLayout::SplitSignDot => {
+        let (packed, wide, transformed) = match (winograd, kernel.layout) {
+            (Some(in_channels), WeightLayout::Wide) => {
+                let len = winograd::weights_len(out_channels, in_channels, lanes);
+                let transformed = memory.persistent_with(len, 0i16, |slots| {
+                    if winograd::transform_weights(weights, out_channels, in_channels, lanes, slots) {
+                        Ok(())
+                    } else {
+                        Err(Error::Internal("Winograd packing of weights that are not O×3×3×C"))
+                    }
+                })?;
+                (Span::EMPTY, Span::EMPTY, transformed)
+            }
+            (Some(_), _) => return Ok(PackedLayer::NONE),
+            (None, WeightLayout::UnsignedDot) => {
+                (fill(count, &mut cells().flat_map(lane_major))?, Span::EMPTY, Span::EMPTY)
+            }
+            (None, WeightLayout::SplitSignDot) => {
                 // Each cell's positive parts, then its negative parts.
                 let mut split = cells()
                     .flat_map(|cell| lane_major(cell).map(|w| w.max(0)).chain(lane_major(cell).map(|w| (-w).max(0))));
-                (fill(2 * count, &mut split)?, Span::EMPTY)
+                (fill(2 * count, &mut split)?, Span::EMPTY, Span::EMPTY)
             }
-            WeightLayout::Wide | WeightLayout::WideTapMajor => {
+            (None, WeightLayout::Wide | WeightLayout::WideTapMajor) => {
                 let tap_major = kernel.layout == WeightLayout::WideTapMajor;
                 let wide = memory.persistent_with(count, 0i16, |slots| {
                     let mut next = slots.iter_mut();
@@ -242,7 +314,7 @@ impl PackedLayer {
                     }
                     Ok(())
                 })?;
-                (Span::EMPTY, wide)
+                (Span::EMPTY, wide, Span::EMPTY)
             }
         };
 
@@ -280,11 +352,17 @@ impl PackedLayer {
             input_zero_point,
             weights: packed,
             wide_weights: wide,
+            winograd: transformed,
             bias,
             mantissa,
             right_shift,
             vector_requant,
         })
+    }
+
+    /// Whether anything was packed (else the layer runs the portable kernels).
+    pub fn is_packed(&self) -> bool {
+        self.kernel.is_some()
     }
 
     /// The packed weights, read from the state `pack` wrote them into.
@@ -298,6 +376,7 @@ impl PackedLayer {
             input_zero_point: self.input_zero_point,
             weights: state.get(self.weights),
             wide_weights: state.get(self.wide_weights),
+            winograd: state.get(self.winograd),
             bias: state.get(self.bias),
             mantissa: state.get(self.mantissa),
             right_shift: state.get(self.right_shift),
@@ -323,11 +402,28 @@ impl OwnedPacking {
         rows: usize,
         input_zero_point: i32,
     ) -> Result<OwnedPacking> {
-        let estimate = 4 * weights.len() + 16 * channels.len();
-        let (layer, state) = crate::model::memory::OwnedState::load(estimate, |memory| {
+        OwnedPacking::packed_by(4 * weights.len() + 16 * channels.len(), |memory| {
             PackedLayer::pack(memory, kernel, weights, channels, rows, input_zero_point)
-        })?;
+        })
+    }
+
+    /// What `pack` writes, in a state of its own (`estimate` bytes to start with).
+    fn packed_by(estimate: usize, pack: impl FnMut(&Memory<'_>) -> Result<PackedLayer>) -> Result<OwnedPacking> {
+        let (layer, state) = crate::model::memory::OwnedState::load(estimate, pack)?;
         Ok(OwnedPacking { state, layer })
+    }
+
+    /// [`PackedLayer::pack_conv`] into a buffer of its own.
+    pub fn conv(
+        kernel: Microkernel,
+        geometry: &Conv2dGeometry,
+        weights: &[i8],
+        channels: &Requant<'_>,
+        input_zero_point: i32,
+    ) -> Result<OwnedPacking> {
+        OwnedPacking::packed_by(4 * weights.len() + 16 * channels.len(), |memory| {
+            PackedLayer::pack_conv(memory, kernel, geometry, weights, channels, input_zero_point)
+        })
     }
 
     pub fn weights(&self) -> PackedWeights<'_> {
@@ -366,7 +462,7 @@ impl PackedWeights<'_> {
             WeightLayout::SplitSignDot => (2 * cells, 0), // the positive part, then the negative
             WeightLayout::Wide | WeightLayout::WideTapMajor => (0, cells),
         };
-        self.kernel == Some(kernel)
+        self.kernel.is_some_and(|packed| packed.packs_like(kernel))
             && self.rows == rows
             && self.row_taps == row_taps
             && self.row_groups == row_groups

@@ -20,8 +20,9 @@ use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
+use super::winograd::{self, CHANNEL_STEP, TILE_TAPS};
 use super::{padded, Conv2dGeometry};
-use crate::spec::fixed_point::{requantize, OutputRange, Requant};
+use crate::spec::fixed_point::{requantize, Multiplier, OutputRange, Requant};
 
 const LANES: usize = 4;
 /// Taps per lane of relaxed-SIMD's dot (4 i8 products).
@@ -33,6 +34,9 @@ pub const SIMD128: Microkernel = Microkernel::new("simd128", WeightLayout::Wide,
 /// positive and the negative part of the weights in turn. Listed in every simd128
 /// build; it runs only in one built with relaxed-simd (`isa::wasm32`).
 pub const RELAXED: Microkernel = Microkernel::new("relaxed-simd", WeightLayout::SplitSignDot, LANES, RELAXED_GROUP);
+/// simd128 with Winograd F(2×2, 3×3) on the convolutions `winograd::suits` (the
+/// direct simd128 kernel on the others): `i32x4.dot_i16x8_s` on transformed tiles.
+pub const SIMD128_WINOGRAD: Microkernel = SIMD128.with_winograd("simd128-winograd");
 /// Output pixels per tile.
 const PIXELS: usize = 4;
 /// Largest padded input copy (elements, on the stack); larger layers run the portable kernels.
@@ -157,9 +161,14 @@ pub fn conv2d(
         return false; // grouped and dilated convolutions run the portable kernels
     }
     match packed.kernel {
+        Some(SIMD128_WINOGRAD) if !packed.winograd.is_empty() => {
+            winograd_conv2d(geometry, input, input_zero_point, packed, channels, range, output)
+        }
         #[cfg(target_feature = "relaxed-simd")]
         Some(RELAXED) => conv2d_with::<Relaxed, 1>(geometry, input, input_zero_point, packed, channels, range, output),
-        Some(SIMD128) => conv2d_with::<Simd128, 2>(geometry, input, input_zero_point, packed, channels, range, output),
+        Some(SIMD128 | SIMD128_WINOGRAD) => {
+            conv2d_with::<Simd128, 2>(geometry, input, input_zero_point, packed, channels, range, output)
+        }
         _ => false,
     }
 }
@@ -176,7 +185,9 @@ pub fn dense(
     match packed.kernel {
         #[cfg(target_feature = "relaxed-simd")]
         Some(RELAXED) => dense_with::<Relaxed, 1>(input, input_zero_point, packed, channels, range, output),
-        Some(SIMD128) => dense_with::<Simd128, 2>(input, input_zero_point, packed, channels, range, output),
+        Some(SIMD128 | SIMD128_WINOGRAD) => {
+            dense_with::<Simd128, 2>(input, input_zero_point, packed, channels, range, output)
+        }
         _ => false,
     }
 }
@@ -237,6 +248,247 @@ fn dense_with<E: Encoding, const NB: usize>(
     // SAFETY: `usable` holds; the one window (row_groups words) lies inside `patch`.
     unsafe { layer.run::<E, 1, NB>(&patch, 1, |_| [0], &mut output[..channels.len()]) };
     true
+}
+
+/// Transformed input tiles held at once (i16 elements): 32 KiB on the stack.
+const WINOGRAD_TILES_MAX: usize = 16 * 1024;
+
+/// Winograd F(2×2, 3×3) (`kernels::winograd`) on a layer packed for it; false
+/// (and nothing written) if it does not suit. Per chunk of 2×2 output tiles: the
+/// input tiles transformed once (i16x8, 8 channels a vector), then per pair of
+/// channel blocks and tile, the 16 tile taps' dot products over the channel pairs,
+/// folded into the 2×2 outputs as they come (Aᵀ M A), exact-divided by 4, requantised.
+fn winograd_conv2d(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zp: i32,
+    packed: &PackedWeights,
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    let (in_c, out_c) = (g.input.c, g.output.c);
+    let padded_c = winograd::padded_channels(in_c);
+    let blocks = out_c.div_ceil(LANES);
+    let (tiles_h, tiles_w) = (g.output.h.div_ceil(2), g.output.w.div_ceil(2));
+    // The padded plane covers every tile's 4×4 window: 2·tiles + 2 rows and columns.
+    let (plane_h, plane_w) = (2 * tiles_h + 2, 2 * tiles_w + 2);
+    if !winograd::computes(g)
+        || packed.out_channels != out_c
+        || channels.len() != out_c
+        || packed.input_zero_point != zp
+        || packed.winograd.len() != winograd::weights_len(out_c, in_c, LANES)
+        || [packed.bias, packed.mantissa, packed.right_shift].iter().any(|v| v.len() != blocks * LANES)
+        || plane_h * plane_w * padded_c > IMAGE_MAX
+        || TILE_TAPS * padded_c > WINOGRAD_TILES_MAX
+        || input.len() < g.input.len()
+        || output.len() < g.output.len()
+    {
+        return false;
+    }
+    let mut storage = [const { MaybeUninit::<i16>::uninit() }; IMAGE_MAX];
+    let plane = &mut storage[..plane_h * plane_w * padded_c];
+    for slot in plane.iter_mut() {
+        slot.write(0);
+    }
+    // SAFETY: every element of `plane` was written just above; MaybeUninit<i16> has i16's layout.
+    let plane = unsafe { &mut *(plane as *mut [MaybeUninit<i16>] as *mut [i16]) };
+    // x − zp at (y + pad_top, x + pad_left); rows and columns past the plane are never read.
+    for (y, row) in
+        input.chunks_exact(g.input.w * in_c).take(g.input.h.min(plane_h - g.pad_top.min(plane_h))).enumerate()
+    {
+        let columns = g.input.w.min(plane_w.saturating_sub(g.pad_left));
+        for (x, pixel) in row.chunks_exact(in_c).take(columns).enumerate() {
+            let dst = &mut plane[((y + g.pad_top) * plane_w + x + g.pad_left) * padded_c..][..in_c];
+            for (d, &v) in dst.iter_mut().zip(pixel) {
+                *d = (i32::from(v) - zp) as i16; // |x − zp| ≤ 255
+            }
+        }
+    }
+    let mut tiles = [0i16; WINOGRAD_TILES_MAX];
+    let chunk = WINOGRAD_TILES_MAX / (TILE_TAPS * padded_c);
+    let layer = WinogradLayer { g, packed, channels, range, padded_c, blocks, tiles_w };
+    let count = tiles_h * tiles_w;
+    let mut first = 0;
+    while first < count {
+        let n = chunk.min(count - first);
+        for k in 0..n {
+            let tile = first + k;
+            let corner = (2 * (tile / tiles_w) * plane_w + 2 * (tile % tiles_w)) * padded_c;
+            transform_tile(
+                &plane[corner..],
+                plane_w * padded_c,
+                padded_c,
+                &mut tiles[k * TILE_TAPS * padded_c..][..TILE_TAPS * padded_c],
+            );
+        }
+        let mut block = 0;
+        while block < blocks {
+            if block + 2 <= blocks {
+                layer.column::<2>(&tiles, first, n, block, output);
+                block += 2;
+            } else {
+                layer.column::<1>(&tiles, first, n, block, output);
+                block += 1;
+            }
+        }
+        first += n;
+    }
+    true
+}
+
+/// Bᵀ applied to four vectors of eight i16 channels (|result| ≤ 1020: no overflow).
+#[inline(always)]
+fn input_step([a, b, c, d]: [v128; 4]) -> [v128; 4] {
+    [i16x8_sub(a, c), i16x8_add(b, c), i16x8_sub(c, b), i16x8_sub(b, d)]
+}
+
+/// Bᵀ d B of the 4×4 window at the front of `window` (rows `row_stride` apart, pixels
+/// `channels` apart) into `tile`, `[tap][channel]`.
+#[inline(always)]
+fn transform_tile(window: &[i16], row_stride: usize, channels: usize, tile: &mut [i16]) {
+    // Bounds, checked once: the caller passes a window whose 4×4 pixels lie inside
+    // the plane (2·tiles + 2 rows and columns cover every tile's window) and a tile
+    // of 16·channels elements, so this cannot fire.
+    assert!(window.len() >= 3 * row_stride + 4 * channels && tile.len() >= TILE_TAPS * channels);
+    for c in (0..channels).step_by(CHANNEL_STEP) {
+        // SAFETY: c + 8 ≤ channels (a multiple of 8), so every load lies in the window checked above.
+        let d: [[v128; 4]; 4] = core::array::from_fn(|r| {
+            core::array::from_fn(|s| unsafe {
+                v128_load(window.as_ptr().add(r * row_stride + s * channels + c).cast())
+            })
+        });
+        // Bᵀ along each row, then along each column.
+        let v = winograd::transpose(winograd::transpose(d.map(input_step)).map(input_step));
+        for (r, v) in v.iter().enumerate() {
+            for (s, &v) in v.iter().enumerate() {
+                // SAFETY: (4r + s)·channels + c + 8 ≤ 16·channels ≤ tile.len() (checked above).
+                unsafe { v128_store(tile.as_mut_ptr().add((4 * r + s) * channels + c).cast(), v) };
+            }
+        }
+    }
+}
+
+/// What the Winograd tile loops of one layer share.
+struct WinogradLayer<'a> {
+    g: &'a Conv2dGeometry,
+    packed: &'a PackedWeights<'a>,
+    channels: &'a Requant<'a>,
+    range: OutputRange,
+    padded_c: usize,
+    blocks: usize,
+    tiles_w: usize,
+}
+
+impl WinogradLayer<'_> {
+    /// Blocks `block..block + NB` of the `n` tiles from tile `first`, whose transformed
+    /// inputs `tiles` holds.
+    #[inline(always)]
+    fn column<const NB: usize>(&self, tiles: &[i16], first: usize, n: usize, block: usize, output: &mut [i8]) {
+        let (g, out_c, padded_c) = (self.g, self.g.output.c, self.padded_c);
+        let requants: [BlockRequant; NB] = core::array::from_fn(|k| BlockRequant::load(self.packed, block + k));
+        let pairs = padded_c / 2;
+        // Per tile tap, the blocks' weights: [tap][block][pair][lane][2].
+        let tap_stride = self.blocks * pairs * 2 * LANES;
+        let block_stride = pairs * 2 * LANES;
+        // Bounds for the unchecked loads in `tap_sums`: the last tap's last block, and the
+        // tiles. Cannot fire: the weights are 16·blocks·block_stride long (checked by
+        // `winograd_conv2d`), block + NB ≤ blocks, and n ≤ the chunk `tiles` holds.
+        let weights = &self.packed.winograd[block * block_stride..];
+        assert!(weights.len() >= 15 * tap_stride + NB * block_stride && tiles.len() >= n * TILE_TAPS * padded_c);
+        for k in 0..n {
+            let tile = &tiles[k * TILE_TAPS * padded_c..];
+            // y[i][j]: the 2×2 outputs' 4·sums, built up row of taps by row (Aᵀ M A).
+            let mut y = [[[i32x4_splat(0); NB]; 2]; 2];
+            for r in 0..4 {
+                let mut row = [[i32x4_splat(0); NB]; 2];
+                for s in 0..4 {
+                    let tap = 4 * r + s;
+                    // SAFETY: the asserts above cover tap ≤ 15 and the tile's 16·padded_c elements.
+                    let m = unsafe {
+                        tap_sums::<NB>(
+                            tile.as_ptr().add(tap * padded_c),
+                            weights.as_ptr().add(tap * tap_stride),
+                            pairs,
+                            block_stride,
+                        )
+                    };
+                    // Aᵀ's columns: tap column 0 → (1, 0), 1 → (1, 1), 2 → (1, −1), 3 → (0, −1).
+                    for (acc, m) in row[0].iter_mut().zip(&m).filter(|_| s < 3) {
+                        *acc = i32x4_add(*acc, *m);
+                    }
+                    for (acc, m) in row[1].iter_mut().zip(&m).filter(|_| s > 0) {
+                        *acc = if s == 1 { i32x4_add(*acc, *m) } else { i32x4_sub(*acc, *m) };
+                    }
+                }
+                for j in 0..2 {
+                    for n in 0..NB {
+                        if r < 3 {
+                            y[0][j][n] = i32x4_add(y[0][j][n], row[j][n]);
+                        }
+                        if r > 0 {
+                            y[1][j][n] = if r == 1 {
+                                i32x4_add(y[1][j][n], row[j][n])
+                            } else {
+                                i32x4_sub(y[1][j][n], row[j][n])
+                            };
+                        }
+                    }
+                }
+            }
+            let tile_index = first + k;
+            let (ty, tx) = (2 * (tile_index / self.tiles_w), 2 * (tile_index % self.tiles_w));
+            for (i, y) in y.iter().enumerate() {
+                for (j, sums) in y.iter().enumerate() {
+                    let (oy, ox) = (ty + i, tx + j);
+                    if oy < g.output.h && ox < g.output.w {
+                        // Exact division: each lane is 4·Σ w·(x − zp) (kernels::winograd).
+                        let sums = sums.map(|s| i32x4_shr(s, 2));
+                        store(
+                            &requants,
+                            &sums,
+                            self.channels,
+                            self.range,
+                            &mut output[(oy * g.output.w + ox) * out_c..][..out_c],
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One tile tap's sums over the channel pairs for `NB` blocks: Σ dot(tile pair, weights).
+///
+/// # Safety
+/// `pairs` is a multiple of 4; `tile` has `2·pairs` readable elements; `weights` has
+/// `NB·block_stride` (≥ 8·pairs each).
+#[inline(always)]
+unsafe fn tap_sums<const NB: usize>(
+    tile: *const i16,
+    weights: *const i16,
+    pairs: usize,
+    block_stride: usize,
+) -> [v128; NB] {
+    let mut acc = [i32x4_splat(0); NB];
+    // Four pairs (8 channels: one vector of the tile) a step; pairs is a multiple of 4.
+    for p in (0..pairs).step_by(4) {
+        // SAFETY: p + 4 ≤ pairs (the caller's contract).
+        let x = unsafe { v128_load(tile.add(2 * p).cast()) };
+        let broadcast = [
+            i32x4_shuffle::<0, 0, 0, 0>(x, x),
+            i32x4_shuffle::<1, 1, 1, 1>(x, x),
+            i32x4_shuffle::<2, 2, 2, 2>(x, x),
+            i32x4_shuffle::<3, 3, 3, 3>(x, x),
+        ];
+        for (k, x) in broadcast.into_iter().enumerate() {
+            for (n, a) in acc.iter_mut().enumerate() {
+                let w = unsafe { v128_load(weights.add(n * block_stride + 2 * LANES * (p + k)).cast()) };
+                *a = i32x4_add(*a, i32x4_dot_i16x8(x, w));
+            }
+        }
+    }
+    acc
 }
 
 /// What the tile loops of one layer share.
@@ -472,4 +724,41 @@ fn shift_right_lanes(x: v128, s: v128) -> v128 {
         x = v128_bitselect(i32x4_shr(x, bit), x, on);
     }
     x
+}
+
+/// `multiplier.apply` on four lanes, for a multiplier < 1 (mantissa ≥ 0, right shift 0..=31):
+/// SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT.
+#[inline(always)]
+fn apply_lanes(x: v128, multiplier: Multiplier) -> v128 {
+    let mantissa = i32x4_splat(multiplier.mantissa);
+    let right_shift = multiplier.shift.unsigned_abs().min(31);
+    // As `BlockRequant::requantize`: the high word of (x·m + 2^30) << 1.
+    let nudge = i64x2_splat(1 << 30);
+    let low = i64x2_shl(i64x2_add(i64x2_extmul_low_i32x4(x, mantissa), nudge), 1);
+    let high = i64x2_shl(i64x2_add(i64x2_extmul_high_i32x4(x, mantissa), nudge), 1);
+    let x = i32x4_shuffle::<1, 3, 5, 7>(low, high);
+    let mask = ((1u32 << right_shift) - 1) as i32;
+    let remainder = v128_and(x, i32x4_splat(mask));
+    let threshold = i32x4_sub(i32x4_splat(mask >> 1), i32x4_lt(x, i32x4_splat(0)));
+    i32x4_sub(i32x4_shr(x, right_shift), i32x4_gt(remainder, threshold))
+}
+
+/// `out[i] = clamp(zp + multiplier.apply(sums[i]))` for a multiplier < 1 (the caller
+/// checks), four lanes at a time: the add's output stage.
+pub(crate) fn requantize_sums(sums: &[i32], multiplier: Multiplier, range: OutputRange, out: &mut [i8]) {
+    let (zero_point, min, max) = (i32x4_splat(range.zero_point), i32x4_splat(range.min), i32x4_splat(range.max));
+    let mut sums = sums.chunks_exact(4);
+    let mut outs = out.chunks_exact_mut(4);
+    for (sum, out) in (&mut sums).zip(&mut outs) {
+        let q = apply_lanes(i32x4(sum[0], sum[1], sum[2], sum[3]), multiplier);
+        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
+        let q = i32x4_min(i32x4_max(q, i32x4_splat(-65536)), i32x4_splat(65536));
+        let q = i32x4_min(i32x4_max(i32x4_add(q, zero_point), min), max);
+        let words = i16x8_narrow_i32x4(q, q);
+        let four: [i8; 4] = bytemuck::cast(i32x4_extract_lane::<0>(i8x16_narrow_i16x8(words, words)));
+        out.copy_from_slice(&four);
+    }
+    for (o, &sum) in outs.into_remainder().iter_mut().zip(sums.remainder()) {
+        *o = requantize(sum, multiplier, range);
+    }
 }

@@ -2,6 +2,7 @@
 
 use core::arch::x86_64::*;
 
+use super::eltwise::{AddInput, ADD_LEFT_SHIFT};
 use crate::spec::fixed_point::{Multiplier, OutputRange};
 
 /// gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT, lane by lane,
@@ -75,4 +76,66 @@ unsafe fn requantize_all_avx2(sums: &[i32], multiplier: Multiplier, range: Outpu
             *o = v as i8; // clamped to [min, max] ⊂ [−128, 127] above
         }
     }
+}
+
+/// `eltwise::add` in 8-lane vectors, for multipliers < 1 and at most
+/// `eltwise::VECTOR_ADD_INPUTS` inputs (the caller checks both, and that every input
+/// is as long as `output`); false, writing nothing, without AVX2.
+pub(crate) fn add(
+    inputs: &[&[i8]],
+    params: &[AddInput],
+    output_multiplier: Multiplier,
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    #[cfg(feature = "std")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected just above.
+        unsafe { add_avx2(inputs, params, output_multiplier, range, output) };
+        return true;
+    }
+    let _ = (inputs, params, output_multiplier, range, output);
+    false
+}
+
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_avx2(
+    inputs: &[&[i8]],
+    params: &[AddInput],
+    multiplier: Multiplier,
+    range: OutputRange,
+    output: &mut [i8],
+) {
+    let lanes = |m: Multiplier| (_mm256_set1_epi32(m.mantissa), _mm256_set1_epi32(-m.shift));
+    let (mantissa, right_shift) = lanes(multiplier);
+    let (zero_point, min, max) =
+        (_mm256_set1_epi32(range.zero_point), _mm256_set1_epi32(range.min), _mm256_set1_epi32(range.max));
+    let whole = output.len() / 8 * 8;
+    for start in (0..whole).step_by(8) {
+        let mut sum = _mm256_setzero_si256();
+        for (x, p) in inputs.iter().zip(params) {
+            // SAFETY: start + 8 ≤ output.len() ≤ x.len() (the caller's check).
+            let bytes = unsafe { _mm_loadl_epi64(x.as_ptr().add(start).cast()) };
+            let v = _mm256_sub_epi32(_mm256_cvtepi8_epi32(bytes), _mm256_set1_epi32(p.zero_point));
+            let (m, s) = lanes(p.multiplier);
+            // |x − zp| << 20 < 2^28: no overflow; the sum of ≤ 4 terms stays below 2^30.
+            let term = unsafe { requantize_lanes(_mm256_slli_epi32::<{ ADD_LEFT_SHIFT as i32 }>(v), m, s) };
+            sum = _mm256_add_epi32(sum, term);
+        }
+        let q = unsafe { requantize_lanes(sum, mantissa, right_shift) };
+        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
+        let q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-65536)), _mm256_set1_epi32(65536));
+        let q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, zero_point), min), max);
+        // Narrow to bytes (in range already): each 128-bit half packs its 4 lanes into its low
+        // 4 bytes; gather those two words into the low 8 bytes.
+        let bytes = _mm256_packs_epi16(_mm256_packs_epi32(q, q), _mm256_setzero_si256());
+        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+        // SAFETY: start + 8 ≤ output.len().
+        unsafe { _mm_storel_epi64(output.as_mut_ptr().add(start).cast(), _mm256_castsi256_si128(bytes)) };
+    }
+    // The caller checked inputs.len() ≤ VECTOR_ADD_INPUTS, so the slice below cannot panic.
+    let tail: [&[i8]; super::eltwise::VECTOR_ADD_INPUTS] =
+        core::array::from_fn(|k| inputs.get(k).map_or(&[][..], |x| &x[whole..]));
+    super::eltwise::add_reference(&tail[..inputs.len()], params, multiplier, range, &mut output[whole..]);
 }

@@ -12,5 +12,11 @@ pub(super) static TABLE: &[Entry] = &[
         conv2d: wasm_simd::conv2d,
         dense: wasm_simd::dense,
     },
+    Entry {
+        kernel: wasm_simd::SIMD128_WINOGRAD,
+        runs_here: || true,
+        conv2d: wasm_simd::conv2d,
+        dense: wasm_simd::dense,
+    },
     Entry { kernel: wasm_simd::SIMD128, runs_here: || true, conv2d: wasm_simd::conv2d, dense: wasm_simd::dense },
 ];
