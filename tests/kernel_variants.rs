@@ -198,8 +198,9 @@ fn random_geometry(rng: &mut Rng) -> Conv2dGeometry {
     }
 }
 
-/// The reference's output of a conv layer, once the portable kernel and every
-/// microkernel's packing (as the engine packs it) have given the same bytes.
+/// The reference's output of a conv layer, once `conv::conv2d` (the portable and the
+/// depthwise kernels) and every microkernel's packing (as the engine packs it) have
+/// given the same bytes.
 #[allow(clippy::too_many_arguments)]
 fn conv_checked(
     label: &str,
@@ -217,7 +218,9 @@ fn conv_checked(
     let mut got = vec![1i8; g.output.len()];
     conv::conv2d(g, input, zp, weights, &fast, range, &mut got);
     assert_eq!(got, want, "{label}, portable: {g:?}");
-    for (kernel, packed) in conv_packings(g, weights, &fast, zp) {
+    // Grouped and dilated convolutions pack nothing: `conv::conv2d` above runs their kernels.
+    let packings = if g.groups == 1 && g.dilation == 1 { conv_packings(g, weights, &fast, zp) } else { Vec::new() };
+    for (kernel, packed) in packings {
         let layer = Int8Layer { weights, channels: fast, packed: &packed.weights() };
         let mut got = vec![1i8; g.output.len()];
         conv::conv2d_layer(g, input, zp, &layer, range, &mut got);
@@ -335,6 +338,46 @@ fn winograd_extremes_stay_exact() {
         let range = OutputRange::new(0, false);
         let want = conv_checked(&format!("w = {weight}"), &g, &input, &weights, &channels, -128, range);
         assert_eq!(plain_winograd(&g, &input, &weights, &channels, -128, range, 4), want, "plain, w = {weight}");
+    }
+}
+
+/// Depthwise convolutions (and depth multipliers 2-3) of random size, window, stride,
+/// dilation and padding, channel counts that are and are not whole vectors: the
+/// engine's kernel (`conv::conv2d`: the SIMD depthwise kernels where they take the
+/// layer) against the reference.
+#[test]
+fn depthwise_matches_reference() {
+    let mut rng = Rng(0xd3e9_7415);
+    for case in 0..300 {
+        let c = [1 + rng.below(12), 4 * (1 + rng.below(20)), 8 * (1 + rng.below(12))][case % 3];
+        let multiplier = if case % 5 == 0 { 2 + rng.below(2) } else { 1 };
+        let (kh, kw) = (1 + rng.below(7), 1 + rng.below(7));
+        let (stride, dilation) = (1 + rng.below(2), if case % 7 == 0 { 2 } else { 1 });
+        let (h, w) = (1 + rng.below(14), 1 + rng.below(14));
+        let [top, left, bottom, right] = [rng.below(4), rng.below(4), rng.below(4), rng.below(4)];
+        let (Some(oh), Some(ow)) = (
+            output_len_padded(h, (kh - 1) * dilation + 1, stride, top, bottom),
+            output_len_padded(w, (kw - 1) * dilation + 1, stride, left, right),
+        ) else {
+            continue;
+        };
+        let g = Conv2dGeometry {
+            input: Shape::new(c, h, w),
+            output: Shape::new(c * multiplier, oh, ow),
+            kernel_h: kh,
+            kernel_w: kw,
+            stride,
+            pad_top: top,
+            pad_left: left,
+            groups: c,
+            dilation,
+        };
+        let input = rng.i8s(g.input.len(), -128, 127);
+        let weights = rng.i8s(g.output.c * kh * kw, -127, 127);
+        let channels = rng.channels(g.output.c, case % 4 == 0);
+        let zp = rng.range(-128, 127);
+        let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
+        conv_checked(&format!("case {case}"), &g, &input, &weights, &channels, zp, range);
     }
 }
 

@@ -118,6 +118,15 @@ fn depthwise(
     output_range: OutputRange,
     output: &mut [i8],
 ) {
+    // One output channel per input channel in whole vectors (MobileNet's, DS-CNN's): SIMD kernels.
+    #[cfg(target_arch = "x86_64")]
+    if super::vnni::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
+        return;
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if super::wasm_simd::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
+        return;
+    }
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.

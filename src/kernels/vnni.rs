@@ -1,4 +1,4 @@
-//! x86-64 VNNI microkernels for conv and dense.
+//! x86-64 VNNI microkernels for conv and dense, and an AVX2 depthwise convolution.
 //!
 //! `vpdpbusd` adds, per i32 lane, the four products of unsigned bytes with
 //! signed bytes, without intermediate saturation. The layer's input is first
@@ -535,6 +535,124 @@ impl BlockRequant {
             let mut all = [0i8; LANES];
             unsafe { _mm_storel_epi64(all.as_mut_ptr().cast(), eight) };
             dst.copy_from_slice(&all[..self.valid]);
+        }
+    }
+}
+
+/// Channels of a depthwise block whose weights (i32, tap-major) sit on the stack: 64 × 49 × 4 B = 12.5 KB.
+const DEPTHWISE_BLOCK: usize = 64;
+/// Largest window (7×7).
+const DEPTHWISE_TAPS: usize = 49;
+
+/// A depthwise convolution with one output channel per input channel, 8 channels a
+/// vector: per output pixel and tap, 8 input bytes widened to i32 lanes, minus the zero
+/// point, times the tap's weights (`vpmulld`), summed; then `BlockRequant::store`.
+/// False, writing nothing, without AVX2 or for a layer it does not take: a depth
+/// multiplier, channels not a multiple of 8, a window over 7×7, a multiplier ≥ 1.
+/// The sums are the reference's (exact i32 arithmetic, the loader's limits).
+pub fn depthwise(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zp: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
+    let takes = g.groups == c
+        && g.output.c == c
+        && c.is_multiple_of(LANES)
+        && taps <= DEPTHWISE_TAPS
+        && channels.len() == c
+        && weights.len() == c * taps
+        && input.len() >= g.input.len()
+        && output.len() >= g.output.len()
+        && channels.iter().all(|ch| ch.multiplier.is_right_shift_only());
+    #[cfg(feature = "std")]
+    if takes && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected just above; `takes` holds.
+        unsafe { depthwise_avx2(g, input, zp, weights, channels, range, output) };
+        return true;
+    }
+    let _ = (takes, zp, range);
+    false
+}
+
+/// # Safety
+/// AVX2; `depthwise`'s checks hold.
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2")]
+unsafe fn depthwise_avx2(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zp: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) {
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
+    let zero_point = _mm256_set1_epi32(zp);
+    let mut tap_major = [0i32; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
+    let (mut bias, mut mantissa, mut right_shift) =
+        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
+    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
+        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 8
+        for j in 0..n {
+            let channel = channels.channel(start + j);
+            bias[j] = channel.bias;
+            mantissa[j] = channel.multiplier.mantissa;
+            right_shift[j] = -channel.multiplier.shift;
+            for tap in 0..taps {
+                tap_major[tap * DEPTHWISE_BLOCK + j] = i32::from(weights[(start + j) * taps + tap]);
+            }
+        }
+        let packed = PackedWeights {
+            out_channels: n,
+            bias: &bias[..n],
+            mantissa: &mantissa[..n],
+            right_shift: &right_shift[..n],
+            vector_requant: true,
+            ..PackedWeights::default()
+        };
+        // Each octet's constants once per layer (past the last octet: the last one again, unused).
+        // SAFETY: AVX2; the constants are n (a multiple of 8) long.
+        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+            core::array::from_fn(|octet| unsafe { BlockRequant::load(&packed, octet.min(n / LANES - 1), range) });
+        for oy in 0..g.output.h {
+            let (ky0, ky1) = g.rows(oy);
+            for ox in 0..g.output.w {
+                let (kx0, kx1) = g.cols(ox);
+                let out = &mut output[(oy * g.output.w + ox) * c + start..][..n];
+                for (octet, requant) in requants.iter().enumerate().take(n / LANES) {
+                    let mut acc = _mm256_setzero_si256();
+                    for ky in ky0..ky1 {
+                        let row = g.source_row(oy, ky) * g.input.w;
+                        for kx in kx0..kx1 {
+                            let first = (row + g.source_col(ox, kx)) * c + start + octet * LANES;
+                            // SAFETY: the window's taps lie inside the input (rows()/cols()), and
+                            // first + 8 ≤ that pixel's channels; the weights' index < 49 × 64.
+                            let (x, w) = unsafe {
+                                (
+                                    _mm_loadl_epi64(input.as_ptr().add(first).cast()),
+                                    _mm256_loadu_si256(
+                                        tap_major
+                                            .as_ptr()
+                                            .add((ky * g.kernel_w + kx) * DEPTHWISE_BLOCK + octet * LANES)
+                                            .cast(),
+                                    ),
+                                )
+                            };
+                            let x = _mm256_sub_epi32(_mm256_cvtepi8_epi32(x), zero_point);
+                            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(x, w));
+                        }
+                    }
+                    // SAFETY: AVX2; every multiplier is < 1 (`depthwise` checked), so `store`
+                    // takes its vector path, which writes this octet's 8 bytes of `out`.
+                    unsafe { requant.store(acc, channels, out) };
+                }
+            }
         }
     }
 }

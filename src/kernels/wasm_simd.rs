@@ -762,3 +762,95 @@ pub(crate) fn requantize_sums(sums: &[i32], multiplier: Multiplier, range: Outpu
         *o = requantize(sum, multiplier, range);
     }
 }
+
+/// Channels of a depthwise block whose weights (i32, tap-major) sit on the stack: 64 × 49 × 4 B = 12.5 KB.
+const DEPTHWISE_BLOCK: usize = 64;
+/// Largest window (7×7).
+const DEPTHWISE_TAPS: usize = 49;
+
+/// A depthwise convolution with one output channel per input channel, 4 channels a
+/// vector: per output pixel and tap, 4 input bytes widened to i32 lanes, minus the zero
+/// point, times the tap's weights (`i32x4.mul`), summed; then requantised as the
+/// microkernels do. False, writing nothing, for a layer it does not take: a depth
+/// multiplier, channels not a multiple of 4, a window over 7×7, a multiplier ≥ 1.
+/// The sums are the reference's (exact i32 arithmetic, the loader's limits).
+pub fn depthwise(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zp: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
+    if g.groups != c
+        || g.output.c != c
+        || !c.is_multiple_of(LANES)
+        || taps > DEPTHWISE_TAPS
+        || channels.len() != c
+        || weights.len() != c * taps
+        || input.len() < g.input.len()
+        || output.len() < g.output.len()
+        || !channels.iter().all(|ch| ch.multiplier.is_right_shift_only())
+    {
+        return false;
+    }
+    let zero_point = i32x4_splat(zp);
+    let mut tap_major = [0i32; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
+    let (mut bias, mut mantissa, mut right_shift) =
+        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
+    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
+        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 4
+        for j in 0..n {
+            let channel = channels.channel(start + j);
+            bias[j] = channel.bias;
+            mantissa[j] = channel.multiplier.mantissa;
+            right_shift[j] = -channel.multiplier.shift;
+            for tap in 0..taps {
+                tap_major[tap * DEPTHWISE_BLOCK + j] = i32::from(weights[(start + j) * taps + tap]);
+            }
+        }
+        let packed = PackedWeights {
+            out_channels: n,
+            bias: &bias[..n],
+            mantissa: &mantissa[..n],
+            right_shift: &right_shift[..n],
+            vector_requant: true,
+            ..PackedWeights::default()
+        };
+        // Each block's constants once per layer (past the last block: the last one again, unused).
+        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+            core::array::from_fn(|block| BlockRequant::load(&packed, block.min(n / LANES - 1)));
+        for oy in 0..g.output.h {
+            let (ky0, ky1) = g.rows(oy);
+            for ox in 0..g.output.w {
+                let (kx0, kx1) = g.cols(ox);
+                let out = &mut output[(oy * g.output.w + ox) * c + start..][..n];
+                for (block, requant) in requants.iter().enumerate().take(n / LANES) {
+                    let mut acc = i32x4_splat(0);
+                    for ky in ky0..ky1 {
+                        let row = g.source_row(oy, ky) * g.input.w;
+                        for kx in kx0..kx1 {
+                            let first = (row + g.source_col(ox, kx)) * c + start + block * LANES;
+                            let tap = (ky * g.kernel_w + kx) * DEPTHWISE_BLOCK + block * LANES;
+                            // SAFETY: the window's taps lie inside the input (rows()/cols()) and
+                            // first + 4 ≤ that pixel's channels; tap + 4 ≤ 49 × 64.
+                            let (x, w) = unsafe {
+                                (
+                                    v128_load32_zero(input.as_ptr().add(first).cast()),
+                                    v128_load(tap_major.as_ptr().add(tap).cast()),
+                                )
+                            };
+                            let x = i32x4_sub(i32x4_extend_low_i16x8(i16x8_extend_low_i8x16(x)), zero_point);
+                            acc = i32x4_add(acc, i32x4_mul(x, w));
+                        }
+                    }
+                    // Every multiplier is < 1 (checked above): `store` takes its vector path.
+                    store(core::array::from_ref(requant), &[acc], channels, range, out);
+                }
+            }
+        }
+    }
+    true
+}
