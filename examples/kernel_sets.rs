@@ -3,12 +3,13 @@
 //! kernel choice such as Winograd or direct convolution. Builds natively and for
 //! wasm32-wasip1 (+simd128), which `scripts/bench-kernel-sets` runs in Node.
 //!
-//!   cargo run --release --example kernel_sets -- [MODEL] [ROUNDS]
+//!   cargo run --release --example kernel_sets -- [MODEL] [ROUNDS] [INPUTS.bin]
 //!
 //! Per round, each set runs 100 timed inferences, in turn, so that drift of the
 //! machine's speed falls on every set alike; then 100 observed runs give the
-//! per-layer split (the time from one activation to the next). Inputs: 64
-//! pseudo-random images (latency does not depend on the pixels).
+//! per-layer split (the time from one activation to the next). Inputs: those of
+//! INPUTS.bin (N tensors back to back, as `tinycnn run` takes them), cycled, else
+//! 64 pseudo-random ones.
 
 use std::error::Error;
 use std::time::Instant;
@@ -37,14 +38,25 @@ fn main() -> Result<(), Box<dyn Error>> {
         .collect::<Result<Vec<_>, _>>()?;
     let first = models.first().ok_or("no kernel set")?;
     let (len, nodes) = (first.input_len(), first.graph().nodes.len());
-    let mut seed = 0x2545_f491_u32;
-    let inputs: Vec<u8> = (0..INPUTS * len)
-        .map(|_| {
-            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            (seed >> 24) as u8
-        })
-        .collect();
-    let image = |i: usize| &inputs[(i % INPUTS) * len..][..len];
+    // The given inputs (N tensors back to back, as `tinycnn run` takes them), else
+    // pseudo-random ones.
+    let inputs: Vec<u8> = match args.get(3) {
+        Some(file) => std::fs::read(file)?,
+        None => {
+            let mut seed = 0x2545_f491_u32;
+            (0..INPUTS * len)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    (seed >> 24) as u8
+                })
+                .collect()
+        }
+    };
+    let count = inputs.len() / len.max(1);
+    if count == 0 || inputs.len() % len != 0 {
+        return Err(format!("the inputs are {} bytes: not whole tensors of {len}", inputs.len()).into());
+    }
+    let image = |i: usize| &inputs[(i % count) * len..][..len];
 
     let mut arena = vec![0u8; models.iter().map(|m| m.arena_bytes()).max().unwrap_or(0)];
     let int8_input = first.graph().input.kind == InputKind::Int8;
@@ -73,7 +85,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let out_len = if int8_input { first.int8_output_len() } else { 4 * first.output_len() };
     let (mut expected, mut got) = (vec![0u8; out_len], vec![0u8; out_len]);
     // Every set must give the same outputs: a benchmark of a wrong kernel means nothing.
-    for i in 0..INPUTS {
+    for i in 0..count.min(INPUTS) {
         infer(first, &mut arena, i, &mut expected, None)?;
         for (model, set) in models.iter().zip(&sets).skip(1) {
             infer(model, &mut arena, i, &mut got, None)?;
@@ -118,23 +130,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         std::env::consts::ARCH,
         rounds
     );
-    print!("{:<28}", "median µs");
-    for set in &sets {
-        print!(" {:>18}", set.name());
-    }
+    // A Markdown table: medians in µs, one column per kernel set.
+    let row = |label: String, cells: Vec<String>| println!("| {label:<24} | {} |", cells.join(" | "));
     println!();
-    print!("{:<28}", "whole inference");
-    for samples in &mut totals {
-        print!(" {:>18}", median(samples));
-    }
-    println!();
+    row("median µs".into(), sets.iter().map(|s| format!("{:>21}", s.name())).collect());
+    row("-".repeat(24), sets.iter().map(|_| format!("{}:", "-".repeat(20))).collect());
+    row("whole inference".into(), totals.iter_mut().map(|t| format!("{:>21}", median(t))).collect());
     for value in 1..=nodes {
         let node = &first.graph().nodes[value - 1];
-        print!("{:<28}", format!("{value:>2} {}", node.op.name()));
-        for set in &mut layers {
-            print!(" {:>18}", median(&mut set[value]));
-        }
-        println!();
+        let cells = layers.iter_mut().map(|set| format!("{:>21}", median(&mut set[value]))).collect();
+        row(format!("{value:>2} {}", node.op.name()), cells);
     }
     Ok(())
 }

@@ -256,7 +256,8 @@ const WINOGRAD_TILES_MAX: usize = 16 * 1024;
 /// Winograd F(2×2, 3×3) (`kernels::winograd`) on a layer packed for it; false
 /// (and nothing written) if it does not suit. Per chunk of 2×2 output tiles: the
 /// input tiles transformed once (i16x8, 8 channels a vector), then per pair of
-/// channel blocks and tile, the 16 tile taps' dot products over the channel pairs,
+/// channel blocks and tile (2 blocks: the most V8's 16 vector registers hold; 1 and
+/// 4 measured slower), the 16 tile taps' dot products over the channel pairs,
 /// folded into the 2×2 outputs as they come (Aᵀ M A), exact-divided by 4, requantised.
 fn winograd_conv2d(
     g: &Conv2dGeometry,
@@ -269,7 +270,8 @@ fn winograd_conv2d(
 ) -> bool {
     let (in_c, out_c) = (g.input.c, g.output.c);
     let padded_c = winograd::padded_channels(in_c);
-    let blocks = out_c.div_ceil(LANES);
+    // The layer's blocks of 4 channels; the weights hold an even count (`winograd::blocks`).
+    let (blocks, weight_blocks) = (out_c.div_ceil(LANES), winograd::blocks(out_c, LANES));
     let (tiles_h, tiles_w) = (g.output.h.div_ceil(2), g.output.w.div_ceil(2));
     // The padded plane covers every tile's 4×4 window: 2·tiles + 2 rows and columns.
     let (plane_h, plane_w) = (2 * tiles_h + 2, 2 * tiles_w + 2);
@@ -307,7 +309,7 @@ fn winograd_conv2d(
     }
     let mut tiles = [0i16; WINOGRAD_TILES_MAX];
     let chunk = WINOGRAD_TILES_MAX / (TILE_TAPS * padded_c);
-    let layer = WinogradLayer { g, packed, channels, range, padded_c, blocks, tiles_w };
+    let layer = WinogradLayer { g, packed, channels, range, padded_c, weight_blocks, tiles_w };
     let count = tiles_h * tiles_w;
     let mut first = 0;
     while first < count {
@@ -322,15 +324,10 @@ fn winograd_conv2d(
                 &mut tiles[k * TILE_TAPS * padded_c..][..TILE_TAPS * padded_c],
             );
         }
-        let mut block = 0;
-        while block < blocks {
-            if block + 2 <= blocks {
-                layer.column::<2>(&tiles, first, n, block, output);
-                block += 2;
-            } else {
-                layer.column::<1>(&tiles, first, n, block, output);
-                block += 1;
-            }
+        // Two blocks a step; past an odd count, the second is the weights' zero block,
+        // whose outputs `store` leaves out (its channels start at out_c: none valid).
+        for block in (0..blocks).step_by(2) {
+            layer.column(&tiles, first, n, block, output);
         }
         first += n;
     }
@@ -376,24 +373,27 @@ struct WinogradLayer<'a> {
     channels: &'a Requant<'a>,
     range: OutputRange,
     padded_c: usize,
-    blocks: usize,
+    /// Blocks the transformed weights hold (even).
+    weight_blocks: usize,
     tiles_w: usize,
 }
 
 impl WinogradLayer<'_> {
-    /// Blocks `block..block + NB` of the `n` tiles from tile `first`, whose transformed
-    /// inputs `tiles` holds.
+    /// Blocks `block..block + NB` (block even) of the `n` tiles from tile `first`, whose
+    /// transformed inputs `tiles` holds.
     #[inline(always)]
-    fn column<const NB: usize>(&self, tiles: &[i16], first: usize, n: usize, block: usize, output: &mut [i8]) {
+    fn column(&self, tiles: &[i16], first: usize, n: usize, block: usize, output: &mut [i8]) {
+        const NB: usize = 2;
         let (g, out_c, padded_c) = (self.g, self.g.output.c, self.padded_c);
         let requants: [BlockRequant; NB] = core::array::from_fn(|k| BlockRequant::load(self.packed, block + k));
         let pairs = padded_c / 2;
         // Per tile tap, the blocks' weights: [tap][block][pair][lane][2].
-        let tap_stride = self.blocks * pairs * 2 * LANES;
+        let tap_stride = self.weight_blocks * pairs * 2 * LANES;
         let block_stride = pairs * 2 * LANES;
         // Bounds for the unchecked loads in `tap_sums`: the last tap's last block, and the
-        // tiles. Cannot fire: the weights are 16·blocks·block_stride long (checked by
-        // `winograd_conv2d`), block + NB ≤ blocks, and n ≤ the chunk `tiles` holds.
+        // tiles. Cannot fire: the weights are 16·weight_blocks·block_stride long (checked
+        // by `winograd_conv2d`), block is even and below weight_blocks (even), so
+        // block + 2 ≤ weight_blocks, and n ≤ the chunk `tiles` holds.
         let weights = &self.packed.winograd[block * block_stride..];
         assert!(weights.len() >= 15 * tap_stride + NB * block_stride && tiles.len() >= n * TILE_TAPS * padded_c);
         for k in 0..n {
@@ -620,7 +620,8 @@ impl BlockRequant {
         let remainder_mask = i32x4_sub(shift_left_lanes(i32x4_splat(1), right_shift), i32x4_splat(1));
         BlockRequant {
             base,
-            valid: LANES.min(packed.out_channels - base),
+            // 0 for the Winograd weights' zero block past the layer's channels.
+            valid: LANES.min(packed.out_channels.saturating_sub(base)),
             vector: packed.vector_requant,
             bias: load(packed.bias),
             mantissa: load(packed.mantissa),
@@ -671,7 +672,7 @@ fn store<const NB: usize>(
     out: &mut [i8],
 ) {
     if !requants[0].vector {
-        for (requant, &sums) in requants.iter().zip(sums) {
+        for (requant, &sums) in requants.iter().zip(sums).filter(|(requant, _)| requant.valid > 0) {
             let totals = i32x4_add(sums, requant.bias);
             let totals = [
                 i32x4_extract_lane::<0>(totals),
@@ -696,7 +697,7 @@ fn store<const NB: usize>(
             return;
         }
     }
-    for (requant, &q) in requants.iter().zip(&q) {
+    for (requant, &q) in requants.iter().zip(&q).filter(|(requant, _)| requant.valid > 0) {
         let words = i16x8_narrow_i32x4(q, q);
         let four: [i8; 4] = bytemuck::cast(i32x4_extract_lane::<0>(i8x16_narrow_i16x8(words, words)));
         out[requant.base..requant.base + requant.valid].copy_from_slice(&four[..requant.valid]);

@@ -16,7 +16,8 @@
 //! The weights are transformed once, when a model is prepared, into
 //! `[tile tap (16)][block][channel pair][lane][2]`: for each of the 16 tile taps,
 //! the layout of the `Wide` microkernels with two channels per dot step, the
-//! input channels padded with zeros to whole vectors of [`CHANNEL_STEP`].
+//! input channels padded with zeros to whole vectors of [`CHANNEL_STEP`], the
+//! blocks to an even count ([`blocks`]).
 
 use super::Conv2dGeometry;
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
@@ -53,9 +54,16 @@ pub const fn padded_channels(in_channels: usize) -> usize {
     in_channels.div_ceil(CHANNEL_STEP) * CHANNEL_STEP
 }
 
+/// Blocks of `lanes` output channels the transformed weights hold: rounded up to an
+/// even count, so that a kernel always takes two blocks a step (the weights of a
+/// block past the layer's channels are zero, and its outputs are never stored).
+pub const fn blocks(out_channels: usize, lanes: usize) -> usize {
+    out_channels.div_ceil(lanes).next_multiple_of(2)
+}
+
 /// Elements of the transformed weights of `out_channels` × 3×3×`in_channels`, in blocks of `lanes`.
 pub const fn weights_len(out_channels: usize, in_channels: usize, lanes: usize) -> usize {
-    TILE_TAPS * out_channels.div_ceil(lanes) * lanes * padded_channels(in_channels)
+    TILE_TAPS * blocks(out_channels, lanes) * lanes * padded_channels(in_channels)
 }
 
 /// (2G) g (2G)ᵀ of one 3×3 kernel (row-major), row-major 4×4.
@@ -90,7 +98,7 @@ pub fn transform_weights(
         return false;
     }
     out.fill(0);
-    let (blocks, pairs) = (out_channels.div_ceil(lanes), padded_channels(in_channels) / 2);
+    let (blocks, pairs) = (blocks(out_channels, lanes), padded_channels(in_channels) / 2);
     for o in 0..out_channels {
         for c in 0..in_channels {
             let kernel = core::array::from_fn(|k| i32::from(weights[(o * 9 + k) * in_channels + c]));
@@ -148,7 +156,7 @@ pub fn conv2d_plain(
     {
         return false;
     }
-    let (blocks, pairs) = (out_c.div_ceil(lanes), padded_channels(in_c) / 2);
+    let (blocks, pairs) = (blocks(out_c, lanes), padded_channels(in_c) / 2);
     // x − zp at input row y, column x of the padded plane (0 outside the input).
     let tap = |y: usize, x: usize, c: usize| -> i32 {
         let (y, x) = (y.wrapping_sub(g.pad_top), x.wrapping_sub(g.pad_left));
