@@ -123,6 +123,10 @@ fn depthwise(
     if super::vnni::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
         return;
     }
+    #[cfg(target_arch = "aarch64")]
+    if super::neon::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
+        return;
+    }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if super::wasm_simd::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
         return;

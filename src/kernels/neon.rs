@@ -1,4 +1,5 @@
-//! aarch64 microkernel for conv and dense: baseline NEON, `smlal` by element.
+//! aarch64 microkernel for conv and dense: baseline NEON, `smlal` by element; and a
+//! NEON depthwise convolution.
 //!
 //! Every aarch64 CPU has these instructions (the dot-product extension's
 //! intrinsics are not stable in this toolchain). The layout follows the other
@@ -286,4 +287,97 @@ impl BlockRequant {
             vminq_s32(vmaxq_s32(q, vdupq_n_s32(range.min)), vdupq_n_s32(range.max))
         }
     }
+}
+
+/// Channels of a depthwise block whose weights (i16, tap-major) sit on the stack: 64 × 49 × 2 B = 6 KB.
+const DEPTHWISE_BLOCK: usize = 64;
+/// Largest window (7×7).
+const DEPTHWISE_TAPS: usize = 49;
+
+/// A depthwise convolution with one output channel per input channel, 8 channels a
+/// step: per output pixel and tap, 8 input bytes widened to i16 minus the zero point,
+/// multiplied with the tap's weights into two vectors of i32 sums (`smlal`,
+/// `smlal2`); then `BlockRequant::store`. False, writing nothing, for a layer it
+/// does not take: a depth multiplier, channels not a multiple of 8, a window over
+/// 7×7, a multiplier ≥ 1. The sums are the reference's (exact integer arithmetic).
+pub fn depthwise(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zp: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
+    if g.groups != c
+        || g.output.c != c
+        || !c.is_multiple_of(LANES)
+        || taps > DEPTHWISE_TAPS
+        || !(-128..=127).contains(&zp)
+        || channels.len() != c
+        || weights.len() != c * taps
+        || input.len() < g.input.len()
+        || output.len() < g.output.len()
+        || !channels.iter().all(|ch| ch.multiplier.is_right_shift_only())
+    {
+        return false;
+    }
+    // SAFETY: NEON (module comment).
+    let zero_point = unsafe { vdupq_n_s16(zp as i16) };
+    let mut tap_major = [0i16; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
+    let (mut bias, mut mantissa, mut right_shift) =
+        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
+    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
+        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 8
+        for j in 0..n {
+            let channel = channels.channel(start + j);
+            bias[j] = channel.bias;
+            mantissa[j] = channel.multiplier.mantissa;
+            right_shift[j] = -channel.multiplier.shift;
+            for tap in 0..taps {
+                tap_major[tap * DEPTHWISE_BLOCK + j] = i16::from(weights[(start + j) * taps + tap]);
+            }
+        }
+        let packed = PackedWeights {
+            out_channels: n,
+            bias: &bias[..n],
+            mantissa: &mantissa[..n],
+            right_shift: &right_shift[..n],
+            vector_requant: true,
+            ..PackedWeights::default()
+        };
+        // Each block's constants once per layer (past the last block: the last one again, unused).
+        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+            core::array::from_fn(|block| BlockRequant::load(&packed, block.min(n / LANES - 1)));
+        for oy in 0..g.output.h {
+            let (ky0, ky1) = g.rows(oy);
+            for ox in 0..g.output.w {
+                let (kx0, kx1) = g.cols(ox);
+                let out = &mut output[(oy * g.output.w + ox) * c + start..][..n];
+                for (block, requant) in requants.iter().enumerate().take(n / LANES) {
+                    // SAFETY: NEON (module comment).
+                    let mut acc = unsafe { [vdupq_n_s32(0); 2] };
+                    for ky in ky0..ky1 {
+                        let row = g.source_row(oy, ky) * g.input.w;
+                        for kx in kx0..kx1 {
+                            let first = (row + g.source_col(ox, kx)) * c + start + block * LANES;
+                            let tap = (ky * g.kernel_w + kx) * DEPTHWISE_BLOCK + block * LANES;
+                            // SAFETY: NEON; the window's taps lie inside the input (rows()/cols()) and
+                            // first + 8 ≤ that pixel's channels; tap + 8 ≤ 49 × 64.
+                            unsafe {
+                                let x = vsubq_s16(vmovl_s8(vld1_s8(input.as_ptr().add(first))), zero_point);
+                                let w = vld1q_s16(tap_major.as_ptr().add(tap));
+                                acc[0] = vmlal_s16(acc[0], vget_low_s16(x), vget_low_s16(w));
+                                acc[1] = vmlal_high_s16(acc[1], x, w);
+                            }
+                        }
+                    }
+                    // Every multiplier is < 1 (checked above): `store` takes its vector path.
+                    requant.store(&acc, channels, range, out);
+                }
+            }
+        }
+    }
+    true
 }
