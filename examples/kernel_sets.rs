@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     };
     let count = inputs.len() / len.max(1);
-    if count == 0 || inputs.len() % len != 0 {
+    if count == 0 || !inputs.len().is_multiple_of(len) {
         return Err(format!("the inputs are {} bytes: not whole tensors of {len}", inputs.len()).into());
     }
     let image = |i: usize| &inputs[(i % count) * len..][..len];
