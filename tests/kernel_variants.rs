@@ -379,6 +379,29 @@ fn depthwise_matches_reference() {
         let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
         conv_checked(&format!("case {case}"), &g, &input, &weights, &channels, zp, range);
     }
+    // Inputs too large for the padded copies of the x86 VNNI kernels (64 KiB): their
+    // fallback, whatever the CPU (one with AVX-VNNI would take the cases above).
+    for (case, stride) in [(0, 1), (1, 2)] {
+        let (h, w, c) = (48, 48, 32);
+        let oh = output_len_padded(h, 3, stride, 1, 1).unwrap();
+        let ow = output_len_padded(w, 3, stride, 1, 1).unwrap();
+        let g = Conv2dGeometry {
+            input: Shape::new(c, h, w),
+            output: Shape::new(c, oh, ow),
+            kernel_h: 3,
+            kernel_w: 3,
+            stride,
+            pad_top: 1,
+            pad_left: 1,
+            groups: c,
+            dilation: 1,
+        };
+        let input = rng.i8s(g.input.len(), -128, 127);
+        let weights = rng.i8s(c * 9, -127, 127);
+        let channels = rng.channels(c, false);
+        let zp = rng.range(-128, 127);
+        conv_checked(&format!("large case {case}"), &g, &input, &weights, &channels, zp, OutputRange::new(3, true));
+    }
 }
 
 #[test]

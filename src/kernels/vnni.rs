@@ -564,19 +564,127 @@ pub fn depthwise(
         && g.output.c == c
         && c.is_multiple_of(LANES)
         && taps <= DEPTHWISE_TAPS
+        && (-128..=127).contains(&zp)
         && channels.len() == c
         && weights.len() == c * taps
         && input.len() >= g.input.len()
         && output.len() >= g.output.len()
         && channels.iter().all(|ch| ch.multiplier.is_right_shift_only());
     #[cfg(feature = "std")]
-    if takes && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was detected just above; `takes` holds.
-        unsafe { depthwise_avx2(g, input, zp, weights, channels, range, output) };
-        return true;
+    if takes {
+        let fits = g.padded_input(GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
+        if fits && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni") {
+            // SAFETY: AVX2 and AVX-VNNI were detected just above; `takes` and `fits` hold.
+            unsafe { depthwise_avxvnni(g, input, zp, weights, channels, range, output) };
+            return true;
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected just above; `takes` holds.
+            unsafe { depthwise_avx2(g, input, zp, weights, channels, range, output) };
+            return true;
+        }
     }
     let _ = (takes, zp, range);
     false
+}
+
+/// `depthwise` with `vpdpbusd`: the input copied once, padded, as u = x + 128 (as the
+/// conv microkernels read it), and per output pixel, octet of channels and group of
+/// 4 taps, the 4 taps' bytes of the 8 channels interleaved into one vector (each
+/// channel's 4 taps in its 32-bit lane) and multiplied with the channels' weights
+/// for those taps: 32 multiply-adds an instruction. −(zp + 128)·Σw is folded into
+/// the bias, as the packer does for the conv kernels; windows never leave the copy.
+///
+/// # Safety
+/// AVX2 and AVX-VNNI; `depthwise`'s checks hold and the padded copy fits `IMAGE_MAX`.
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn depthwise_avxvnni(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zp: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) {
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
+    let groups = taps.div_ceil(GROUP);
+    let mut storage = [const { MaybeUninit::<u8>::uninit() }; IMAGE_MAX];
+    let pad = (zp + 128) as u8; // zp in −128..=127 (the loader's)
+    let Some((image, padded_w)) = padded::copy(g, input, GROUP, pad, |x| x as u8 ^ 0x80, &mut storage) else {
+        return; // not reached: `depthwise` checked the geometry and the buffer size
+    };
+    // Each tap's offset in the copy from its window's start; the taps that pad the last
+    // group read the first tap again (their weights are zero).
+    let dilation = g.dilation.max(1);
+    let offsets: [usize; DEPTHWISE_TAPS + GROUP] = core::array::from_fn(|t| {
+        let t = if t < taps { t } else { 0 };
+        ((t / g.kernel_w) * dilation * padded_w + (t % g.kernel_w) * dilation) * c
+    });
+    // [group][channel][tap in group], i8: one 32-byte vector per group and octet.
+    let mut grouped = [0i8; DEPTHWISE_BLOCK * (DEPTHWISE_TAPS + GROUP)];
+    let (mut bias, mut mantissa, mut right_shift) =
+        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
+    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
+        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 8
+        grouped.fill(0);
+        for j in 0..n {
+            let kernel = &weights[(start + j) * taps..][..taps];
+            for (t, &w) in kernel.iter().enumerate() {
+                grouped[((t / GROUP) * DEPTHWISE_BLOCK + j) * GROUP + t % GROUP] = w;
+            }
+            let channel = channels.channel(start + j);
+            // Σ w·(x − zp) = Σ w·u − (zp + 128)·Σ w; wrapping, exact as the loader's limits keep the reference's sum in i32.
+            let sum = kernel.iter().fold(0i32, |sum, &w| sum.wrapping_add(i32::from(w)));
+            bias[j] = channel.bias.wrapping_sub((zp + 128).wrapping_mul(sum));
+            mantissa[j] = channel.multiplier.mantissa;
+            right_shift[j] = -channel.multiplier.shift;
+        }
+        let packed = PackedWeights {
+            out_channels: n,
+            bias: &bias[..n],
+            mantissa: &mantissa[..n],
+            right_shift: &right_shift[..n],
+            vector_requant: true,
+            ..PackedWeights::default()
+        };
+        // SAFETY: AVX2; the constants are n (a multiple of 8) long.
+        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+            core::array::from_fn(|octet| unsafe { BlockRequant::load(&packed, octet.min(n / LANES - 1), range) });
+        for pixel in 0..g.output.h * g.output.w {
+            let [window] = padded::window_starts::<1>(g, padded_w, pixel);
+            let out = &mut output[pixel * c + start..][..n];
+            for (octet, requant) in requants.iter().enumerate().take(n / LANES) {
+                let base = window + start + octet * LANES;
+                let mut acc = _mm256_setzero_si256();
+                for group in 0..groups {
+                    let tap = &offsets[group * GROUP..][..GROUP];
+                    // SAFETY: every tap of every window lies inside the copy (`padded_input`),
+                    // 8 bytes from `base` are this octet's channels; the weights' vector is
+                    // inside `grouped` (group < 13, octet < 8).
+                    let (a, b, cc, d, w) = unsafe {
+                        (
+                            _mm_loadl_epi64(image.as_ptr().add(base + tap[0]).cast()),
+                            _mm_loadl_epi64(image.as_ptr().add(base + tap[1]).cast()),
+                            _mm_loadl_epi64(image.as_ptr().add(base + tap[2]).cast()),
+                            _mm_loadl_epi64(image.as_ptr().add(base + tap[3]).cast()),
+                            _mm256_loadu_si256(
+                                grouped.as_ptr().add((group * DEPTHWISE_BLOCK + octet * LANES) * GROUP).cast(),
+                            ),
+                        )
+                    };
+                    // Channel k's 4 taps into lane k: bytes interleaved, then byte pairs.
+                    let (ab, cd) = (_mm_unpacklo_epi8(a, b), _mm_unpacklo_epi8(cc, d));
+                    let u = _mm256_set_m128i(_mm_unpackhi_epi16(ab, cd), _mm_unpacklo_epi16(ab, cd));
+                    acc = _mm256_dpbusd_avx_epi32(acc, u, w);
+                }
+                // SAFETY: AVX2; every multiplier is < 1 (`depthwise` checked), so `store`
+                // takes its vector path, which writes this octet's 8 bytes of `out`.
+                unsafe { requant.store(acc, channels, out) };
+            }
+        }
+    }
 }
 
 /// # Safety
