@@ -789,6 +789,7 @@ pub fn depthwise(
         || g.output.c != c
         || !c.is_multiple_of(LANES)
         || taps > DEPTHWISE_TAPS
+        || !(-128..=127).contains(&zp)
         || channels.len() != c
         || weights.len() != c * taps
         || input.len() < g.input.len()
@@ -798,7 +799,19 @@ pub fn depthwise(
         return false;
     }
     let zero_point = i32x4_splat(zp);
+    // x − zp as i16 (|x − zp| ≤ 255 for the loader's zero points, −128..=127).
+    let zero_point16 = i16x8_splat(zp as i16);
     let mut tap_major = [0i32; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
+    // Taps in pairs for `i32x4.dot_i16x8_s`: [pair][channel][tap in pair] (a last odd tap
+    // paired with a zero weight), and each tap's offset in the input from its window's
+    // first pixel (the zero-weight tap reads the first tap again).
+    let mut paired = [0i16; DEPTHWISE_BLOCK * (DEPTHWISE_TAPS + 1)];
+    let pairs = taps.div_ceil(2);
+    let dilation = g.dilation.max(1);
+    let offsets: [usize; DEPTHWISE_TAPS + 1] = core::array::from_fn(|t| {
+        let t = if t < taps { t } else { 0 };
+        ((t / g.kernel_w) * dilation * g.input.w + (t % g.kernel_w) * dilation) * c
+    });
     let (mut bias, mut mantissa, mut right_shift) =
         ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
     for start in (0..c).step_by(DEPTHWISE_BLOCK) {
@@ -809,7 +822,12 @@ pub fn depthwise(
             mantissa[j] = channel.multiplier.mantissa;
             right_shift[j] = -channel.multiplier.shift;
             for tap in 0..taps {
-                tap_major[tap * DEPTHWISE_BLOCK + j] = i32::from(weights[(start + j) * taps + tap]);
+                let w = weights[(start + j) * taps + tap];
+                tap_major[tap * DEPTHWISE_BLOCK + j] = i32::from(w);
+                paired[((tap / 2) * DEPTHWISE_BLOCK + j) * 2 + tap % 2] = i16::from(w);
+            }
+            if taps % 2 == 1 {
+                paired[((taps / 2) * DEPTHWISE_BLOCK + j) * 2 + 1] = 0;
             }
         }
         let packed = PackedWeights {
@@ -828,6 +846,35 @@ pub fn depthwise(
             for ox in 0..g.output.w {
                 let (kx0, kx1) = g.cols(ox);
                 let out = &mut output[(oy * g.output.w + ox) * c + start..][..n];
+                if (ky0, ky1, kx0, kx1) == (0, g.kernel_h, 0, g.kernel_w) && n.is_multiple_of(2 * LANES) {
+                    // The whole window inside the input: taps in pairs, 8 channels a step.
+                    let window = (g.source_row(oy, 0) * g.input.w + g.source_col(ox, 0)) * c + start;
+                    for (octet, requant_pair) in requants.as_chunks::<2>().0.iter().enumerate().take(n / (2 * LANES)) {
+                        let base = window + octet * 2 * LANES;
+                        let (mut low, mut high) = (i32x4_splat(0), i32x4_splat(0));
+                        for pair in 0..pairs {
+                            let w = (pair * DEPTHWISE_BLOCK + octet * 2 * LANES) * 2;
+                            // SAFETY: every tap of the window lies inside the input, and 8 bytes
+                            // from each are this octet's channels; w + 16 ≤ 50 × 64 × 2.
+                            let (a, b, w_low, w_high) = unsafe {
+                                (
+                                    v128_load64_zero(input.as_ptr().add(base + offsets[2 * pair]).cast()),
+                                    v128_load64_zero(input.as_ptr().add(base + offsets[2 * pair + 1]).cast()),
+                                    v128_load(paired.as_ptr().add(w).cast()),
+                                    v128_load(paired.as_ptr().add(w + 8).cast()),
+                                )
+                            };
+                            // Channel k's two taps side by side: (a_k, b_k).
+                            let ab = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
+                            let x_low = i16x8_sub(i16x8_extend_low_i8x16(ab), zero_point16);
+                            let x_high = i16x8_sub(i16x8_extend_high_i8x16(ab), zero_point16);
+                            low = i32x4_add(low, i32x4_dot_i16x8(x_low, w_low));
+                            high = i32x4_add(high, i32x4_dot_i16x8(x_high, w_high));
+                        }
+                        store(requant_pair, &[low, high], channels, range, out);
+                    }
+                    continue;
+                }
                 for (block, requant) in requants.iter().enumerate().take(n / LANES) {
                     let mut acc = i32x4_splat(0);
                     for ky in ky0..ky1 {
