@@ -598,6 +598,9 @@ struct BlockRequant {
     right_shift: v128,
     /// The block's right shift when its lanes share one (the common case): one wasm shift.
     uniform_shift: Option<u32>,
+    /// Else, when every lane's right shift e is at least 1: 2^(31 − e) per lane, by which
+    /// `requantize` multiplies instead of shifting (simd128 has no per-lane shifts).
+    shift_factor: Option<v128>,
     /// (1 << right_shift) − 1 and its half: RoundingDivideByPOT's remainder mask and threshold.
     remainder_mask: v128,
     half_mask: v128,
@@ -618,6 +621,12 @@ impl BlockRequant {
             _ => None,
         };
         let remainder_mask = i32x4_sub(shift_left_lanes(i32x4_splat(1), right_shift), i32x4_splat(1));
+        let lane_shifts: [i32; LANES] =
+            core::array::from_fn(|i| packed.right_shift.get(base + i).copied().unwrap_or(1));
+        let shift_factor = lane_shifts.iter().all(|e| (1..=31).contains(e)).then(|| {
+            let [a, b, c, d] = lane_shifts.map(|e| 1i32 << (31 - e));
+            i32x4(a, b, c, d)
+        });
         BlockRequant {
             base,
             // 0 for the Winograd weights' zero block past the layer's channels.
@@ -627,6 +636,7 @@ impl BlockRequant {
             mantissa: load(packed.mantissa),
             right_shift,
             uniform_shift,
+            shift_factor,
             remainder_mask,
             half_mask: u32x4_shr(remainder_mask, 1),
         }
@@ -649,9 +659,17 @@ impl BlockRequant {
         // RoundingDivideByPOT: (x >> e) + (remainder > (mask >> 1) + (x < 0)).
         let remainder = v128_and(x, self.remainder_mask);
         let threshold = i32x4_sub(self.half_mask, i32x4_lt(x, i32x4_splat(0)));
-        let shifted = match self.uniform_shift {
-            Some(s) => i32x4_shr(x, s),
-            None => shift_right_lanes(x, self.right_shift),
+        let shifted = match (self.uniform_shift, self.shift_factor) {
+            (Some(s), _) => i32x4_shr(x, s),
+            // x >> e = the high word of x·2^(32 − e): x·2^(31 − e) exactly in 64 bits
+            // (|x| < 2^31, e ≥ 1: below 2^61), doubled as above (below 2^62, no overflow);
+            // the high word of a two's complement i64 is its floor division by 2^32.
+            (None, Some(factor)) => {
+                let low = i64x2_shl(i64x2_extmul_low_i32x4(x, factor), 1);
+                let high = i64x2_shl(i64x2_extmul_high_i32x4(x, factor), 1);
+                i32x4_shuffle::<1, 3, 5, 7>(low, high)
+            }
+            (None, None) => shift_right_lanes(x, self.right_shift),
         };
         let q = i32x4_sub(shifted, i32x4_gt(remainder, threshold));
         // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
