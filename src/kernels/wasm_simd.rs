@@ -325,7 +325,7 @@ fn winograd_conv2d(
             );
         }
         // Two blocks a step; past an odd count, the second is the weights' zero block,
-        // whose outputs `store` leaves out (its channels start at out_c: none valid).
+        // whose outputs `store` leaves out (its channels start at or past out_c: none valid).
         for block in (0..blocks).step_by(2) {
             layer.column(&tiles, first, n, block, output);
         }

@@ -22,7 +22,9 @@
 use super::Conv2dGeometry;
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
-/// Input channels up to which 4·Σ w·(x − zp) of a 3×3 window fits i32 (see the module docs).
+/// Most input channels Winograd takes: 4·Σ w·(x − zp) of a 3×3 window stays inside i32
+/// (it would up to 1,828; module docs), and a tile's transformed input, 16 × C i16,
+/// stays small enough for the kernels' stack buffers.
 pub const CHANNELS_MAX: usize = 256;
 /// Input channels padded to a multiple of this (one i16 vector of the input transform).
 pub const CHANNEL_STEP: usize = 8;
