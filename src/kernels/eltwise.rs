@@ -46,8 +46,9 @@ pub fn add_terms(input: &AddInput, table: &mut [i32; 256]) {
 /// so four of them sum below 2^30 and the reference's saturating sum never saturates.
 pub const VECTOR_ADD_INPUTS: usize = 4;
 
-/// The fast variant. With AVX2, multipliers < 1 and at most [`VECTOR_ADD_INPUTS`]
-/// inputs, every term and the output are requantised in 8-lane vectors. Otherwise
+/// The fast variant. With AVX-512 or AVX2, multipliers < 1 and at most
+/// [`VECTOR_ADD_INPUTS`] inputs, every term and the output are requantised in 16- or
+/// 8-lane vectors. Otherwise
 /// the input terms are table lookups (`add_terms`), summed a chunk of elements at a
 /// time, and the chunk requantised in vectors where the target has them (simd128:
 /// the lookups measured faster than computing the terms in 4-lane vectors).

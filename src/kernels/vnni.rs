@@ -545,11 +545,14 @@ const DEPTHWISE_BLOCK: usize = 64;
 const DEPTHWISE_TAPS: usize = 49;
 
 /// A depthwise convolution with one output channel per input channel, 8 channels a
-/// vector: per output pixel and tap, 8 input bytes widened to i32 lanes, minus the zero
-/// point, times the tap's weights (`vpmulld`), summed; then `BlockRequant::store`.
-/// False, writing nothing, without AVX2 or for a layer it does not take: a depth
-/// multiplier, channels not a multiple of 8, a window over 7×7, a multiplier ≥ 1.
-/// The sums are the reference's (exact i32 arithmetic, the loader's limits).
+/// vector: with AVX-VNNI, 4 taps an instruction (`depthwise_avxvnni`); else, or when
+/// the padded copy would not fit its buffer, per output pixel and tap, 8 input bytes
+/// widened to i32 lanes, minus the zero point, times the tap's weights (`vpmulld`),
+/// summed; then `BlockRequant::store`. False, writing nothing, without AVX2 or for a
+/// layer it does not take: a depth multiplier, channels not a multiple of 8, a window
+/// over 7×7, a multiplier ≥ 1. The sums are the reference's (exact i32 arithmetic,
+/// the loader's limits). CPUs with AVX-512 VNNI but not AVX-VNNI (the VEX form) take
+/// the `vpmulld` path: the EVEX form of the same instruction is not wired here.
 pub fn depthwise(
     g: &Conv2dGeometry,
     input: &[i8],
