@@ -6,6 +6,8 @@
 
 pub mod conv;
 pub mod dense;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", all(target_arch = "wasm32", target_feature = "simd128")))]
+mod depthwise;
 pub mod dot;
 #[cfg(arm_dsp)]
 pub mod dsp;

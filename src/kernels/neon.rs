@@ -23,7 +23,7 @@ use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
-use super::{padded, Conv2dGeometry};
+use super::{depthwise, padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 /// Output channels per block: two vectors of four i32 sums.
@@ -289,11 +289,6 @@ impl BlockRequant {
     }
 }
 
-/// Channels of a depthwise block whose weights (i16, tap-major) sit on the stack: 64 × 49 × 2 B = 6 KB.
-const DEPTHWISE_BLOCK: usize = 64;
-/// Largest window (7×7).
-const DEPTHWISE_TAPS: usize = 49;
-
 /// A depthwise convolution with one output channel per input channel, 8 channels a
 /// step: per output pixel and tap, 8 input bytes widened to i16 minus the zero point,
 /// multiplied with the tap's weights into two vectors of i32 sums (`smlal`,
@@ -309,46 +304,25 @@ pub fn depthwise(
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
-    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
-    if g.groups != c
-        || g.output.c != c
-        || !c.is_multiple_of(LANES)
-        || taps > DEPTHWISE_TAPS
-        || !(-128..=127).contains(&zp)
-        || channels.len() != c
-        || weights.len() != c * taps
-        || input.len() < g.input.len()
-        || output.len() < g.output.len()
-        || !channels.iter().all(|ch| ch.multiplier.is_right_shift_only())
-    {
+    if !depthwise::takes(g, input, zp, weights, channels, output, LANES) {
         return false;
     }
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
     // SAFETY: NEON (module comment).
     let zero_point = unsafe { vdupq_n_s16(zp as i16) };
-    let mut tap_major = [0i16; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
-    let (mut bias, mut mantissa, mut right_shift) =
-        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
-    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
-        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 8
+    // The block's weights, i16 and tap-major: 64 × 49 × 2 B = 6 KB.
+    let mut tap_major = [0i16; depthwise::BLOCK * depthwise::TAPS_MAX];
+    for start in (0..c).step_by(depthwise::BLOCK) {
+        let n = depthwise::BLOCK.min(c - start); // a multiple of 8
         for j in 0..n {
-            let channel = channels.channel(start + j);
-            bias[j] = channel.bias;
-            mantissa[j] = channel.multiplier.mantissa;
-            right_shift[j] = -channel.multiplier.shift;
             for tap in 0..taps {
-                tap_major[tap * DEPTHWISE_BLOCK + j] = i16::from(weights[(start + j) * taps + tap]);
+                tap_major[tap * depthwise::BLOCK + j] = i16::from(weights[(start + j) * taps + tap]);
             }
         }
-        let packed = PackedWeights {
-            out_channels: n,
-            bias: &bias[..n],
-            mantissa: &mantissa[..n],
-            right_shift: &right_shift[..n],
-            vector_requant: true,
-            ..PackedWeights::default()
-        };
+        let constants = depthwise::BlockConstants::new(channels, start, n, |_, channel| channel.bias);
+        let packed = constants.packed();
         // Each block's constants once per layer (past the last block: the last one again, unused).
-        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+        let requants: [BlockRequant; depthwise::BLOCK / LANES] =
             core::array::from_fn(|block| BlockRequant::load(&packed, block.min(n / LANES - 1)));
         for oy in 0..g.output.h {
             let (ky0, ky1) = g.rows(oy);
@@ -362,7 +336,7 @@ pub fn depthwise(
                         let row = g.source_row(oy, ky) * g.input.w;
                         for kx in kx0..kx1 {
                             let first = (row + g.source_col(ox, kx)) * c + start + block * LANES;
-                            let tap = (ky * g.kernel_w + kx) * DEPTHWISE_BLOCK + block * LANES;
+                            let tap = (ky * g.kernel_w + kx) * depthwise::BLOCK + block * LANES;
                             // SAFETY: NEON; the window's taps lie inside the input (rows()/cols()) and
                             // first + 8 ≤ that pixel's channels; tap + 8 ≤ 49 × 64.
                             unsafe {

@@ -23,7 +23,7 @@ use core::mem::MaybeUninit;
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::x86::requantize_lanes;
-use super::{padded, Conv2dGeometry};
+use super::{depthwise, padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
 /// Channels a requantisation step handles (one 256-bit vector of i32).
@@ -539,18 +539,13 @@ impl BlockRequant {
     }
 }
 
-/// Channels of a depthwise block whose weights (i32, tap-major) sit on the stack: 64 × 49 × 4 B = 12.5 KB.
-const DEPTHWISE_BLOCK: usize = 64;
-/// Largest window (7×7).
-const DEPTHWISE_TAPS: usize = 49;
-
 /// A depthwise convolution with one output channel per input channel, 8 channels a
 /// vector: with AVX-VNNI, 4 taps an instruction (`depthwise_avxvnni`); else, or when
 /// the padded copy would not fit its buffer, per output pixel and tap, 8 input bytes
 /// widened to i32 lanes, minus the zero point, times the tap's weights (`vpmulld`),
 /// summed; then `BlockRequant::store`. False, writing nothing, without AVX2 or for a
-/// layer it does not take: a depth multiplier, channels not a multiple of 8, a window
-/// over 7×7, a multiplier ≥ 1. The sums are the reference's (exact i32 arithmetic,
+/// layer it does not take (`depthwise::takes`: a depth multiplier, channels not a
+/// multiple of 8, a window over 7×7, a multiplier ≥ 1). The sums are the reference's (exact i32 arithmetic,
 /// the loader's limits). CPUs with AVX-512 VNNI but not AVX-VNNI (the VEX form) take
 /// the `vpmulld` path: the EVEX form of the same instruction is not wired here.
 pub fn depthwise(
@@ -562,17 +557,7 @@ pub fn depthwise(
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
-    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
-    let takes = g.groups == c
-        && g.output.c == c
-        && c.is_multiple_of(LANES)
-        && taps <= DEPTHWISE_TAPS
-        && (-128..=127).contains(&zp)
-        && channels.len() == c
-        && weights.len() == c * taps
-        && input.len() >= g.input.len()
-        && output.len() >= g.output.len()
-        && channels.iter().all(|ch| ch.multiplier.is_right_shift_only());
+    let takes = depthwise::takes(g, input, zp, weights, channels, output, LANES);
     #[cfg(feature = "std")]
     if takes {
         let fits = g.padded_input(GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
@@ -621,39 +606,29 @@ unsafe fn depthwise_avxvnni(
     // Each tap's offset in the copy from its window's start; the taps that pad the last
     // group read the first tap again (their weights are zero).
     let dilation = g.dilation.max(1);
-    let offsets: [usize; DEPTHWISE_TAPS + GROUP] = core::array::from_fn(|t| {
+    let offsets: [usize; depthwise::TAPS_MAX + GROUP] = core::array::from_fn(|t| {
         let t = if t < taps { t } else { 0 };
         ((t / g.kernel_w) * dilation * padded_w + (t % g.kernel_w) * dilation) * c
     });
     // [group][channel][tap in group], i8: one 32-byte vector per group and octet.
-    let mut grouped = [0i8; DEPTHWISE_BLOCK * (DEPTHWISE_TAPS + GROUP)];
-    let (mut bias, mut mantissa, mut right_shift) =
-        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
-    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
-        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 8
+    let mut grouped = [0i8; depthwise::BLOCK * (depthwise::TAPS_MAX + GROUP)];
+    for start in (0..c).step_by(depthwise::BLOCK) {
+        let n = depthwise::BLOCK.min(c - start); // a multiple of 8
+        let kernel = |j: usize| &weights[(start + j) * taps..][..taps];
         grouped.fill(0);
         for j in 0..n {
-            let kernel = &weights[(start + j) * taps..][..taps];
-            for (t, &w) in kernel.iter().enumerate() {
-                grouped[((t / GROUP) * DEPTHWISE_BLOCK + j) * GROUP + t % GROUP] = w;
+            for (t, &w) in kernel(j).iter().enumerate() {
+                grouped[((t / GROUP) * depthwise::BLOCK + j) * GROUP + t % GROUP] = w;
             }
-            let channel = channels.channel(start + j);
-            // Σ w·(x − zp) = Σ w·u − (zp + 128)·Σ w; wrapping, exact as the loader's limits keep the reference's sum in i32.
-            let sum = kernel.iter().fold(0i32, |sum, &w| sum.wrapping_add(i32::from(w)));
-            bias[j] = channel.bias.wrapping_sub((zp + 128).wrapping_mul(sum));
-            mantissa[j] = channel.multiplier.mantissa;
-            right_shift[j] = -channel.multiplier.shift;
         }
-        let packed = PackedWeights {
-            out_channels: n,
-            bias: &bias[..n],
-            mantissa: &mantissa[..n],
-            right_shift: &right_shift[..n],
-            vector_requant: true,
-            ..PackedWeights::default()
-        };
+        // Σ w·(x − zp) = Σ w·u − (zp + 128)·Σ w; wrapping, exact as the loader's limits keep the reference's sum in i32.
+        let constants = depthwise::BlockConstants::new(channels, start, n, |j, channel| {
+            let sum = kernel(j).iter().fold(0i32, |sum, &w| sum.wrapping_add(i32::from(w)));
+            channel.bias.wrapping_sub((zp + 128).wrapping_mul(sum))
+        });
+        let packed = constants.packed();
         // SAFETY: AVX2; the constants are n (a multiple of 8) long.
-        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+        let requants: [BlockRequant; depthwise::BLOCK / LANES] =
             core::array::from_fn(|octet| unsafe { BlockRequant::load(&packed, octet.min(n / LANES - 1), range) });
         for pixel in 0..g.output.h * g.output.w {
             let [window] = padded::window_starts::<1>(g, padded_w, pixel);
@@ -673,7 +648,7 @@ unsafe fn depthwise_avxvnni(
                             _mm_loadl_epi64(image.as_ptr().add(base + tap[2]).cast()),
                             _mm_loadl_epi64(image.as_ptr().add(base + tap[3]).cast()),
                             _mm256_loadu_si256(
-                                grouped.as_ptr().add((group * DEPTHWISE_BLOCK + octet * LANES) * GROUP).cast(),
+                                grouped.as_ptr().add((group * depthwise::BLOCK + octet * LANES) * GROUP).cast(),
                             ),
                         )
                     };
@@ -705,31 +680,20 @@ unsafe fn depthwise_avx2(
 ) {
     let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
     let zero_point = _mm256_set1_epi32(zp);
-    let mut tap_major = [0i32; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
-    let (mut bias, mut mantissa, mut right_shift) =
-        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
-    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
-        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 8
+    // The block's weights, i32 and tap-major: 64 × 49 × 4 B = 12.5 KB.
+    let mut tap_major = [0i32; depthwise::BLOCK * depthwise::TAPS_MAX];
+    for start in (0..c).step_by(depthwise::BLOCK) {
+        let n = depthwise::BLOCK.min(c - start); // a multiple of 8
         for j in 0..n {
-            let channel = channels.channel(start + j);
-            bias[j] = channel.bias;
-            mantissa[j] = channel.multiplier.mantissa;
-            right_shift[j] = -channel.multiplier.shift;
             for tap in 0..taps {
-                tap_major[tap * DEPTHWISE_BLOCK + j] = i32::from(weights[(start + j) * taps + tap]);
+                tap_major[tap * depthwise::BLOCK + j] = i32::from(weights[(start + j) * taps + tap]);
             }
         }
-        let packed = PackedWeights {
-            out_channels: n,
-            bias: &bias[..n],
-            mantissa: &mantissa[..n],
-            right_shift: &right_shift[..n],
-            vector_requant: true,
-            ..PackedWeights::default()
-        };
+        let constants = depthwise::BlockConstants::new(channels, start, n, |_, channel| channel.bias);
+        let packed = constants.packed();
         // Each octet's constants once per layer (past the last octet: the last one again, unused).
         // SAFETY: AVX2; the constants are n (a multiple of 8) long.
-        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+        let requants: [BlockRequant; depthwise::BLOCK / LANES] =
             core::array::from_fn(|octet| unsafe { BlockRequant::load(&packed, octet.min(n / LANES - 1), range) });
         for oy in 0..g.output.h {
             let (ky0, ky1) = g.rows(oy);
@@ -750,7 +714,7 @@ unsafe fn depthwise_avx2(
                                     _mm256_loadu_si256(
                                         tap_major
                                             .as_ptr()
-                                            .add((ky * g.kernel_w + kx) * DEPTHWISE_BLOCK + octet * LANES)
+                                            .add((ky * g.kernel_w + kx) * depthwise::BLOCK + octet * LANES)
                                             .cast(),
                                     ),
                                 )

@@ -21,7 +21,7 @@ use core::mem::MaybeUninit;
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
 use super::winograd::{self, CHANNEL_STEP, TILE_TAPS};
-use super::{padded, Conv2dGeometry};
+use super::{depthwise, padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, Multiplier, OutputRange, Requant};
 
 const LANES: usize = 4;
@@ -782,17 +782,15 @@ pub(crate) fn requantize_sums(sums: &[i32], multiplier: Multiplier, range: Outpu
     }
 }
 
-/// Channels of a depthwise block whose weights (i32, tap-major) sit on the stack: 64 × 49 × 4 B = 12.5 KB.
-const DEPTHWISE_BLOCK: usize = 64;
-/// Largest window (7×7).
-const DEPTHWISE_TAPS: usize = 49;
-
-/// A depthwise convolution with one output channel per input channel, 4 channels a
-/// vector: per output pixel and tap, 4 input bytes widened to i32 lanes, minus the zero
-/// point, times the tap's weights (`i32x4.mul`), summed; then requantised as the
-/// microkernels do. False, writing nothing, for a layer it does not take: a depth
-/// multiplier, channels not a multiple of 4, a window over 7×7, a multiplier ≥ 1.
-/// The sums are the reference's (exact i32 arithmetic, the loader's limits).
+/// A depthwise convolution with one output channel per input channel. A window wholly
+/// inside the input, 8 channels a step: its taps in pairs, each pair's bytes
+/// interleaved, widened to i16 minus the zero point, one `i32x4.dot_i16x8_s` per 4
+/// channels. Other windows, 4 channels a vector: per tap, 4 input bytes widened to
+/// i32 lanes minus the zero point, times the tap's weights (`i32x4.mul`). Then
+/// requantised as the microkernels do. False, writing nothing, for a layer it does
+/// not take (`depthwise::takes`: a depth multiplier, channels not a multiple of 4, a
+/// window over 7×7, a multiplier ≥ 1). The sums are the reference's (exact integer
+/// arithmetic, the loader's limits).
 pub fn depthwise(
     g: &Conv2dGeometry,
     input: &[i8],
@@ -802,62 +800,41 @@ pub fn depthwise(
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
-    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
-    if g.groups != c
-        || g.output.c != c
-        || !c.is_multiple_of(LANES)
-        || taps > DEPTHWISE_TAPS
-        || !(-128..=127).contains(&zp)
-        || channels.len() != c
-        || weights.len() != c * taps
-        || input.len() < g.input.len()
-        || output.len() < g.output.len()
-        || !channels.iter().all(|ch| ch.multiplier.is_right_shift_only())
-    {
+    if !depthwise::takes(g, input, zp, weights, channels, output, LANES) {
         return false;
     }
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
     let zero_point = i32x4_splat(zp);
     // x − zp as i16 (|x − zp| ≤ 255 for the loader's zero points, −128..=127).
     let zero_point16 = i16x8_splat(zp as i16);
-    let mut tap_major = [0i32; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
+    // The block's weights, i32 and tap-major: 64 × 49 × 4 B = 12.5 KB.
+    let mut tap_major = [0i32; depthwise::BLOCK * depthwise::TAPS_MAX];
     // Taps in pairs for `i32x4.dot_i16x8_s`: [pair][channel][tap in pair] (a last odd tap
     // paired with a zero weight), and each tap's offset in the input from its window's
     // first pixel (the zero-weight tap reads the first tap again).
-    let mut paired = [0i16; DEPTHWISE_BLOCK * (DEPTHWISE_TAPS + 1)];
+    let mut paired = [0i16; depthwise::BLOCK * (depthwise::TAPS_MAX + 1)];
     let pairs = taps.div_ceil(2);
     let dilation = g.dilation.max(1);
-    let offsets: [usize; DEPTHWISE_TAPS + 1] = core::array::from_fn(|t| {
+    let offsets: [usize; depthwise::TAPS_MAX + 1] = core::array::from_fn(|t| {
         let t = if t < taps { t } else { 0 };
         ((t / g.kernel_w) * dilation * g.input.w + (t % g.kernel_w) * dilation) * c
     });
-    let (mut bias, mut mantissa, mut right_shift) =
-        ([0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK], [0i32; DEPTHWISE_BLOCK]);
-    for start in (0..c).step_by(DEPTHWISE_BLOCK) {
-        let n = DEPTHWISE_BLOCK.min(c - start); // a multiple of 4
+    for start in (0..c).step_by(depthwise::BLOCK) {
+        let n = depthwise::BLOCK.min(c - start); // a multiple of 4
         for j in 0..n {
-            let channel = channels.channel(start + j);
-            bias[j] = channel.bias;
-            mantissa[j] = channel.multiplier.mantissa;
-            right_shift[j] = -channel.multiplier.shift;
             for tap in 0..taps {
                 let w = weights[(start + j) * taps + tap];
-                tap_major[tap * DEPTHWISE_BLOCK + j] = i32::from(w);
-                paired[((tap / 2) * DEPTHWISE_BLOCK + j) * 2 + tap % 2] = i16::from(w);
+                tap_major[tap * depthwise::BLOCK + j] = i32::from(w);
+                paired[((tap / 2) * depthwise::BLOCK + j) * 2 + tap % 2] = i16::from(w);
             }
             if taps % 2 == 1 {
-                paired[((taps / 2) * DEPTHWISE_BLOCK + j) * 2 + 1] = 0;
+                paired[((taps / 2) * depthwise::BLOCK + j) * 2 + 1] = 0;
             }
         }
-        let packed = PackedWeights {
-            out_channels: n,
-            bias: &bias[..n],
-            mantissa: &mantissa[..n],
-            right_shift: &right_shift[..n],
-            vector_requant: true,
-            ..PackedWeights::default()
-        };
+        let constants = depthwise::BlockConstants::new(channels, start, n, |_, channel| channel.bias);
+        let packed = constants.packed();
         // Each block's constants once per layer (past the last block: the last one again, unused).
-        let requants: [BlockRequant; DEPTHWISE_BLOCK / LANES] =
+        let requants: [BlockRequant; depthwise::BLOCK / LANES] =
             core::array::from_fn(|block| BlockRequant::load(&packed, block.min(n / LANES - 1)));
         for oy in 0..g.output.h {
             let (ky0, ky1) = g.rows(oy);
@@ -871,7 +848,7 @@ pub fn depthwise(
                         let base = window + octet * 2 * LANES;
                         let (mut low, mut high) = (i32x4_splat(0), i32x4_splat(0));
                         for pair in 0..pairs {
-                            let w = (pair * DEPTHWISE_BLOCK + octet * 2 * LANES) * 2;
+                            let w = (pair * depthwise::BLOCK + octet * 2 * LANES) * 2;
                             // SAFETY: every tap of the window lies inside the input, and 8 bytes
                             // from each are this octet's channels; w + 16 ≤ 50 × 64 × 2.
                             let (a, b, w_low, w_high) = unsafe {
@@ -899,7 +876,7 @@ pub fn depthwise(
                         let row = g.source_row(oy, ky) * g.input.w;
                         for kx in kx0..kx1 {
                             let first = (row + g.source_col(ox, kx)) * c + start + block * LANES;
-                            let tap = (ky * g.kernel_w + kx) * DEPTHWISE_BLOCK + block * LANES;
+                            let tap = (ky * g.kernel_w + kx) * depthwise::BLOCK + block * LANES;
                             // SAFETY: the window's taps lie inside the input (rows()/cols()) and
                             // first + 4 ≤ that pixel's channels; tap + 4 ≤ 49 × 64.
                             let (x, w) = unsafe {
