@@ -55,10 +55,20 @@ impl BlockConstants {
         len: usize,
         bias: impl Fn(usize, &ChannelRequant) -> i32,
     ) -> BlockConstants {
+        Self::mapped(channels, len, |j| start + j, bias)
+    }
+
+    /// `len` lanes (≤ `BLOCK`), lane j holding channel `channel(j)` of `channels`.
+    pub(crate) fn mapped(
+        channels: &Requant<'_>,
+        len: usize,
+        channel: impl Fn(usize) -> usize,
+        bias: impl Fn(usize, &ChannelRequant) -> i32,
+    ) -> BlockConstants {
         let mut constants =
             BlockConstants { len: len.min(BLOCK), bias: [0; BLOCK], mantissa: [0; BLOCK], right_shift: [0; BLOCK] };
         for j in 0..constants.len {
-            let channel = channels.channel(start + j);
+            let channel = channels.channel(channel(j));
             constants.bias[j] = bias(j, &channel);
             constants.mantissa[j] = channel.multiplier.mantissa;
             constants.right_shift[j] = -channel.multiplier.shift;
