@@ -281,10 +281,10 @@ impl BlockRequant {
             let threshold = vsubq_s32(self.half_mask[h], vreinterpretq_s32_u32(vcltzq_s32(x)));
             let shifted = vshlq_s32(x, self.negated_shift[h]);
             let q = vsubq_s32(shifted, vreinterpretq_s32_u32(vcgtq_s32(remainder, threshold)));
-            // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
-            let q = vminq_s32(vmaxq_s32(q, vdupq_n_s32(-65536)), vdupq_n_s32(65536));
-            let q = vaddq_s32(q, vdupq_n_s32(range.zero_point));
-            vminq_s32(vmaxq_s32(q, vdupq_n_s32(range.min)), vdupq_n_s32(range.max))
+            // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+            let (low, high) = range.bounds_before_zero_point();
+            let q = vminq_s32(vmaxq_s32(q, vdupq_n_s32(low)), vdupq_n_s32(high));
+            vaddq_s32(q, vdupq_n_s32(range.zero_point))
         }
     }
 }

@@ -378,8 +378,9 @@ struct Requant16 {
     remainder_mask: __m512i,
     half_mask: __m512i,
     zero_point: __m512i,
-    min: __m512i,
-    max: __m512i,
+    /// `OutputRange::bounds_before_zero_point`.
+    low: __m512i,
+    high: __m512i,
 }
 
 impl Requant16 {
@@ -402,8 +403,8 @@ impl Requant16 {
             remainder_mask,
             half_mask: _mm512_srli_epi32::<1>(remainder_mask),
             zero_point: _mm512_set1_epi32(range.zero_point),
-            min: _mm512_set1_epi32(range.min),
-            max: _mm512_set1_epi32(range.max),
+            low: _mm512_set1_epi32(range.bounds_before_zero_point().0),
+            high: _mm512_set1_epi32(range.bounds_before_zero_point().1),
         }
     }
 
@@ -434,8 +435,8 @@ impl Requant16 {
         let threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()), half, one);
         let shifted = _mm512_srav_epi32(high, self.right_shift);
         let q = _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, one);
-        let q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-65536)), _mm512_set1_epi32(65536));
-        let q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, self.zero_point), self.min), self.max);
+        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+        let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, self.low), self.high), self.zero_point);
         // The lanes are in [min, max] ⊂ [−128, 127], so truncating to bytes keeps them.
         _mm512_cvtepi32_epi8(q)
     }
@@ -485,8 +486,9 @@ struct BlockRequant {
     mantissa: __m256i,
     right_shift: __m256i,
     zero_point: __m256i,
-    min: __m256i,
-    max: __m256i,
+    /// `OutputRange::bounds_before_zero_point`.
+    low: __m256i,
+    high: __m256i,
     range: OutputRange,
 }
 
@@ -508,8 +510,8 @@ impl BlockRequant {
             mantissa: load(packed.mantissa),
             right_shift: load(packed.right_shift),
             zero_point: _mm256_set1_epi32(range.zero_point),
-            min: _mm256_set1_epi32(range.min),
-            max: _mm256_set1_epi32(range.max),
+            low: _mm256_set1_epi32(range.bounds_before_zero_point().0),
+            high: _mm256_set1_epi32(range.bounds_before_zero_point().1),
             range,
         }
     }
@@ -531,9 +533,8 @@ impl BlockRequant {
             return;
         }
         let q = unsafe { requantize_lanes(total, self.mantissa, self.right_shift) };
-        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
-        let q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-65536)), _mm256_set1_epi32(65536));
-        let q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, self.zero_point), self.min), self.max);
+        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+        let q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, self.low), self.high), self.zero_point);
         let words = _mm256_packs_epi32(q, q); // per 128-bit half: its 4 values, twice (i16)
         let bytes = _mm256_packs_epi16(words, words);
         let eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256::<1>(bytes));
@@ -790,10 +791,11 @@ unsafe fn depthwise_avx512vnni(
                     // most 8 bytes past its own, inside the copy's slack (`padded_input`).
                     let taps = unsafe {
                         let at = |t: usize| _mm_loadu_si128(image.as_ptr().add(base + tap[t]).cast());
-                        let v = _mm512_castsi128_si512(at(0));
-                        let v = _mm512_inserti32x4::<1>(v, at(1));
-                        let v = _mm512_inserti32x4::<2>(v, at(2));
-                        _mm512_inserti32x4::<3>(v, at(3))
+                        // Masked broadcasts from memory: a load and a blend each, off the shuffle port.
+                        let v = _mm512_broadcast_i32x4(at(0));
+                        let v = _mm512_mask_broadcast_i32x4(v, 0x00f0, at(1));
+                        let v = _mm512_mask_broadcast_i32x4(v, 0x0f00, at(2));
+                        _mm512_mask_broadcast_i32x4(v, 0xf000, at(3))
                     };
                     acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(interleave, taps), w);
                 }

@@ -672,10 +672,9 @@ impl BlockRequant {
             (None, None) => shift_right_lanes(x, self.right_shift),
         };
         let q = i32x4_sub(shifted, i32x4_gt(remainder, threshold));
-        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
-        let q = i32x4_min(i32x4_max(q, i32x4_splat(-65536)), i32x4_splat(65536));
-        let q = i32x4_add(q, i32x4_splat(range.zero_point));
-        i32x4_min(i32x4_max(q, i32x4_splat(range.min)), i32x4_splat(range.max))
+        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+        let (low, high) = range.bounds_before_zero_point();
+        i32x4_add(i32x4_min(i32x4_max(q, i32x4_splat(low)), i32x4_splat(high)), i32x4_splat(range.zero_point))
     }
 }
 
@@ -765,14 +764,14 @@ fn apply_lanes(x: v128, multiplier: Multiplier) -> v128 {
 /// `out[i] = clamp(zp + multiplier.apply(sums[i]))` for a multiplier < 1 (the caller
 /// checks), four lanes at a time: the add's output stage.
 pub(crate) fn requantize_sums(sums: &[i32], multiplier: Multiplier, range: OutputRange, out: &mut [i8]) {
-    let (zero_point, min, max) = (i32x4_splat(range.zero_point), i32x4_splat(range.min), i32x4_splat(range.max));
+    let (low, high) = range.bounds_before_zero_point();
+    let (zero_point, low, high) = (i32x4_splat(range.zero_point), i32x4_splat(low), i32x4_splat(high));
     let mut sums = sums.chunks_exact(4);
     let mut outs = out.chunks_exact_mut(4);
     for (sum, out) in (&mut sums).zip(&mut outs) {
         let q = apply_lanes(i32x4(sum[0], sum[1], sum[2], sum[3]), multiplier);
-        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
-        let q = i32x4_min(i32x4_max(q, i32x4_splat(-65536)), i32x4_splat(65536));
-        let q = i32x4_min(i32x4_max(i32x4_add(q, zero_point), min), max);
+        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+        let q = i32x4_add(i32x4_min(i32x4_max(q, low), high), zero_point);
         let words = i16x8_narrow_i32x4(q, q);
         let four: [i8; 4] = bytemuck::cast(i32x4_extract_lane::<0>(i8x16_narrow_i16x8(words, words)));
         out.copy_from_slice(&four);

@@ -60,17 +60,17 @@ impl Avx2Requant {
 unsafe fn requantize_all_avx2(sums: &[i32], multiplier: Multiplier, range: OutputRange, out: &mut [i8]) {
     let mantissa = _mm256_set1_epi32(multiplier.mantissa);
     let right_shift = _mm256_set1_epi32(-multiplier.shift);
-    let (zero_point, min, max) =
-        (_mm256_set1_epi32(range.zero_point), _mm256_set1_epi32(range.min), _mm256_set1_epi32(range.max));
+    let (low, high) = range.bounds_before_zero_point();
+    let (zero_point, low, high) =
+        (_mm256_set1_epi32(range.zero_point), _mm256_set1_epi32(low), _mm256_set1_epi32(high));
     let mut lanes = [0i32; 8];
     for (sums, out) in sums.chunks(8).zip(out.chunks_mut(8)) {
         lanes[..sums.len()].copy_from_slice(sums);
         // SAFETY: `lanes` is 8 i32 long; loadu/storeu have no alignment requirement.
         let x = unsafe { _mm256_loadu_si256(lanes.as_ptr().cast()) };
         let q = unsafe { requantize_lanes(x, mantissa, right_shift) };
-        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
-        let q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-65536)), _mm256_set1_epi32(65536));
-        let q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, zero_point), min), max);
+        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+        let q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, low), high), zero_point);
         unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), q) };
         for (o, &v) in out.iter_mut().zip(&lanes) {
             *o = v as i8; // clamped to [min, max] ⊂ [−128, 127] above
@@ -104,6 +104,15 @@ pub(crate) fn add(
     false
 }
 
+/// Whether an add input's multiplier is exactly ½, as the input with the largest scale's
+/// always is (`scale / (2·max scale)`): its term M·((x − zp) << 20) is then (x − zp) << 19
+/// exactly — the doubling high multiply of d·2^20 by 2^30 is ⌊(d·2^50 + 2^30) / 2^31⌋ =
+/// d·2^19, and a right shift by 0 rounds nothing — so no multiply is needed.
+#[cfg(feature = "std")]
+fn is_one_half(multiplier: Multiplier) -> bool {
+    multiplier.mantissa == 1 << 30 && multiplier.shift == 0
+}
+
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx2")]
 unsafe fn add_avx2(
@@ -115,8 +124,9 @@ unsafe fn add_avx2(
 ) {
     let lanes = |m: Multiplier| (_mm256_set1_epi32(m.mantissa), _mm256_set1_epi32(-m.shift));
     let (mantissa, right_shift) = lanes(multiplier);
-    let (zero_point, min, max) =
-        (_mm256_set1_epi32(range.zero_point), _mm256_set1_epi32(range.min), _mm256_set1_epi32(range.max));
+    let (low, high) = range.bounds_before_zero_point();
+    let (zero_point, low, high) =
+        (_mm256_set1_epi32(range.zero_point), _mm256_set1_epi32(low), _mm256_set1_epi32(high));
     let whole = output.len() / 8 * 8;
     for start in (0..whole).step_by(8) {
         let mut sum = _mm256_setzero_si256();
@@ -126,13 +136,16 @@ unsafe fn add_avx2(
             let v = _mm256_sub_epi32(_mm256_cvtepi8_epi32(bytes), _mm256_set1_epi32(p.zero_point));
             let (m, s) = lanes(p.multiplier);
             // |x − zp| << 20 < 2^28: no overflow; the sum of ≤ 4 terms stays below 2^30.
-            let term = unsafe { requantize_lanes(_mm256_slli_epi32::<{ ADD_LEFT_SHIFT as i32 }>(v), m, s) };
+            let term = if is_one_half(p.multiplier) {
+                _mm256_slli_epi32::<{ ADD_LEFT_SHIFT as i32 - 1 }>(v)
+            } else {
+                unsafe { requantize_lanes(_mm256_slli_epi32::<{ ADD_LEFT_SHIFT as i32 }>(v), m, s) }
+            };
             sum = _mm256_add_epi32(sum, term);
         }
         let q = unsafe { requantize_lanes(sum, mantissa, right_shift) };
-        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
-        let q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_set1_epi32(-65536)), _mm256_set1_epi32(65536));
-        let q = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(q, zero_point), min), max);
+        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+        let q = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(q, low), high), zero_point);
         // Narrow to bytes (in range already): each 128-bit half packs its 4 lanes into its low
         // 4 bytes; gather those two words into the low 8 bytes.
         let bytes = _mm256_packs_epi16(_mm256_packs_epi32(q, q), _mm256_setzero_si256());
@@ -178,8 +191,9 @@ unsafe fn add_avx512(
     range: OutputRange,
     output: &mut [i8],
 ) {
-    let (zero_point, min, max) =
-        (_mm512_set1_epi32(range.zero_point), _mm512_set1_epi32(range.min), _mm512_set1_epi32(range.max));
+    let (low, high) = range.bounds_before_zero_point();
+    let (zero_point, low, high) =
+        (_mm512_set1_epi32(range.zero_point), _mm512_set1_epi32(low), _mm512_set1_epi32(high));
     let whole = output.len() / 16 * 16;
     for start in (0..whole).step_by(16) {
         let mut sum = _mm512_setzero_si512();
@@ -188,13 +202,16 @@ unsafe fn add_avx512(
             let bytes = unsafe { _mm_loadu_si128(x.as_ptr().add(start).cast()) };
             let v = _mm512_sub_epi32(_mm512_cvtepi8_epi32(bytes), _mm512_set1_epi32(p.zero_point));
             // |x − zp| << 20 < 2^28: no overflow; the sum of ≤ 4 terms stays below 2^30.
-            let term = unsafe { apply_16_lanes(_mm512_slli_epi32::<{ ADD_LEFT_SHIFT }>(v), p.multiplier) };
+            let term = if is_one_half(p.multiplier) {
+                _mm512_slli_epi32::<{ ADD_LEFT_SHIFT - 1 }>(v)
+            } else {
+                unsafe { apply_16_lanes(_mm512_slli_epi32::<{ ADD_LEFT_SHIFT }>(v), p.multiplier) }
+            };
             sum = _mm512_add_epi32(sum, term);
         }
         let q = unsafe { apply_16_lanes(sum, multiplier) };
-        // |q| ≤ 2^16 before adding the zero point gives the scalar saturating add's result once clamped.
-        let q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-65536)), _mm512_set1_epi32(65536));
-        let q = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, zero_point), min), max);
+        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+        let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, low), high), zero_point);
         // SAFETY: start + 16 ≤ output.len(); the lanes are in [min, max] ⊂ [−128, 127].
         unsafe { _mm_storeu_si128(output.as_mut_ptr().add(start).cast(), _mm512_cvtepi32_epi8(q)) };
     }
@@ -226,12 +243,19 @@ mod tests {
             let (inputs_n, len) = (1 + next(4) as usize, 1 + next(300) as usize);
             let data: Vec<Vec<i8>> = (0..inputs_n).map(|_| (0..len).map(|_| next(256) as u8 as i8).collect()).collect();
             let inputs: Vec<&[i8]> = data.iter().map(Vec::as_slice).collect();
+            // In every other case the first input has the largest scale, as in a model: ½.
             let params: Vec<AddInput> = (0..inputs_n)
-                .map(|_| AddInput {
+                .map(|k| AddInput {
                     zero_point: next(256) as i32 - 128,
-                    multiplier: Multiplier::from_real(0.5 * (1 + next(1000)) as f64 / 1000.0).unwrap(),
+                    multiplier: Multiplier::from_real(if k == 0 && case % 2 == 0 {
+                        0.5
+                    } else {
+                        0.5 * (1 + next(1000)) as f64 / 1000.0
+                    })
+                    .unwrap(),
                 })
                 .collect();
+            assert_eq!(case % 2 == 0, is_one_half(params[0].multiplier), "case {case}");
             let output = Multiplier::from_real(2f64.powi(-(10 + next(12) as i32))).unwrap();
             let range = OutputRange::new(next(256) as i32 - 128, next(2) == 0);
             let mut want = vec![0i8; len];

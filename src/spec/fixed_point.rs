@@ -186,6 +186,15 @@ impl OutputRange {
     pub fn new(zero_point: i32, relu: bool) -> OutputRange {
         OutputRange { zero_point, min: if relu { zero_point.max(-128) } else { -128 }, max: 127 }
     }
+
+    /// The clamp bounds less the zero point, `(min − zp, max − zp)`: for int8 `zp`, `min`
+    /// and `max` (the loader's), clamp(q, min − zp, max − zp) + zp equals `requantize`'s
+    /// clamp(q + zp saturating, min, max) for every i32 q, with no overflow. One clamp and
+    /// an add where the vector kernels did two clamps and an add.
+    #[inline]
+    pub fn bounds_before_zero_point(self) -> (i32, i32) {
+        (self.min - self.zero_point, self.max - self.zero_point)
+    }
 }
 
 /// acc → int8: scale, add the output zero point, clamp.
