@@ -529,6 +529,24 @@ fn maxpool_matches_reference() {
 }
 
 #[test]
+fn global_avgpool_matches_reference() {
+    let mut rng = Rng(0x9a7);
+    for case in 0..200 {
+        let (channels, pixels) = (1 + rng.below(150), 1 + rng.below(100));
+        // Mostly random values; every fourth case all −128 or all 127 (the largest sums).
+        let input = match case % 8 {
+            3 => vec![-128i8; channels * pixels],
+            7 => vec![127i8; channels * pixels],
+            _ => rng.i8s(channels * pixels, -128, 127),
+        };
+        let (mut want, mut got) = (vec![0i8; channels], vec![1i8; channels]);
+        pool::global_avgpool_reference(&input, channels, &mut want);
+        pool::global_avgpool(&input, channels, &mut got);
+        assert_eq!(got, want, "case {case}: {channels} channels, {pixels} pixels");
+    }
+}
+
+#[test]
 fn add_matches_reference() {
     let mut rng = Rng(0xadd);
     for case in 0..200 {

@@ -367,7 +367,8 @@ impl<'s> Engine<'s> {
                 Step::AvgPool { geometry, input_zero_point } => {
                     pool::avgpool2d_reference(geometry, x, *input_zero_point, out)
                 }
-                Step::GlobalAvgPool { channels } => pool::global_avgpool_reference(x, *channels, out),
+                Step::GlobalAvgPool { channels } if reference => pool::global_avgpool_reference(x, *channels, out),
+                Step::GlobalAvgPool { channels } => pool::global_avgpool(x, *channels, out),
                 Step::Add { inputs: params, terms, output, range } if terms.is_empty() => {
                     eltwise::add_reference(inputs, state.get(*params), *output, *range, out)
                 }
