@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Latency of LiteRT (ai-edge-litert) on the four MLPerf Tiny int8 models, batch 1, one thread.
 
-    litert_bench.py [SECONDS_PER_RUN]    (default 2.5; run through scripts/litert-bench)
+    litert_bench.py [SECONDS_PER_RUN] [KERNEL_SET ...]    (default 2.5 s, every set; run
+                                                          through scripts/litert-bench)
 
 The yardstick for tinycnn's int8 engine on this CPU, with three of LiteRT's kernel sets:
   xnnpack   the default: XNNPACK delegate (QS8 kernels) where it takes the op
@@ -63,13 +64,17 @@ def bench(path, resolver, seconds):
 
 def main():
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 2.5
+    wanted = sys.argv[2:] or [name for name, _ in MODES]
+    unknown = sorted(set(wanted) - {name for name, _ in MODES})
+    if unknown:
+        sys.exit(f"litert_bench.py: unknown kernel set(s) {', '.join(unknown)}: xnnpack, builtin, ref")
     import ai_edge_litert
     print(f"LiteRT {getattr(ai_edge_litert, '__version__', '?')}, num_threads=1, batch 1, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print(f"{'model':<24}{'kernels':<9}{'runs':>7}{'p10 µs':>10}{'median µs':>11}{'p90 µs':>10}"
           f"  {'delegates':>9}  vs TFLM (inputs differing /203, max |diff|)")
     for path in sorted(f for f in os.listdir(MODELS) if f.endswith(".tflite")):
-        for name, resolver in MODES:
+        for name, resolver in (m for m in MODES if m[0] in wanted):
             runs, p10, p50, p90, dlg, ndiff, maxd = bench(os.path.join(MODELS, path), resolver, seconds)
             print(f"{path[:-7]:<24}{name:<9}{runs:>7}{p10:>10.1f}{p50:>11.1f}{p90:>10.1f}"
                   f"  {dlg:>9}  {ndiff:>3}, {maxd}", flush=True)
