@@ -796,11 +796,10 @@ unsafe fn depthwise_avx512vnni(
                     // most 8 bytes past its own, inside the copy's slack (`padded_input`).
                     let taps = unsafe {
                         let at = |t: usize| _mm_loadu_si128(image.as_ptr().add(base + tap[t]).cast());
-                        // Masked broadcasts from memory: a load and a blend each, off the shuffle port.
-                        let v = _mm512_broadcast_i32x4(at(0));
-                        let v = _mm512_mask_broadcast_i32x4(v, 0x00f0, at(1));
-                        let v = _mm512_mask_broadcast_i32x4(v, 0x0f00, at(2));
-                        _mm512_mask_broadcast_i32x4(v, 0xf000, at(3))
+                        let v = _mm512_castsi128_si512(at(0));
+                        let v = _mm512_inserti32x4::<1>(v, at(1));
+                        let v = _mm512_inserti32x4::<2>(v, at(2));
+                        _mm512_inserti32x4::<3>(v, at(3))
                     };
                     acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(interleave, taps), w);
                 }
