@@ -16,12 +16,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TFLM_INPUTS as INPUTS, tflmInputs } from '../../tests/node/tflm-inputs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const require = createRequire(import.meta.url);
 const MODELS = ['ad01_int8', 'kws_ref_model', 'pretrainedResnet_quant', 'vww_96_int8'];
-const INPUTS = 203;
 const CYCLE = 64;
 const CALLS = 100;
 
@@ -33,28 +33,6 @@ if (!dir || !(rounds > 0)) {
   process.exit(2);
 }
 
-/** tests/data/tflm/README.md's inputs: splitmix64 bytes per input index, then all −128, all 127, the zero point. */
-function inputs(len, zeroPoint) {
-  const mask = (1n << 64n) - 1n;
-  const all = new Int8Array(INPUTS * len);
-  for (let seed = 0n; seed < 200n; seed++) {
-    const bytes = new Uint8Array(Math.ceil(len / 8) * 8);
-    const view = new DataView(bytes.buffer);
-    let state = seed;
-    for (let i = 0; i < bytes.length; i += 8) {
-      state = (state + 0x9e3779b97f4a7c15n) & mask;
-      let z = state;
-      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & mask;
-      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & mask;
-      view.setBigUint64(i, z ^ (z >> 31n), true);
-    }
-    all.set(new Int8Array(bytes.buffer, 0, len), Number(seed) * len);
-  }
-  all.fill(-128, 200 * len, 201 * len);
-  all.fill(127, 201 * len, 202 * len);
-  all.fill(zeroPoint, 202 * len, 203 * len);
-  return all;
-}
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const micros = (start) => Number(process.hrtime.bigint() - start) / 1e3;
@@ -80,7 +58,7 @@ for (const stem of MODELS) {
   const session = await ort.InferenceSession.create(readFileSync(onnx), { executionProviders: ['wasm'], executionMode: 'sequential', graphOptimizationLevel: 'all' });
   const [inputName, outputName] = [session.inputNames[0], session.outputNames[0]];
   const len = model.inputLength;
-  const xs = inputs(len, arena[stem].input.zero_point[0]);
+  const xs = tflmInputs(len, arena[stem].input.zero_point[0]);
   const shape = [1, ...arena[stem].input.shape.slice(1)];
   const feeds = Array.from({ length: INPUTS }, (_, i) => ({ [inputName]: new ort.Tensor('int8', xs.slice(i * len, (i + 1) * len), shape) }));
   const tinyRun = (i) => model.runInt8(xs.subarray(i * len, (i + 1) * len));

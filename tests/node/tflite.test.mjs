@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TFLM_INPUTS, tflmInputs } from './tflm-inputs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const pkgEntry = join(root, 'pkg/node/index.cjs'); // the package's require() entry
@@ -21,28 +22,6 @@ before(() => {
   t = createRequire(import.meta.url)(pkgEntry);
 });
 
-/** tests/data/tflm/README.md's inputs: splitmix64 bytes per input index, then all −128, all 127, the zero point. */
-function inputs(len, zeroPoint) {
-  const mask = (1n << 64n) - 1n;
-  const all = new Int8Array(203 * len);
-  for (let seed = 0n; seed < 200n; seed++) {
-    const bytes = new Uint8Array(Math.ceil(len / 8) * 8);
-    const view = new DataView(bytes.buffer);
-    let state = seed;
-    for (let i = 0; i < bytes.length; i += 8) {
-      state = (state + 0x9e3779b97f4a7c15n) & mask;
-      let z = state;
-      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & mask;
-      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & mask;
-      view.setBigUint64(i, z ^ (z >> 31n), true);
-    }
-    all.set(new Int8Array(bytes.buffer, 0, len), Number(seed) * len);
-  }
-  all.fill(-128, 200 * len, 201 * len);
-  all.fill(127, 201 * len, 202 * len);
-  all.fill(zeroPoint, 202 * len, 203 * len);
-  return all;
-}
 
 for (const stem of models) {
   test(`${stem}: runInt8 gives TFLite Micro's bytes on 203 inputs`, () => {
@@ -52,8 +31,8 @@ for (const stem of models) {
     const bytes = readFileSync(join(root, 'tests/data/tflm', `${stem}.out`)); // may be a view of a pooled buffer
     const want = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const zeroPoint = JSON.parse(readFileSync(join(root, 'tests/data/tflm/arena.json'), 'utf8'))[stem].input.zero_point[0];
-    const got = model.runInt8(inputs(model.inputLength, zeroPoint));
-    assert.equal(got.length, 203 * model.int8OutputLength);
+    const got = model.runInt8(tflmInputs(model.inputLength, zeroPoint));
+    assert.equal(got.length, TFLM_INPUTS * model.int8OutputLength);
     assert.equal(got.length, want.length);
     let differing = 0;
     for (let i = 0; i < got.length; i++) differing += got[i] !== want[i];
