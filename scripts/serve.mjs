@@ -5,7 +5,11 @@
 // (ETag / Last-Modified → 304), so a reload uses the browser cache but an
 // edited file is picked up at once. No dependencies: node:http only.
 //
-//   node scripts/serve.mjs [PORT] [--root DIR] [--quiet]
+//   node scripts/serve.mjs [PORT] [--root DIR] [--max-age SECONDS] [--quiet]
+//
+// --max-age lets the browser keep every file but HTML that long without asking
+// (`Cache-Control: max-age`, as static hosts serve a deployed app: GitHub Pages
+// gives 600 s); HTML is always revalidated, so a new deploy shows on reload.
 //
 // PORT 0 picks a free port. The first line printed is always
 // "tinycnn: serving <root> at http://127.0.0.1:<port>/www/"; tests parse it.
@@ -37,13 +41,14 @@ const MIME = {
 };
 
 function parseArgs(argv) {
-  const opts = { port: 8080, root: resolve(fileURLToPath(import.meta.url), '..', '..'), quiet: false };
+  const opts = { port: 8080, root: resolve(fileURLToPath(import.meta.url), '..', '..'), quiet: false, maxAge: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--root') opts.root = resolve(argv[++i]);
     else if (a === '--quiet') opts.quiet = true;
+    else if (a === '--max-age' && /^\d+$/.test(argv[i + 1] ?? '')) opts.maxAge = Number(argv[++i]);
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node scripts/serve.mjs [PORT] [--root DIR] [--quiet]');
+      console.log('usage: node scripts/serve.mjs [PORT] [--root DIR] [--max-age SECONDS] [--quiet]');
       process.exit(0);
     } else if (/^\d+$/.test(a)) opts.port = Number(a);
     else {
@@ -104,7 +109,8 @@ async function handle(req, res) {
   const etag = `W/"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
   const headers = {
     'Content-Type': MIME[extname(path).toLowerCase()] ?? 'application/octet-stream',
-    'Cache-Control': 'no-cache', // cache, but revalidate: edits show up on reload
+    // By default cache, but revalidate: edits show up on reload.
+    'Cache-Control': opts.maxAge && extname(path).toLowerCase() !== '.html' ? `max-age=${opts.maxAge}` : 'no-cache',
     ETag: etag,
     'Last-Modified': st.mtime.toUTCString(),
     'X-Content-Type-Options': 'nosniff',

@@ -26,11 +26,13 @@ export async function padSize(page) {
 /**
  * Starts `scripts/serve 0` (which builds pkg/ when missing or stale) and
  * resolves with { url, origin, stop } once it prints its URL. `build: false`
- * serves without building; `root` (with build: false) serves that directory instead.
+ * serves without building; `root` (with build: false) serves that directory instead;
+ * `maxAge` (seconds, with build: false) lets the browser keep all but HTML unasked (serve.mjs --max-age).
  */
-export function startServer({ build = true, root = null, timeoutMs = 20 * 60_000 } = {}) {
+export function startServer({ build = true, root = null, maxAge = 0, timeoutMs = 20 * 60_000 } = {}) {
   const cmd = build ? join(ROOT, 'scripts', 'serve') : process.execPath;
-  const args = build ? ['0'] : [join(ROOT, 'scripts', 'serve.mjs'), '0', '--quiet', ...(root ? ['--root', root] : [])];
+  const options = [...(root ? ['--root', root] : []), ...(maxAge ? ['--max-age', String(maxAge)] : [])];
+  const args = build ? ['0'] : [join(ROOT, 'scripts', 'serve.mjs'), '0', '--quiet', ...options];
   const child = spawn(cmd, args, {
     cwd: ROOT,
     env: { ...process.env, SERVE_QUIET: '1' },
