@@ -261,6 +261,45 @@ fn conv2d_matches_reference() {
     }
 }
 
+/// Rows of 16 to 40 output pixels with at most 16 output channels: the 512-bit VNNI
+/// kernel's 16-pixel tiles, whose windows in one output row it addresses as one pointer
+/// and `stride × input channels` offsets (specialised for 1, 3, 6, 8 and 16 bytes), and
+/// the tiles that wrap to the next row.
+#[test]
+fn conv2d_wide_rows_match_reference() {
+    let mut rng = Rng(0x0016_7113);
+    for case in 0..80 {
+        let c = [1, 3, 6, 8, 16, 1 + rng.below(20)][case % 6];
+        let stride = 1 + rng.below(2);
+        let (kh, kw) = (1 + rng.below(3), 1 + rng.below(3));
+        let pad = rng.below(2);
+        let w = 16 * stride + rng.below(25);
+        let h = 1 + rng.below(4);
+        let (Some(oh), Some(ow)) =
+            (output_len_padded(h, kh, stride, pad, pad), output_len_padded(w, kw, stride, pad, pad))
+        else {
+            continue;
+        };
+        let g = Conv2dGeometry {
+            input: Shape::new(c, h, w),
+            output: Shape::new(1 + rng.below(16), oh, ow),
+            kernel_h: kh,
+            kernel_w: kw,
+            stride,
+            pad_top: pad,
+            pad_left: pad,
+            groups: 1,
+            dilation: 1,
+        };
+        let input = rng.i8s(g.input.len(), -128, 127);
+        let weights = rng.i8s(g.output.c * kh * kw * c, -127, 127);
+        let channels = rng.channels(g.output.c, case % 3 == 0);
+        let zp = rng.range(-128, 127);
+        let range = OutputRange::new(rng.range(-128, 127), rng.below(2) == 0);
+        conv_checked(&format!("case {case}"), &g, &input, &weights, &channels, zp, range);
+    }
+}
+
 /// A 3×3 stride-1 convolution (the layers Winograd takes) of random size, channels and padding.
 fn random_winograd_geometry(rng: &mut Rng, max_channels: usize) -> Conv2dGeometry {
     loop {

@@ -268,6 +268,36 @@ unsafe fn conv2d_with<W: Width, const P: usize>(
     let Some((image, padded_w)) = padded::copy(g, input, GROUP, pad, |x| x as u8 ^ 0x80, &mut storage) else {
         return; // not reached: `conv2d` checked the geometry and the buffer size
     };
+    // SAFETY (each): the caller's contract; `image` is the layer's padded copy.
+    match (P, g.stride * g.input.c) {
+        // Neighbouring windows of a 16-pixel tile lie `stride × channels` bytes apart: a
+        // constant lets 16 window pointers be one pointer and 16 offsets. Sixteen pointers
+        // held in registers spilled 6 of them, reloaded in the innermost loop (ResNet-8's
+        // 16-channel layers, the MobileNet's first two).
+        (16, 1) => unsafe { conv2d_tiles::<W, P, 1>(g, image, padded_w, packed, channels, range, output) },
+        (16, 3) => unsafe { conv2d_tiles::<W, P, 3>(g, image, padded_w, packed, channels, range, output) },
+        (16, 6) => unsafe { conv2d_tiles::<W, P, 6>(g, image, padded_w, packed, channels, range, output) },
+        (16, 8) => unsafe { conv2d_tiles::<W, P, 8>(g, image, padded_w, packed, channels, range, output) },
+        (16, 16) => unsafe { conv2d_tiles::<W, P, 16>(g, image, padded_w, packed, channels, range, output) },
+        _ => unsafe { conv2d_tiles::<W, P, 0>(g, image, padded_w, packed, channels, range, output) },
+    }
+}
+
+/// `conv2d_with`'s tile loop over the padded copy `image`. `D`, when not 0, is the bytes
+/// between neighbouring windows of an output row (stride × input channels).
+///
+/// # Safety
+/// As `conv2d_with`; `image` is its padded copy, `padded_w` wide.
+#[inline(always)]
+unsafe fn conv2d_tiles<W: Width, const P: usize, const D: usize>(
+    g: &Conv2dGeometry,
+    image: &[u8],
+    padded_w: usize,
+    packed: &PackedWeights,
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) {
     let (pixels, out_c) = (g.output.h * g.output.w, g.output.c);
     let row_stride = padded_w * g.input.c;
     let mut first = 0;
@@ -277,7 +307,14 @@ unsafe fn conv2d_with<W: Width, const P: usize>(
         let out = &mut output[first * out_c..][..count * out_c];
         // SAFETY: the caller's contract, and each window lies inside `image` (`padded_input`,
         // whose slack covers the GROUP − 1 bytes of over-read).
-        unsafe { tiles::<W, P>(image, &starts, row_stride, count, packed, channels, range, out) };
+        unsafe {
+            // A whole tile in one output row: its windows are `D` bytes apart.
+            if D != 0 && count == P && first % g.output.w + P <= g.output.w {
+                tiles::<W, P, D>(image, &starts, row_stride, count, packed, channels, range, out);
+            } else {
+                tiles::<W, P, 0>(image, &starts, row_stride, count, packed, channels, range, out);
+            }
+        }
         first += P;
     }
 }
@@ -297,18 +334,19 @@ unsafe fn dense_with<W: Width>(
         *u = x as u8 ^ 0x80;
     }
     let out = &mut output[..channels.len()];
-    unsafe { tiles::<W, 1>(&patch, &[0], 0, 1, packed, channels, range, out) };
+    unsafe { tiles::<W, 1, 0>(&patch, &[0], 0, 1, packed, channels, range, out) };
 }
 
 /// All channel blocks of the `P` pixels whose windows start at `image[windows[p]..]` (kernel
-/// rows `row_stride` apart); writes the first `count` pixels' outputs to `out`.
+/// rows `row_stride` apart); writes the first `count` pixels' outputs to `out`. `D`, when not
+/// 0, is windows[p + 1] − windows[p] for every p.
 ///
 /// # Safety
 /// The CPU supports `W`; `usable()` holds; every window (rows × row_groups × 4 bytes
 /// from its base) lies inside `image`.
 #[allow(clippy::too_many_arguments)] // the layer's state, passed through to the tile loop
 #[inline(always)]
-unsafe fn tiles<W: Width, const P: usize>(
+unsafe fn tiles<W: Width, const P: usize, const D: usize>(
     image: &[u8],
     windows: &[usize; P],
     row_stride: usize,
@@ -323,11 +361,11 @@ unsafe fn tiles<W: Width, const P: usize>(
     let mut block = 0;
     while block < blocks {
         if block + 2 <= blocks {
-            let acc = unsafe { tile::<W, P, 2>(image, windows, row_stride, packed, block) };
+            let acc = unsafe { tile::<W, P, 2, D>(image, windows, row_stride, packed, block) };
             unsafe { store::<W, P, 2>(&acc, count, block, packed, channels, range, out) };
             block += 2;
         } else {
-            let acc = unsafe { tile::<W, P, 1>(image, windows, row_stride, packed, block) };
+            let acc = unsafe { tile::<W, P, 1, D>(image, windows, row_stride, packed, block) };
             unsafe { store::<W, P, 1>(&acc, count, block, packed, channels, range, out) };
             block += 1;
         }
@@ -447,12 +485,12 @@ impl Requant16 {
     }
 }
 
-/// The sums of blocks `block..block + NB` for `P` windows.
+/// The sums of blocks `block..block + NB` for `P` windows (`D`: as in `tiles`).
 ///
 /// # Safety
 /// As `tiles`, and `block + NB` ≤ the number of blocks.
 #[inline(always)]
-unsafe fn tile<W: Width, const P: usize, const NB: usize>(
+unsafe fn tile<W: Width, const P: usize, const NB: usize, const D: usize>(
     image: &[u8],
     windows: &[usize; P],
     row_stride: usize,
@@ -465,6 +503,24 @@ unsafe fn tile<W: Width, const P: usize, const NB: usize>(
     // and block + NB ≤ blocks; the windows lie inside `image` (the caller's contract).
     let mut weights = unsafe { packed.weights.as_ptr().add(block * block_bytes) };
     let mut acc = [[unsafe { W::zero() }; NB]; P];
+    if D != 0 {
+        // One pointer walks the first window's row; the others are constant offsets from it.
+        for row in 0..packed.rows {
+            let mut at = unsafe { image.as_ptr().add(windows[0] + row * row_stride) };
+            for _ in 0..packed.row_groups {
+                let w: [W::V; NB] = core::array::from_fn(|n| unsafe { W::load(weights.add(n * block_bytes)) });
+                for (p, acc) in acc.iter_mut().enumerate() {
+                    let u = unsafe { W::splat(at.add(p * D).cast::<i32>().read_unaligned()) };
+                    for (a, &w) in acc.iter_mut().zip(&w) {
+                        *a = unsafe { W::dpbusd(*a, u, w) };
+                    }
+                }
+                weights = unsafe { weights.add(step) };
+                at = unsafe { at.add(GROUP) };
+            }
+        }
+        return acc;
+    }
     for row in 0..packed.rows {
         let starts: [*const u8; P] =
             core::array::from_fn(|p| unsafe { image.as_ptr().add(windows[p] + row * row_stride) });
