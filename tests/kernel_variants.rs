@@ -40,10 +40,21 @@ impl Rng {
                 } else {
                     -(self.range(4, 16) as f64)
                 };
-                ChannelRequant {
-                    bias: self.range(-50_000, 50_000),
-                    multiplier: Multiplier::from_real(2f64.powf(exponent - self.below(1000) as f64 / 1000.0)).unwrap(),
-                }
+                let fraction = self.below(1000) as f64 / 1000.0;
+                // One channel in 12 what the 512-bit kernels' one-add rounding does not take
+                // (`ChannelRequant::rounds_in_one_add`), so that their exact fallback runs too:
+                // a power of two (mantissa 2^30), a multiplier in [0.5, 1) (no right shift);
+                // one in 24 a bias of 2^29..2^30 (a saturated channel's, as in MLPerf's VWW).
+                let (real, bias) = match self.below(24) {
+                    0 => (2f64.powf(exponent), self.range(-50_000, 50_000)),
+                    1 => (0.5 + fraction / 2000.0, self.range(-50_000, 50_000)),
+                    2 => (
+                        2f64.powf(exponent - fraction),
+                        self.range(1 << 29, 1 << 30) * if self.below(2) == 0 { 1 } else { -1 },
+                    ),
+                    _ => (2f64.powf(exponent - fraction), self.range(-50_000, 50_000)),
+                };
+                ChannelRequant { bias, multiplier: Multiplier::from_real(real).unwrap() }
             })
             .collect()
     }

@@ -41,6 +41,8 @@ pub(crate) fn takes(
 /// The requantisation constants of channels `start..start + len`, decoded once per block.
 pub(crate) struct BlockConstants {
     len: usize,
+    /// Every channel `ChannelRequant::rounds_in_one_add` (for any window up to `TAPS_MAX`).
+    one_add_rounding: bool,
     bias: [i32; BLOCK],
     mantissa: [i32; BLOCK],
     right_shift: [i32; BLOCK],
@@ -65,13 +67,20 @@ impl BlockConstants {
         channel: impl Fn(usize) -> usize,
         bias: impl Fn(usize, &ChannelRequant) -> i32,
     ) -> BlockConstants {
-        let mut constants =
-            BlockConstants { len: len.min(BLOCK), bias: [0; BLOCK], mantissa: [0; BLOCK], right_shift: [0; BLOCK] };
+        let mut constants = BlockConstants {
+            len: len.min(BLOCK),
+            one_add_rounding: true,
+            bias: [0; BLOCK],
+            mantissa: [0; BLOCK],
+            right_shift: [0; BLOCK],
+        };
         for j in 0..constants.len {
             let channel = channels.channel(channel(j));
+            constants.one_add_rounding &= channel.rounds_in_one_add(TAPS_MAX);
             constants.bias[j] = bias(j, &channel);
             constants.mantissa[j] = channel.multiplier.mantissa;
-            constants.right_shift[j] = -channel.multiplier.shift;
+            constants.right_shift[j] = channel.multiplier.one_add_right_shift();
+            // −shift, or 1 for zero
         }
         constants
     }
@@ -85,6 +94,7 @@ impl BlockConstants {
             mantissa: &self.mantissa[..self.len],
             right_shift: &self.right_shift[..self.len],
             vector_requant: true,
+            one_add_rounding: self.one_add_rounding,
             ..PackedWeights::default()
         }
     }

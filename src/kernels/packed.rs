@@ -151,6 +151,8 @@ pub struct PackedWeights<'a> {
     /// Every channel's multiplier is < 1 (no left shift, right shift ≤ 31, mantissa ≥ 0):
     /// requantisation can run in vectors.
     pub(crate) vector_requant: bool,
+    /// Every channel `ChannelRequant::rounds_in_one_add`.
+    pub(crate) one_add_rounding: bool,
 }
 
 /// [`PackedWeights`] as a prepared model keeps them: the sizes, and spans of its state.
@@ -169,6 +171,7 @@ pub struct PackedLayer {
     mantissa: Span<i32>,
     right_shift: Span<i32>,
     vector_requant: bool,
+    one_add_rounding: bool,
 }
 
 impl PackedLayer {
@@ -187,6 +190,7 @@ impl PackedLayer {
         mantissa: Span::EMPTY,
         right_shift: Span::EMPTY,
         vector_requant: false,
+        one_add_rounding: false,
     };
 
     /// Packs a convolution's `weights` (OHWI) for `kernel`: Winograd-transformed if the
@@ -340,9 +344,14 @@ impl PackedLayer {
             channel.bias.wrapping_sub(offset.wrapping_mul(row_sum))
         })?;
         let mantissa = per_channel(&|_, channel| channel.multiplier.mantissa)?;
-        // Used only when in 0..=31.
-        let right_shift = per_channel(&|_, channel| channel.multiplier.shift.saturating_neg())?;
+        // Used only when in 0..=31. A zero multiplier's is 1, as the one-add rounding needs
+        // (h = 0 then, and any shift of 0 is 0).
+        let right_shift = per_channel(&|_, channel| match channel.multiplier.mantissa {
+            0 => 1,
+            _ => channel.multiplier.shift.saturating_neg(),
+        })?;
         let vector_requant = channels.iter().all(|c| c.multiplier.is_right_shift_only());
+        let one_add_rounding = vector_requant && channels.iter().all(|c| c.rounds_in_one_add(taps));
         Ok(PackedLayer {
             kernel: Some(kernel),
             out_channels,
@@ -357,6 +366,7 @@ impl PackedLayer {
             mantissa,
             right_shift,
             vector_requant,
+            one_add_rounding,
         })
     }
 
@@ -381,6 +391,7 @@ impl PackedLayer {
             mantissa: state.get(self.mantissa),
             right_shift: state.get(self.right_shift),
             vector_requant: self.vector_requant,
+            one_add_rounding: self.one_add_rounding,
         }
     }
 }

@@ -22,7 +22,7 @@ use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
-use super::x86::requantize_lanes;
+use super::x86::{high_words_16, requantize_lanes};
 use super::{depthwise, padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
@@ -300,6 +300,8 @@ unsafe fn conv2d_tiles<W: Width, const P: usize, const D: usize>(
 ) {
     let (pixels, out_c) = (g.output.h * g.output.w, g.output.c);
     let row_stride = padded_w * g.input.c;
+    // SAFETY: the caller's contract (the CPU supports `W`; `usable()` holds).
+    let prepared = unsafe { PreparedRequant::new::<W>(packed, range) };
     let mut first = 0;
     while first < pixels {
         let count = P.min(pixels - first);
@@ -310,9 +312,9 @@ unsafe fn conv2d_tiles<W: Width, const P: usize, const D: usize>(
         unsafe {
             // A whole tile in one output row: its windows are `D` bytes apart.
             if D != 0 && count == P && first % g.output.w + P <= g.output.w {
-                tiles::<W, P, D>(image, &starts, row_stride, count, packed, channels, range, out);
+                tiles::<W, P, D>(image, &starts, row_stride, count, packed, &prepared, channels, range, out);
             } else {
-                tiles::<W, P, 0>(image, &starts, row_stride, count, packed, channels, range, out);
+                tiles::<W, P, 0>(image, &starts, row_stride, count, packed, &prepared, channels, range, out);
             }
         }
         first += P;
@@ -334,7 +336,7 @@ unsafe fn dense_with<W: Width>(
         *u = x as u8 ^ 0x80;
     }
     let out = &mut output[..channels.len()];
-    unsafe { tiles::<W, 1, 0>(&patch, &[0], 0, 1, packed, channels, range, out) };
+    unsafe { tiles::<W, 1, 0>(&patch, &[0], 0, 1, packed, &PreparedRequant::NONE, channels, range, out) };
 }
 
 /// All channel blocks of the `P` pixels whose windows start at `image[windows[p]..]` (kernel
@@ -352,6 +354,7 @@ unsafe fn tiles<W: Width, const P: usize, const D: usize>(
     row_stride: usize,
     count: usize,
     packed: &PackedWeights,
+    prepared: &PreparedRequant,
     channels: &Requant<'_>,
     range: OutputRange,
     out: &mut [i8],
@@ -362,11 +365,11 @@ unsafe fn tiles<W: Width, const P: usize, const D: usize>(
     while block < blocks {
         if block + 2 <= blocks {
             let acc = unsafe { tile::<W, P, 2, D>(image, windows, row_stride, packed, block) };
-            unsafe { store::<W, P, 2>(&acc, count, block, packed, channels, range, out) };
+            unsafe { store::<W, P, 2>(&acc, count, block, packed, prepared, channels, range, out) };
             block += 2;
         } else {
             let acc = unsafe { tile::<W, P, 1, D>(image, windows, row_stride, packed, block) };
-            unsafe { store::<W, P, 1>(&acc, count, block, packed, channels, range, out) };
+            unsafe { store::<W, P, 1>(&acc, count, block, packed, prepared, channels, range, out) };
             block += 1;
         }
     }
@@ -376,12 +379,14 @@ unsafe fn tiles<W: Width, const P: usize, const D: usize>(
 ///
 /// # Safety
 /// As `tiles`.
+#[allow(clippy::too_many_arguments)] // the layer's state, passed through from the tile loop
 #[inline(always)]
 unsafe fn store<W: Width, const P: usize, const NB: usize>(
     acc: &[[W::V; NB]; P],
     count: usize,
     block: usize,
     packed: &PackedWeights,
+    prepared: &PreparedRequant,
     channels: &Requant<'_>,
     range: OutputRange,
     out: &mut [i8],
@@ -389,9 +394,16 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
     let out_c = packed.out_channels;
     for n in 0..NB {
         let first = (block + n) * W::CHANNELS;
-        if W::CHANNELS == 16 && packed.vector_requant && first + 16 <= out_c {
+        if W::CHANNELS == 16 && packed.one_add_rounding && first + 16 <= out_c {
             // A whole 512-bit block at once.
-            let requant = unsafe { Requant16::load(packed, first, range) };
+            let loaded;
+            let requant = match prepared.get(block + n) {
+                Some(requant) => requant,
+                None => {
+                    loaded = unsafe { Requant16::load(packed, first, range) };
+                    &loaded
+                }
+            };
             for (p, sums) in acc.iter().enumerate().take(count) {
                 unsafe { requant.store(W::whole(sums[n]), &mut out[p * out_c + first..][..16]) };
             }
@@ -410,16 +422,46 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
     }
 }
 
-/// 16 channels' requantisation constants (512-bit kernels, multipliers < 1).
+/// The `Requant16` of a layer of exactly one block (16 channels), made once per layer
+/// rather than once per tile: such 1×1 layers with few input channels spent a sixth of
+/// their time making it. (Preparing every block of wider layers measured slower: their
+/// tiles are long enough to hide the making.)
+struct PreparedRequant(Option<Requant16>);
+
+impl PreparedRequant {
+    const NONE: PreparedRequant = PreparedRequant(None);
+
+    /// For the 512-bit kernels, a layer of 16 channels with `one_add_rounding`.
+    ///
+    /// # Safety
+    /// The CPU supports `W`; `usable()` holds.
+    #[inline(always)]
+    unsafe fn new<W: Width>(packed: &PackedWeights, range: OutputRange) -> PreparedRequant {
+        let one_block = W::CHANNELS == 16 && packed.out_channels == 16 && packed.one_add_rounding;
+        // SAFETY: AVX-512F (W is 512-bit); one whole block of 16; `one_add_rounding`.
+        PreparedRequant(one_block.then(|| unsafe { Requant16::load(packed, 0, range) }))
+    }
+
+    /// Block `block`'s constants, if prepared.
+    #[inline(always)]
+    fn get(&self, block: usize) -> Option<&Requant16> {
+        self.0.as_ref().filter(|_| block == 0)
+    }
+}
+
+/// 16 channels' requantisation constants (512-bit kernels), for channels that
+/// `ChannelRequant::rounds_in_one_add` (every channel of every model seen so far; the
+/// others take `BlockRequant`'s exact steps, 8 lanes at a time).
 struct Requant16 {
     bias: __m512i,
     mantissa: __m512i,
     /// The mantissas of the odd lanes, moved to the even ones (`_mm512_mul_epi32` reads those).
     odd_mantissa: __m512i,
     right_shift: __m512i,
-    /// (1 << right_shift) − 1 and its half: RoundingDivideByPOT's remainder mask and threshold.
-    remainder_mask: __m512i,
-    half_mask: __m512i,
+    /// 2^30 + 2^(s−1)·2^31 in 64-bit lanes, for the even channels and the odd ones: the
+    /// rounding doubling high multiply's nudge and the rounding shift's half at once.
+    nudge_even: __m512i,
+    nudge_odd: __m512i,
     zero_point: __m512i,
     /// `OutputRange::bounds_before_zero_point`.
     low: __m512i,
@@ -430,28 +472,32 @@ impl Requant16 {
     /// Channels `first..first + 16`.
     ///
     /// # Safety
-    /// AVX-512F; `usable()` holds and first + 16 ≤ the padded channel count.
+    /// AVX-512F; `usable()` holds, first + 16 ≤ the padded channel count, and
+    /// `packed.one_add_rounding`.
     #[inline(always)]
     unsafe fn load(packed: &PackedWeights, first: usize, range: OutputRange) -> Requant16 {
         // SAFETY: the per-channel vectors are padded to whole blocks of 16 (`usable()`).
         let load = |v: &[i32]| unsafe { _mm512_loadu_si512(v.as_ptr().add(first).cast()) };
         let (mantissa, right_shift) = (load(packed.mantissa), load(packed.right_shift));
-        let one = _mm512_set1_epi32(1);
-        let remainder_mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right_shift), one);
+        // 2^30 + 2^(s−1)·2^31 = 2^30 + 2^(s + 30), s in 1..=30 (`rounds_in_one_add`).
+        let nudge = |s: __m512i| {
+            let half = _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_add_epi64(s, _mm512_set1_epi64(30)));
+            _mm512_add_epi64(half, _mm512_set1_epi64(1 << 30))
+        };
         Requant16 {
             bias: load(packed.bias),
             mantissa,
             odd_mantissa: _mm512_srli_epi64::<32>(mantissa),
             right_shift,
-            remainder_mask,
-            half_mask: _mm512_srli_epi32::<1>(remainder_mask),
+            nudge_even: nudge(_mm512_and_si512(right_shift, _mm512_set1_epi64(0xFFFF_FFFF))),
+            nudge_odd: nudge(_mm512_srli_epi64::<32>(right_shift)),
             zero_point: _mm512_set1_epi32(range.zero_point),
             low: _mm512_set1_epi32(range.bounds_before_zero_point().0),
             high: _mm512_set1_epi32(range.bounds_before_zero_point().1),
         }
     }
 
-    /// The steps of `requantize_lanes` and `BlockRequant::store`, on 16 lanes.
+    /// The 16 requantised lanes into `out`.
     ///
     /// # Safety
     /// AVX-512F; `out` is 16 bytes.
@@ -461,23 +507,19 @@ impl Requant16 {
         unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), self.bytes(sums)) };
     }
 
-    /// The 16 requantised lanes as bytes.
+    /// The 16 requantised lanes as bytes: gemmlowp's steps, the rounding right shift of
+    /// the high product h as (h + 2^(s−1) − [x < 0]) >> s (`rounds_in_one_add`).
     ///
     /// # Safety
     /// AVX-512F.
     #[inline(always)]
     unsafe fn bytes(&self, sums: __m512i) -> __m128i {
         let x = _mm512_add_epi32(sums, self.bias);
-        let nudge = _mm512_set1_epi64(1 << 30);
-        let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.mantissa), nudge);
-        let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.odd_mantissa), nudge);
-        let high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd));
-        let one = _mm512_set1_epi32(1);
-        let remainder = _mm512_and_si512(high, self.remainder_mask);
-        let half = self.half_mask;
-        let threshold = _mm512_mask_add_epi32(half, _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512()), half, one);
-        let shifted = _mm512_srav_epi32(high, self.right_shift);
-        let q = _mm512_mask_add_epi32(shifted, _mm512_cmpgt_epi32_mask(remainder, threshold), shifted, one);
+        let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.mantissa), self.nudge_even);
+        let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.odd_mantissa), self.nudge_odd);
+        // h + 2^(s−1), which stays inside an i32 (`rounds_in_one_add`); then − 1 where x < 0.
+        let high = unsafe { high_words_16(even, odd) };
+        let q = _mm512_srav_epi32(_mm512_add_epi32(high, _mm512_srai_epi32::<31>(x)), self.right_shift);
         // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
         let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, self.low), self.high), self.zero_point);
         // The lanes are in [min, max] ⊂ [−128, 127], so truncating to bytes keeps them.
@@ -797,7 +839,6 @@ unsafe fn depthwise_avx512vnni(
 ) {
     const GROUPS_MAX: usize = depthwise::TAPS_MAX.div_ceil(GROUP);
     let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
-    let groups = taps.div_ceil(GROUP);
     let mut storage = [const { MaybeUninit::<u8>::uninit() }; IMAGE_MAX];
     let pad = (zp + 128) as u8; // zp in −128..=127 (`takes`)
     let Some((image, padded_w)) = padded::copy(g, input, DEPTHWISE_VECTOR, pad, |x| x as u8 ^ 0x80, &mut storage)
@@ -813,7 +854,6 @@ unsafe fn depthwise_avx512vnni(
     });
     // Lane l's channel: 16 channels from `start`, or the 8 channels twice (two pixels).
     let pair = c == LANES;
-    let pixels = if pair { 2 } else { 1 };
     let lane_channel = |start: usize, lane: usize| start + if pair { lane % LANES } else { lane };
     // Byte 4l + t of a group's vector is tap t of lane l; the 4 taps' 16 bytes arrive tap after tap.
     let interleave = _mm512_set_epi8(
@@ -844,40 +884,140 @@ unsafe fn depthwise_avx512vnni(
             |lane| lane_channel(start, lane),
             |lane, channel| unsigned_bias(channel.bias, kernel(lane), zp),
         );
-        // SAFETY: AVX-512F; the constants are 16 long.
-        let requant = unsafe { Requant16::load(&constants.packed(), 0, range) };
-        for oy in 0..g.output.h {
-            for ox in (0..g.output.w).step_by(pixels) {
-                let base = (oy * g.stride * padded_w + ox * g.stride) * c + start;
-                let mut acc = _mm512_setzero_si512();
-                for (group, &w) in grouped.iter().enumerate().take(groups) {
-                    let tap = &offsets[group * GROUP..][..GROUP];
-                    // SAFETY: every tap of this window (and, in pairs, of the next pixel's,
-                    // 8 bytes on) lies inside the copy, and an odd row's last window reads at
-                    // most 8 bytes past its own, inside the copy's slack (`padded_input`).
-                    let taps = unsafe {
-                        let at = |t: usize| _mm_loadu_si128(image.as_ptr().add(base + tap[t]).cast());
-                        let v = _mm512_castsi128_si512(at(0));
-                        let v = _mm512_inserti32x4::<1>(v, at(1));
-                        let v = _mm512_inserti32x4::<2>(v, at(2));
-                        _mm512_inserti32x4::<3>(v, at(3))
-                    };
-                    acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(interleave, taps), w);
+        let packed = constants.packed();
+        let square3 = g.kernel_h == 3 && g.kernel_w == 3 && dilation == 1;
+        // SAFETY (all): AVX-512F (so AVX2); the constants are 16 long, and `Requant16` is
+        // built only where its condition holds. The caller's contract; `image` is the
+        // padded copy made above.
+        unsafe {
+            if packed.one_add_rounding {
+                let requant = Requant16::load(&packed, 0, range);
+                if square3 {
+                    depthwise_block::<true, _>(
+                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
+                    );
+                } else {
+                    depthwise_block::<false, _>(
+                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
+                    );
                 }
-                // SAFETY: AVX-512F.
-                let bytes = unsafe { requant.bytes(acc) };
-                let first = (oy * g.output.w + ox) * c + start;
-                let len = if pair && ox + 1 == g.output.w { LANES } else { DEPTHWISE_VECTOR };
-                let out = &mut output[first..first + len];
-                // SAFETY: `out` is `len` bytes long; neither store needs alignment.
-                unsafe {
-                    if len == DEPTHWISE_VECTOR {
-                        _mm_storeu_si128(out.as_mut_ptr().cast(), bytes);
-                    } else {
-                        _mm_storel_epi64(out.as_mut_ptr().cast(), bytes);
-                    }
+            } else {
+                let requant = [BlockRequant::load(&packed, 0, range), BlockRequant::load(&packed, 1, range)];
+                if square3 {
+                    depthwise_block::<true, _>(
+                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
+                    );
+                } else {
+                    depthwise_block::<false, _>(
+                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
+                    );
                 }
             }
+        }
+    }
+}
+
+/// Requantises a vector of 16 lanes' sums into `out`: 16 bytes, or 8 (the first 8 lanes).
+trait LaneStore {
+    /// # Safety
+    /// AVX-512F; `out` is 8 or 16 bytes.
+    unsafe fn store_lanes(&self, sums: __m512i, channels: &Requant<'_>, out: &mut [i8]);
+}
+
+impl LaneStore for Requant16 {
+    #[inline(always)]
+    unsafe fn store_lanes(&self, sums: __m512i, _: &Requant<'_>, out: &mut [i8]) {
+        // SAFETY: AVX-512F (the caller's); `out` is 8 or 16 bytes; neither store needs alignment.
+        unsafe {
+            let bytes = self.bytes(sums);
+            if out.len() == DEPTHWISE_VECTOR {
+                _mm_storeu_si128(out.as_mut_ptr().cast(), bytes);
+            } else {
+                _mm_storel_epi64(out.as_mut_ptr().cast(), bytes);
+            }
+        }
+    }
+}
+
+/// Lanes 0..8 and 8..16, each with `BlockRequant`'s exact steps (channels that do not
+/// `rounds_in_one_add`).
+impl LaneStore for [BlockRequant; 2] {
+    #[inline(always)]
+    unsafe fn store_lanes(&self, sums: __m512i, channels: &Requant<'_>, out: &mut [i8]) {
+        for (octet, requant) in self.iter().enumerate().take(out.len() / LANES) {
+            // SAFETY: AVX2 (implied by the caller's AVX-512F); octet `o` writes out[8·o..8·o + 8],
+            // and the constants hold 16 channels, every multiplier < 1 (`depthwise::takes`).
+            unsafe { requant.store(Zmm::octet(sums, octet), channels, out) };
+        }
+    }
+}
+
+/// `depthwise_avx512vnni`'s output vectors for the 16 lanes from channel `start`.
+/// `SQUARE3`: a 3×3 window without dilation, whose taps are addressed as
+/// `[row + channels·k]` from its 3 row pointers; through the `offsets` table LLVM
+/// reloaded every tap's offset from the stack, 12 extra loads per output vector.
+///
+/// # Safety
+/// As `depthwise_avx512vnni`; `image` is its padded copy, `padded_w` wide.
+#[cfg(feature = "std")]
+#[allow(clippy::too_many_arguments)] // the block's state, passed through from one caller
+#[inline(always)]
+unsafe fn depthwise_block<const SQUARE3: bool, R: LaneStore>(
+    g: &Conv2dGeometry,
+    image: &[u8],
+    padded_w: usize,
+    start: usize,
+    offsets: &[usize; depthwise::TAPS_MAX + GROUP],
+    grouped: &[__m512i],
+    interleave: __m512i,
+    requant: &R,
+    channels: &Requant<'_>,
+    output: &mut [i8],
+) {
+    let c = g.input.c;
+    let pair = c == LANES;
+    let pixels = if pair { 2 } else { 1 };
+    let groups = if SQUARE3 { 3 } else { (g.kernel_h * g.kernel_w).div_ceil(GROUP) };
+    let row_bytes = padded_w * c;
+    for oy in 0..g.output.h {
+        for ox in (0..g.output.w).step_by(pixels) {
+            let base = (oy * g.stride * padded_w + ox * g.stride) * c + start;
+            let mut acc = _mm512_setzero_si512();
+            // SAFETY: the window's rows lie inside the copy (`padded_input`).
+            let rows: [*const u8; 3] =
+                core::array::from_fn(|r| unsafe { image.as_ptr().add(base + if SQUARE3 { r * row_bytes } else { 0 }) });
+            // Opaque to LLVM, so that it addresses [row + c·k] rather than hoisting the 8
+            // tap offsets out of the loop and spilling them (a reload per tap).
+            let c = core::hint::black_box(c);
+            for (group, &w) in grouped.iter().enumerate().take(groups) {
+                // Tap t of this window; the taps that pad the last group read the first
+                // again (their weights are zero).
+                // SAFETY: every tap of this window (and, in pairs, of the next pixel's,
+                // 8 bytes on) lies inside the copy, and an odd row's last window reads at
+                // most 8 bytes past its own, inside the copy's slack (`padded_input`).
+                let tap = |t: usize| unsafe {
+                    let t = group * GROUP + t;
+                    if SQUARE3 {
+                        let t = if t < 9 { t } else { 0 };
+                        rows[t / 3].add((t % 3) * c)
+                    } else {
+                        rows[0].add(offsets[t])
+                    }
+                };
+                // SAFETY: as `tap`.
+                let taps = unsafe {
+                    let at = |t: usize| _mm_loadu_si128(tap(t).cast());
+                    let v = _mm512_castsi128_si512(at(0));
+                    let v = _mm512_inserti32x4::<1>(v, at(1));
+                    let v = _mm512_inserti32x4::<2>(v, at(2));
+                    _mm512_inserti32x4::<3>(v, at(3))
+                };
+                acc = _mm512_dpbusd_epi32(acc, _mm512_permutexvar_epi8(interleave, taps), w);
+            }
+            let first = (oy * g.output.w + ox) * c + start;
+            let len = if pair && ox + 1 == g.output.w { LANES } else { DEPTHWISE_VECTOR };
+            // SAFETY: AVX-512F; `out` is `len` bytes long.
+            unsafe { requant.store_lanes(acc, channels, &mut output[first..first + len]) };
         }
     }
 }
@@ -1002,13 +1142,22 @@ mod tests {
             let byte = |below: &mut dyn FnMut(usize) -> usize| (below(256) as i32 - 128) as i8;
             let input: Vec<i8> = (0..g.input.len()).map(|_| byte(&mut below)).collect();
             let weights: Vec<i8> = (0..c * kh * kw).map(|_| byte(&mut below).max(-127)).collect();
+            // In a third of the cases some channels the one-add rounding does not take
+            // (`ChannelRequant::rounds_in_one_add`: a power of two, a multiplier in
+            // [0.5, 1)), whose blocks run the exact octet fallback, and large biases.
             let channels: Vec<ChannelRequant> = (0..c)
-                .map(|_| ChannelRequant {
-                    bias: below(100_001) as i32 - 50_000,
-                    multiplier: Multiplier::from_real(
-                        0.5f64.powi(4 + below(12) as i32) * (1.0 + below(1000) as f64 / 1000.0),
-                    )
-                    .expect("a positive multiplier below 1"),
+                .map(|_| {
+                    let power = 0.5f64.powi(4 + below(12) as i32);
+                    let (real, bias) = match if case % 3 == 1 { below(8) } else { 8 } {
+                        0 => (power, 0),
+                        1 => (0.5 + below(1000) as f64 / 2001.0, 0),
+                        2 => (power * 1.5, (1 << 29) + below(1 << 20) as i32),
+                        _ => (power * (1.0 + below(1000) as f64 / 1000.0), 0),
+                    };
+                    ChannelRequant {
+                        bias: bias + below(100_001) as i32 - 50_000,
+                        multiplier: Multiplier::from_real(real).expect("a positive multiplier below 1"),
+                    }
                 })
                 .collect();
             let channels = Requant::from(&channels[..]);

@@ -159,6 +159,20 @@ unsafe fn add_avx2(
     super::eltwise::add_reference(&tail[..inputs.len()], params, multiplier, range, &mut output[whole..]);
 }
 
+/// Bits 31..62 of 64-bit sums as 16 i32 lanes: lane 2i from `even`'s lane i, lane 2i + 1
+/// from `odd`'s (the rounding doubling high multiply's result). A bitwise select with a
+/// constant: a mask-register blend made LLVM rebuild the mask register (a port-5 `kmov`)
+/// for every vector, the compares that follow needing one.
+///
+/// # Safety
+/// AVX-512F.
+#[inline(always)]
+pub(crate) unsafe fn high_words_16(even: __m512i, odd: __m512i) -> __m512i {
+    let odd_lanes = _mm512_set1_epi64(0xFFFF_FFFF_0000_0000u64 as i64);
+    // 0xCA: a ? b : c, bit by bit.
+    _mm512_ternarylogic_epi64::<0xCA>(odd_lanes, _mm512_slli_epi64::<1>(odd), _mm512_srli_epi64::<31>(even))
+}
+
 /// `multiplier.apply` on 16 lanes, for a multiplier < 1: `requantize_lanes`' steps.
 ///
 /// # Safety
@@ -171,7 +185,7 @@ unsafe fn apply_16_lanes(x: __m512i, multiplier: Multiplier) -> __m512i {
     let nudge = _mm512_set1_epi64(1 << 30);
     let even = _mm512_add_epi64(_mm512_mul_epi32(x, mantissa), nudge);
     let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), mantissa), nudge);
-    let high = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64::<31>(even), _mm512_slli_epi64::<1>(odd));
+    let high = unsafe { high_words_16(even, odd) };
     let one = _mm512_set1_epi32(1);
     let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right_shift), one);
     let remainder = _mm512_and_si512(high, mask);

@@ -109,6 +109,52 @@ pub struct ChannelRequant {
     pub multiplier: Multiplier,
 }
 
+impl ChannelRequant {
+    /// Whether, for a layer summing `taps` products of int8 weights and inputs, this
+    /// channel's rounding right shift of the high product h (by s) is one add and a
+    /// shift, [`Multiplier::apply_one_add`]: (h + 2^(s−1) − [x < 0]) >> s, x being the
+    /// accumulator bias + Σ w·(x − zp). That is gemmlowp's RoundingDivideByPOT for
+    /// s ≥ 1; h < 0 exactly when x < 0 for a mantissa above 2^30; and h grows with x,
+    /// so h of the largest x (|bias| + taps·128·255) plus 2^(s−1) inside an i32 keeps
+    /// the add from overflowing. A zero multiplier (h = 0) takes it with s = 1.
+    pub fn rounds_in_one_add(&self, taps: usize) -> bool {
+        let Multiplier { mantissa, shift } = self.multiplier;
+        if mantissa == 0 {
+            return true;
+        }
+        let s = -shift;
+        if mantissa <= 1 << 30 || !(1..=31).contains(&s) {
+            return false;
+        }
+        let largest =
+            u64::from(self.bias.unsigned_abs()).saturating_add((taps as u64).saturating_mul(128 * 255)).min(1 << 32);
+        let high = (largest * mantissa as u64 + (1 << 30)) >> 31; // < 2^63: largest ≤ 2^32, mantissa < 2^31
+        high + (1 << (s - 1)) <= i32::MAX as u64
+    }
+}
+
+impl Multiplier {
+    /// The right shift the one-add rounding uses: a zero multiplier's is 1 (any shift of
+    /// h = 0 is 0, and the one-add form needs one of at least 1).
+    pub fn one_add_right_shift(self) -> i32 {
+        if self.mantissa == 0 {
+            1
+        } else {
+            -self.shift
+        }
+    }
+
+    /// [`Multiplier::apply`] as the 512-bit x86 kernels compute it where
+    /// [`ChannelRequant::rounds_in_one_add`] holds: the nudge and the half of the right
+    /// shift added to the 64-bit product at once, the sign of x for h's.
+    pub fn apply_one_add(self, x: i32) -> i32 {
+        let s = self.one_add_right_shift();
+        let product = i64::from(x) * i64::from(self.mantissa) + (1 << 30) + (1i64 << (s + 30));
+        let high = (product >> 31) as i32; // h + 2^(s−1), inside an i32 where the condition holds
+        high.wrapping_add(x >> 31) >> s
+    }
+}
+
 /// A conv or dense layer's requantisation, one [`ChannelRequant`] per output
 /// channel, as the kernels read it: either a slice of them, or in the compact
 /// form a loaded model keeps (its biases read where they lie, the model file's
@@ -236,6 +282,69 @@ pub fn dequantize_channels_last(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-add rounding equals gemmlowp's steps on the largest, smallest and random
+    /// accumulators of random channels where `rounds_in_one_add` says it does, and the
+    /// condition refuses what it must (a mantissa of 2^30, no right shift, a bias that
+    /// would overflow the add).
+    #[test]
+    fn one_add_rounding_equals_the_reference_where_it_applies() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut taken = 0;
+        for case in 0..20_000 {
+            let s = 1 + (next() % 31) as i32;
+            let mantissa = if case % 50 == 0 { 0 } else { (1 << 30) + 1 + (next() % ((1 << 30) - 1)) as i32 };
+            let taps = 1 + (next() % 4096) as usize;
+            let limit = i64::from(i32::MAX) - taps as i64 * 127 * 255;
+            let bias = (next() % (limit as u64 + 1)) as i64 * if case % 2 == 0 { 1 } else { -1 };
+            let channel = ChannelRequant { bias: bias as i32, multiplier: Multiplier { mantissa, shift: -s } };
+            if !channel.rounds_in_one_add(taps) {
+                continue;
+            }
+            taken += 1;
+            let largest = (bias.abs() + taps as i64 * 128 * 255).min(i64::from(i32::MAX)) as i32;
+            for x in [
+                largest,
+                -largest,
+                0,
+                1,
+                -1,
+                (next() % (largest as u64 + 1)) as i32,
+                -((next() % (largest as u64 + 1)) as i32),
+            ] {
+                assert_eq!(
+                    channel.multiplier.apply_one_add(x),
+                    channel.multiplier.apply(x),
+                    "{channel:?}, taps {taps}, x {x}"
+                );
+            }
+        }
+        assert!(taken > 5_000, "only {taken} channels took the one-add rounding");
+        let channel =
+            |bias: i32, mantissa: i32, shift: i32| ChannelRequant { bias, multiplier: Multiplier { mantissa, shift } };
+        assert!(!channel(0, 1 << 30, -8).rounds_in_one_add(9));
+        assert!(!channel(0, (1 << 30) + 1, 0).rounds_in_one_add(9));
+        // The largest mantissa: h of the largest x is x − 1, and h + 2^7 must stay below 2^31.
+        assert!(!channel(i32::MAX - 9 * 128 * 255 - 126, i32::MAX, -8).rounds_in_one_add(9));
+        assert!(channel(i32::MAX - 9 * 128 * 255 - 127, i32::MAX, -8).rounds_in_one_add(9));
+        // VWW's saturated channels: biases of ±2^30, right shifts up to 31, zero multipliers.
+        for (bias, mantissa, shift) in
+            [(1 << 30, 1_320_764_593, -27), (1 << 30, 1_278_347_772, -31), (-(1 << 30), 0, 0)]
+        {
+            let channel = channel(bias, mantissa, shift);
+            assert!(channel.rounds_in_one_add(128), "{channel:?}");
+            let largest = (1 << 30) + 128 * 128 * 255;
+            for x in [largest, -largest, -1, 0, 1] {
+                assert_eq!(channel.multiplier.apply_one_add(x), channel.multiplier.apply(x), "{channel:?}, x {x}");
+            }
+        }
+    }
 
     #[test]
     fn rounding_divide_by_pot_rounds_half_away_from_zero() {
