@@ -885,33 +885,59 @@ unsafe fn depthwise_avx512vnni(
             |lane, channel| unsigned_bias(channel.bias, kernel(lane), zp),
         );
         let packed = constants.packed();
-        let square3 = g.kernel_h == 3 && g.kernel_w == 3 && dilation == 1;
-        // SAFETY (all): AVX-512F (so AVX2); the constants are 16 long, and `Requant16` is
+        let block = DepthwiseBlock {
+            g,
+            image,
+            padded_w,
+            start,
+            offsets: &offsets,
+            grouped: &grouped,
+            interleave,
+            channels,
+            square3: g.kernel_h == 3 && g.kernel_w == 3 && dilation == 1,
+        };
+        // SAFETY (both): AVX-512F (so AVX2); the constants are 16 long, and `Requant16` is
         // built only where its condition holds. The caller's contract; `image` is the
         // padded copy made above.
         unsafe {
             if packed.one_add_rounding {
-                let requant = Requant16::load(&packed, 0, range);
-                if square3 {
-                    depthwise_block::<true, _>(
-                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
-                    );
-                } else {
-                    depthwise_block::<false, _>(
-                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
-                    );
-                }
+                block.run(&Requant16::load(&packed, 0, range), output);
             } else {
-                let requant = [BlockRequant::load(&packed, 0, range), BlockRequant::load(&packed, 1, range)];
-                if square3 {
-                    depthwise_block::<true, _>(
-                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
-                    );
-                } else {
-                    depthwise_block::<false, _>(
-                        g, image, padded_w, start, &offsets, &grouped, interleave, &requant, channels, output,
-                    );
-                }
+                block.run(&[BlockRequant::load(&packed, 0, range), BlockRequant::load(&packed, 1, range)], output);
+            }
+        }
+    }
+}
+
+/// What `depthwise_block` reads for one block of 16 lanes.
+#[cfg(feature = "std")]
+struct DepthwiseBlock<'a, 'r> {
+    g: &'a Conv2dGeometry,
+    image: &'a [u8],
+    padded_w: usize,
+    start: usize,
+    offsets: &'a [usize; depthwise::TAPS_MAX + GROUP],
+    grouped: &'a [__m512i],
+    interleave: __m512i,
+    channels: &'a Requant<'r>,
+    /// A 3×3 window without dilation (`depthwise_block`'s `SQUARE3`).
+    square3: bool,
+}
+
+#[cfg(feature = "std")]
+impl DepthwiseBlock<'_, '_> {
+    /// `depthwise_block` with this requantisation.
+    ///
+    /// # Safety
+    /// As `depthwise_block`.
+    #[inline(always)]
+    unsafe fn run<R: LaneStore>(&self, requant: &R, output: &mut [i8]) {
+        // SAFETY (both): the caller's contract.
+        unsafe {
+            if self.square3 {
+                depthwise_block::<true, R>(self, requant, output);
+            } else {
+                depthwise_block::<false, R>(self, requant, output);
             }
         }
     }
@@ -960,20 +986,9 @@ impl LaneStore for [BlockRequant; 2] {
 /// # Safety
 /// As `depthwise_avx512vnni`; `image` is its padded copy, `padded_w` wide.
 #[cfg(feature = "std")]
-#[allow(clippy::too_many_arguments)] // the block's state, passed through from one caller
 #[inline(always)]
-unsafe fn depthwise_block<const SQUARE3: bool, R: LaneStore>(
-    g: &Conv2dGeometry,
-    image: &[u8],
-    padded_w: usize,
-    start: usize,
-    offsets: &[usize; depthwise::TAPS_MAX + GROUP],
-    grouped: &[__m512i],
-    interleave: __m512i,
-    requant: &R,
-    channels: &Requant<'_>,
-    output: &mut [i8],
-) {
+unsafe fn depthwise_block<const SQUARE3: bool, R: LaneStore>(block: &DepthwiseBlock, requant: &R, output: &mut [i8]) {
+    let DepthwiseBlock { g, image, padded_w, start, offsets, grouped, interleave, channels, .. } = *block;
     let c = g.input.c;
     let pair = c == LANES;
     let pixels = if pair { 2 } else { 1 };
