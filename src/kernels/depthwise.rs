@@ -79,8 +79,8 @@ impl BlockConstants {
             constants.one_add_rounding &= channel.rounds_in_one_add(TAPS_MAX);
             constants.bias[j] = bias(j, &channel);
             constants.mantissa[j] = channel.multiplier.mantissa;
+            // −shift, or 1 for a zero multiplier (any shift of 0 is 0; the one-add rounding needs ≥ 1).
             constants.right_shift[j] = channel.multiplier.one_add_right_shift();
-            // −shift, or 1 for zero
         }
         constants
     }

@@ -146,9 +146,13 @@ impl Multiplier {
 
     /// [`Multiplier::apply`] as the 512-bit x86 kernels compute it where
     /// [`ChannelRequant::rounds_in_one_add`] holds: the nudge and the half of the right
-    /// shift added to the 64-bit product at once, the sign of x for h's.
+    /// shift added to the 64-bit product at once, the sign of x for h's. (Equal to `apply`
+    /// only where that holds; without a right shift of 1..=31 it is `apply`.)
     pub fn apply_one_add(self, x: i32) -> i32 {
         let s = self.one_add_right_shift();
+        if !(1..=31).contains(&s) {
+            return self.apply(x);
+        }
         let product = i64::from(x) * i64::from(self.mantissa) + (1 << 30) + (1i64 << (s + 30));
         let high = (product >> 31) as i32; // h + 2^(s−1), inside an i32 where the condition holds
         high.wrapping_add(x >> 31) >> s
