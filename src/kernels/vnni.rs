@@ -479,7 +479,7 @@ impl Requant16 {
         // SAFETY: the per-channel vectors are padded to whole blocks of 16 (`usable()`).
         let load = |v: &[i32]| unsafe { _mm512_loadu_si512(v.as_ptr().add(first).cast()) };
         let (mantissa, right_shift) = (load(packed.mantissa), load(packed.right_shift));
-        // 2^30 + 2^(s−1)·2^31 = 2^30 + 2^(s + 30), s in 1..=30 (`rounds_in_one_add`).
+        // 2^30 + 2^(s−1)·2^31 = 2^30 + 2^(s + 30), s in 1..=31 (`rounds_in_one_add`).
         let nudge = |s: __m512i| {
             let half = _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_add_epi64(s, _mm512_set1_epi64(30)));
             _mm512_add_epi64(half, _mm512_set1_epi64(1 << 30))
