@@ -1,6 +1,7 @@
 //! int8 2-D convolution: input H×W×C, weights O×KH×KW×(C/groups) (OHWI), output H×W×O.
 
 use super::dot::{self, PATCH_MAX};
+use super::packed::PackedWeights;
 use super::{Conv2dGeometry, Int8Layer};
 use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange, Requant};
 
@@ -59,8 +60,9 @@ pub fn conv2d(
 ) {
     let Conv2dGeometry { input: in_shape, output: out_shape, kernel_h, kernel_w, .. } = *geometry;
     let (c, k) = (in_shape.c, kernel_h * kernel_w * in_shape.c);
-    if geometry.groups == c && c > 1 && kernel_h * kernel_w <= DEPTHWISE_TAPS {
-        return depthwise(geometry, input, input_zero_point, weights, channels, output_range, output);
+    if takes_depthwise(geometry) {
+        let unpacked = PackedWeights::default();
+        return depthwise(geometry, input, input_zero_point, weights, channels, &unpacked, output_range, output);
     }
     // Other grouped convolutions and dilated ones have no fast variant yet.
     if k > PATCH_MAX || geometry.groups != 1 || geometry.dilation != 1 {
@@ -104,25 +106,35 @@ const DEPTHWISE_BLOCK: usize = 32;
 /// Largest window the depthwise path takes (7×7 and below; larger ones run the reference).
 const DEPTHWISE_TAPS: usize = 49;
 
+/// Whether `depthwise` runs this layer: one input channel per group, a window of at
+/// most `DEPTHWISE_TAPS`.
+fn takes_depthwise(g: &Conv2dGeometry) -> bool {
+    g.groups == g.input.c && g.input.c > 1 && g.kernel_h * g.kernel_w <= DEPTHWISE_TAPS
+}
+
 /// A depthwise convolution (one input channel per group, any depth multiplier M):
 /// per block of output channels, the block's weights tap-major on the stack, then
 /// per output pixel and tap a contiguous run of multiply-adds over the block, which
 /// the compiler vectorises (for AVX2 where the CPU has it). Bit-identical to the
-/// reference (the same exact sums).
+/// reference (the same exact sums). `packed`: the weights as the prepared model
+/// packed them for its microkernel, if it did.
+#[allow(clippy::too_many_arguments)]
 fn depthwise(
     geometry: &Conv2dGeometry,
     input: &[i8],
     input_zero_point: i32,
     weights: &[i8],
     channels: &Requant<'_>,
+    packed: &PackedWeights<'_>,
     output_range: OutputRange,
     output: &mut [i8],
 ) {
     // One output channel per input channel in whole vectors (MobileNet's, DS-CNN's): SIMD kernels.
     #[cfg(target_arch = "x86_64")]
-    if super::vnni::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
+    if super::vnni::depthwise(geometry, input, input_zero_point, weights, channels, packed, output_range, output) {
         return;
     }
+    let _ = packed;
     #[cfg(target_arch = "aarch64")]
     if super::neon::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
         return;
@@ -230,6 +242,10 @@ pub fn conv2d_layer(
     output_range: OutputRange,
     output: &mut [i8],
 ) {
+    if takes_depthwise(geometry) {
+        let Int8Layer { weights, channels, packed } = layer;
+        return depthwise(geometry, input, input_zero_point, weights, channels, packed, output_range, output);
+    }
     // The microkernel the weights are packed for, looked up in this target's table.
     let entry = layer.packed.kernel().and_then(|kernel| kernel.entry_points()).map(|entries| entries.0);
     if entry

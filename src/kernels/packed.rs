@@ -194,8 +194,11 @@ impl PackedLayer {
     };
 
     /// Packs a convolution's `weights` (OHWI) for `kernel`: Winograd-transformed if the
-    /// kernel has a Winograd form and the layer suits it, else as `pack` does. Packs
-    /// nothing for grouped or dilated convolutions (no microkernel reads them).
+    /// kernel has a Winograd form and the layer suits it, else as `pack` does. A depthwise
+    /// convolution the kernel's architecture has a packed depthwise kernel for is packed as
+    /// that kernel groups its taps (`vnni::depthwise_rows`: the 512-bit VNNI kernel, which
+    /// otherwise regroups each block's weights and constants on every run); other grouped
+    /// convolutions, and dilated ones, pack nothing (no microkernel reads them).
     pub fn pack_conv(
         memory: &Memory<'_>,
         kernel: Microkernel,
@@ -204,6 +207,10 @@ impl PackedLayer {
         channels: &Requant<'_>,
         input_zero_point: i32,
     ) -> Result<PackedLayer> {
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if let Some(rows) = super::vnni::depthwise_rows(kernel, geometry) {
+            return PackedLayer::pack_with(memory, kernel, weights, channels, rows, input_zero_point, None);
+        }
         if geometry.groups != 1 || geometry.dilation != 1 {
             return Ok(PackedLayer::NONE);
         }

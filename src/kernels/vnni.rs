@@ -22,7 +22,7 @@ use core::mem::MaybeUninit;
 
 use super::dot::PATCH_MAX;
 use super::packed::{Microkernel, PackedWeights, WeightLayout};
-use super::x86::{high_words_16, requantize_lanes};
+use super::x86::requantize_lanes;
 use super::{depthwise, padded, Conv2dGeometry};
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
@@ -392,6 +392,33 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
     out: &mut [i8],
 ) {
     let out_c = packed.out_channels;
+    if W::CHANNELS == 16 && packed.one_add_rounding && out_c == LANES {
+        // 8 channels (NB is 1): two pixels' sums in one vector, whose 16 bytes are both
+        // pixels' outputs. The 8-lane steps per pixel cost this layer (the MobileNet's
+        // first) as much as its products.
+        let loaded;
+        let requant = match prepared.get(0) {
+            Some(requant) => requant,
+            None => {
+                loaded = unsafe { Requant16::load_pair(packed, range) };
+                &loaded
+            }
+        };
+        let mut p = 0;
+        while p + 2 <= count {
+            let (a, b) = (W::whole(acc[p][0]), W::whole(acc[p + 1][0]));
+            let pair = _mm512_inserti64x4::<1>(a, _mm512_castsi512_si256(b));
+            unsafe { requant.store(pair, &mut out[p * LANES..][..2 * LANES]) };
+            p += 2;
+        }
+        if p < count {
+            let bytes = unsafe { requant.bytes(W::whole(acc[p][0])) };
+            let out = &mut out[p * LANES..][..LANES];
+            // SAFETY: `out` is 8 bytes; storel has no alignment requirement.
+            unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), bytes) };
+        }
+        return;
+    }
     for n in 0..NB {
         let first = (block + n) * W::CHANNELS;
         if W::CHANNELS == 16 && packed.one_add_rounding && first + 16 <= out_c {
@@ -431,15 +458,22 @@ struct PreparedRequant(Option<Requant16>);
 impl PreparedRequant {
     const NONE: PreparedRequant = PreparedRequant(None);
 
-    /// For the 512-bit kernels, a layer of 16 channels with `one_add_rounding`.
+    /// For the 512-bit kernels, a layer of 16 channels, or of 8 (`Requant16::load_pair`),
+    /// with `one_add_rounding`.
     ///
     /// # Safety
     /// The CPU supports `W`; `usable()` holds.
     #[inline(always)]
     unsafe fn new<W: Width>(packed: &PackedWeights, range: OutputRange) -> PreparedRequant {
-        let one_block = W::CHANNELS == 16 && packed.out_channels == 16 && packed.one_add_rounding;
-        // SAFETY: AVX-512F (W is 512-bit); one whole block of 16; `one_add_rounding`.
-        PreparedRequant(one_block.then(|| unsafe { Requant16::load(packed, 0, range) }))
+        if W::CHANNELS != 16 || !packed.one_add_rounding {
+            return PreparedRequant::NONE;
+        }
+        // SAFETY (both): AVX-512F (W is 512-bit); one whole block; `one_add_rounding`.
+        match packed.out_channels {
+            16 => PreparedRequant(Some(unsafe { Requant16::load(packed, 0, range) })),
+            LANES => PreparedRequant(Some(unsafe { Requant16::load_pair(packed, range) })),
+            _ => PreparedRequant::NONE,
+        }
     }
 
     /// Block `block`'s constants, if prepared.
@@ -452,20 +486,30 @@ impl PreparedRequant {
 /// 16 channels' requantisation constants (512-bit kernels), for channels that
 /// `ChannelRequant::rounds_in_one_add` (every channel of every model seen so far; the
 /// others take `BlockRequant`'s exact steps, 8 lanes at a time).
+///
+/// Its steps are counted: a 512-bit layer with few input channels spends most of its
+/// time here, on the two vector ports (0 and 5) that 512-bit instructions share.
 struct Requant16 {
     bias: __m512i,
-    mantissa: __m512i,
-    /// The mantissas of the odd lanes, moved to the even ones (`_mm512_mul_epi32` reads those).
-    odd_mantissa: __m512i,
+    /// 2·mantissa − 2^32 as an i32 (a mantissa above 2^30 doubles past i32): the product
+    /// x·(2m − 2^32) has x·2m's high word less x, and x is added back.
+    doubled: __m512i,
+    /// The odd lanes' `doubled`, moved to the even ones (`_mm512_mul_epi32` reads those).
+    odd_doubled: __m512i,
     right_shift: __m512i,
-    /// 2^30 + 2^(s−1)·2^31 in 64-bit lanes, for the even channels and the odd ones: the
-    /// rounding doubling high multiply's nudge and the rounding shift's half at once.
+    /// 2·(2^30 + 2^(s−1)·2^31) in 64-bit lanes, for the even channels and the odd ones: the
+    /// rounding doubling high multiply's nudge and the rounding shift's half at once, doubled
+    /// so that the high product lands in the high word of each 64-bit lane.
     nudge_even: __m512i,
     nudge_odd: __m512i,
+    /// The lanes whose mantissa is not zero (a zero one's x·(2m − 2^32) is 0, not −x·2^32).
+    nonzero: __mmask16,
     zero_point: __m512i,
     /// `OutputRange::bounds_before_zero_point`.
     low: __m512i,
     high: __m512i,
+    /// The range is all of int8: the narrowing's saturation is the clamp.
+    full_range: bool,
 }
 
 impl Requant16 {
@@ -478,22 +522,46 @@ impl Requant16 {
     unsafe fn load(packed: &PackedWeights, first: usize, range: OutputRange) -> Requant16 {
         // SAFETY: the per-channel vectors are padded to whole blocks of 16 (`usable()`).
         let load = |v: &[i32]| unsafe { _mm512_loadu_si512(v.as_ptr().add(first).cast()) };
-        let (mantissa, right_shift) = (load(packed.mantissa), load(packed.right_shift));
-        // 2^30 + 2^(s−1)·2^31 = 2^30 + 2^(s + 30), s in 1..=31 (`rounds_in_one_add`).
+        // SAFETY: AVX-512F (the caller's).
+        unsafe { Self::from_vectors(load(packed.bias), load(packed.mantissa), load(packed.right_shift), range) }
+    }
+
+    /// Channels 0..8 twice, for two pixels of an 8-channel layer a vector.
+    ///
+    /// # Safety
+    /// As `load`.
+    #[inline(always)]
+    unsafe fn load_pair(packed: &PackedWeights, range: OutputRange) -> Requant16 {
+        // SAFETY: the per-channel vectors hold at least one block of 16 (`usable()`).
+        let load = |v: &[i32]| unsafe { _mm512_broadcast_i64x4(_mm256_loadu_si256(v.as_ptr().cast())) };
+        // SAFETY: AVX-512F (the caller's).
+        unsafe { Self::from_vectors(load(packed.bias), load(packed.mantissa), load(packed.right_shift), range) }
+    }
+
+    /// # Safety
+    /// AVX-512F; each lane's channel `rounds_in_one_add`.
+    #[inline(always)]
+    unsafe fn from_vectors(bias: __m512i, mantissa: __m512i, right_shift: __m512i, range: OutputRange) -> Requant16 {
+        // 2·(2^30 + 2^(s−1)·2^31) = 2^31 + 2^(s + 31), s in 1..=31 (`rounds_in_one_add`).
         let nudge = |s: __m512i| {
-            let half = _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_add_epi64(s, _mm512_set1_epi64(30)));
-            _mm512_add_epi64(half, _mm512_set1_epi64(1 << 30))
+            let half = _mm512_sllv_epi64(_mm512_set1_epi64(1), _mm512_add_epi64(s, _mm512_set1_epi64(31)));
+            _mm512_add_epi64(half, _mm512_set1_epi64(1 << 31))
         };
+        // Wrapping: 2m − 2^32 ≡ 2m (mod 2^32), which the shift gives.
+        let doubled = _mm512_slli_epi32::<1>(mantissa);
+        let (low, high) = range.bounds_before_zero_point();
         Requant16 {
-            bias: load(packed.bias),
-            mantissa,
-            odd_mantissa: _mm512_srli_epi64::<32>(mantissa),
+            bias,
+            doubled,
+            odd_doubled: _mm512_srli_epi64::<32>(doubled),
             right_shift,
             nudge_even: nudge(_mm512_and_si512(right_shift, _mm512_set1_epi64(0xFFFF_FFFF))),
             nudge_odd: nudge(_mm512_srli_epi64::<32>(right_shift)),
+            nonzero: _mm512_test_epi32_mask(mantissa, mantissa),
             zero_point: _mm512_set1_epi32(range.zero_point),
-            low: _mm512_set1_epi32(range.bounds_before_zero_point().0),
-            high: _mm512_set1_epi32(range.bounds_before_zero_point().1),
+            low: _mm512_set1_epi32(low),
+            high: _mm512_set1_epi32(high),
+            full_range: range.min == -128 && range.max == 127,
         }
     }
 
@@ -508,22 +576,34 @@ impl Requant16 {
     }
 
     /// The 16 requantised lanes as bytes: gemmlowp's steps, the rounding right shift of
-    /// the high product h as (h + 2^(s−1) − [x < 0]) >> s (`rounds_in_one_add`).
+    /// the high product h as (h + 2^(s−1) − [x < 0]) >> s (`rounds_in_one_add`), where
+    /// h + 2^(s−1) is the high word of 2·(x·m + 2^30 + 2^(s−1)·2^31).
     ///
     /// # Safety
     /// AVX-512F.
     #[inline(always)]
     unsafe fn bytes(&self, sums: __m512i) -> __m128i {
         let x = _mm512_add_epi32(sums, self.bias);
-        let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.mantissa), self.nudge_even);
-        let odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.odd_mantissa), self.nudge_odd);
-        // h + 2^(s−1), which stays inside an i32 (`rounds_in_one_add`); then − 1 where x < 0.
-        let high = unsafe { high_words_16(even, odd) };
-        let q = _mm512_srav_epi32(_mm512_add_epi32(high, _mm512_srai_epi32::<31>(x)), self.right_shift);
-        // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
-        let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, self.low), self.high), self.zero_point);
-        // The lanes are in [min, max] ⊂ [−128, 127], so truncating to bytes keeps them.
-        _mm512_cvtepi32_epi8(q)
+        // x·(2m − 2^32) + nudge: the high words hold h + 2^(s−1) − x (mod 2^32).
+        let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.doubled), self.nudge_even);
+        let odd_x = _mm512_shuffle_epi32::<0xF5>(x); // lanes 1, 1, 3, 3, …: vpshufd runs on port 5
+        let odd = _mm512_add_epi64(_mm512_mul_epi32(odd_x, self.odd_doubled), self.nudge_odd);
+        // The high words of both, in lane order, with one `vpermt2d`.
+        let high_words = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
+        let high = _mm512_permutex2var_epi32(even, high_words, odd);
+        // + x − [x < 0], where the mantissa is not zero; inside an i32 (`rounds_in_one_add`).
+        let x_less_sign = _mm512_add_epi32(x, _mm512_srai_epi32::<31>(x));
+        let high = _mm512_mask_add_epi32(high, self.nonzero, high, x_less_sign);
+        let q = _mm512_srav_epi32(high, self.right_shift);
+        if self.full_range {
+            // |q| < 2^31 / 2 (s ≥ 1), so adding the zero point cannot wrap.
+            _mm512_cvtsepi32_epi8(_mm512_add_epi32(q, self.zero_point))
+        } else {
+            // Clamped before the zero point is added (`OutputRange::bounds_before_zero_point`).
+            let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, self.low), self.high), self.zero_point);
+            // The lanes are in [min, max] ⊂ [−128, 127], so truncating to bytes keeps them.
+            _mm512_cvtepi32_epi8(q)
+        }
     }
 }
 
@@ -661,12 +741,14 @@ impl BlockRequant {
 /// multiple of 8, a window over 7×7, a multiplier ≥ 1). The sums are the reference's (exact i32 arithmetic,
 /// the loader's limits). CPUs with AVX-512 VNNI but not AVX-VNNI (the VEX form) take
 /// the `vpmulld` path: the EVEX form of the same instruction is not wired here.
+#[allow(clippy::too_many_arguments)]
 pub fn depthwise(
     g: &Conv2dGeometry,
     input: &[i8],
     zp: i32,
     weights: &[i8],
     channels: &Requant<'_>,
+    packed: &PackedWeights<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) -> bool {
@@ -676,7 +758,7 @@ pub fn depthwise(
         if avx512_depthwise_takes(g) && avx512_depthwise_detected() {
             // SAFETY: the four AVX-512 extensions were detected just above; `takes` and the
             // kernel's own conditions hold.
-            unsafe { depthwise_avx512vnni(g, input, zp, weights, channels, range, output) };
+            unsafe { depthwise_avx512vnni(g, input, zp, weights, channels, packed, range, output) };
             return true;
         }
         let fits = g.padded_input(GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
@@ -691,8 +773,25 @@ pub fn depthwise(
             return true;
         }
     }
-    let _ = (takes, zp, range);
+    let _ = (takes, zp, range, packed);
     false
+}
+
+/// For the packer: the kernel rows per packed row (`PackedLayer::pack_with`'s `rows`) in
+/// which `depthwise_avx512vnni` reads a depthwise layer's weights, packed for `kernel`:
+/// its window's rows (`Window::Rows`) or 1 (groups of 4 taps in raster order). None if
+/// that kernel would not run it here (then nothing is packed).
+#[cfg(feature = "std")]
+pub(crate) fn depthwise_rows(kernel: Microkernel, g: &Conv2dGeometry) -> Option<usize> {
+    let c = g.input.c;
+    let runs = kernel == AVX512_VNNI
+        && g.groups == c
+        && g.output.c == c
+        && c.is_multiple_of(LANES)
+        && g.kernel_h * g.kernel_w <= depthwise::TAPS_MAX
+        && avx512_depthwise_takes(g)
+        && avx512_depthwise_detected();
+    runs.then(|| if Window::of(g) == Window::Rows { g.kernel_h } else { 1 })
 }
 
 /// A depthwise channel's bias for `vpdpbusd` on u = x + 128: Σ w·(x − zp) = Σ w·u −
@@ -791,10 +890,14 @@ unsafe fn depthwise_avxvnni(
     }
 }
 
-/// Bytes the 512-bit depthwise kernel may read past a window's last tap: a whole
-/// vector where the window's channels are 8 (the second pixel's, or nothing).
+/// Channels a 512-bit depthwise vector holds.
 #[cfg(feature = "std")]
 const DEPTHWISE_VECTOR: usize = 16;
+
+/// Bytes the 512-bit depthwise kernel may read past a window's last tap: in `Window::rows`,
+/// two 64-byte loads from a window row's first pixel (of which it uses up to 4 pixels).
+#[cfg(feature = "std")]
+const DEPTHWISE_SLACK: usize = 128;
 
 /// Whether `depthwise_avx512vnni` takes a layer `depthwise::takes` took: 16 channels
 /// a vector, or 8 channels of two neighbouring output pixels (stride 1: their taps lie
@@ -803,7 +906,46 @@ const DEPTHWISE_VECTOR: usize = 16;
 fn avx512_depthwise_takes(g: &Conv2dGeometry) -> bool {
     let c = g.input.c;
     (c.is_multiple_of(DEPTHWISE_VECTOR) || (c == LANES && g.stride == 1))
-        && g.padded_input(DEPTHWISE_VECTOR).is_some_and(|(_, _, len)| len <= IMAGE_MAX)
+        && g.padded_input(DEPTHWISE_SLACK).is_some_and(|(_, _, len)| len <= IMAGE_MAX)
+}
+
+/// How `depthwise_block` gathers a group of 4 taps (its `WINDOW`).
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Window {
+    /// One window row (at most 4 taps wide, no dilation) from one 64-byte load of 16
+    /// channels, or of two 8-channel pixels at stride 1, or from two loads of 32 channels,
+    /// put in lane order by one `vpermb`/`vpermt2b`: 3 shuffles per output vector of a 3×3
+    /// window where 4 loads and 4 shuffles per group of 4 taps cost 12.
+    Rows,
+    /// A 3×3 window without dilation, 4 taps at a time in raster order, each tap's 16
+    /// bytes loaded on its own and addressed from the window's 3 row pointers.
+    Square3,
+    /// Any other window: 4 taps at a time in raster order, through the offsets table.
+    Taps,
+}
+
+#[cfg(feature = "std")]
+impl Window {
+    const ROWS: u8 = 0;
+    const SQUARE3: u8 = 1;
+    const TAPS: u8 = 2;
+
+    #[cfg(feature = "std")]
+    fn of(g: &Conv2dGeometry) -> Window {
+        let c = g.input.c;
+        let dilated = g.dilation > 1;
+        if !dilated
+            && g.kernel_w <= GROUP
+            && (c == DEPTHWISE_VECTOR || c == 2 * DEPTHWISE_VECTOR || (c == LANES && g.stride == 1))
+        {
+            Window::Rows
+        } else if !dilated && g.kernel_h == 3 && g.kernel_w == 3 {
+            Window::Square3
+        } else {
+            Window::Taps
+        }
+    }
 }
 
 /// AVX-512 F, BW, VNNI and VBMI (`vpermb`): every AVX-512 VNNI CPU but Cascade Lake.
@@ -826,23 +968,35 @@ fn avx512_depthwise_detected() -> bool {
 ///
 /// # Safety
 /// AVX-512 F, BW, VNNI and VBMI; `depthwise::takes` and `avx512_depthwise_takes` hold.
+///
+/// `packed`: the weights and constants `PackedLayer::pack_conv` laid out at load
+/// (`depthwise_rows`); without them (nothing packed, or not for this layer) each block's
+/// are laid out here, on every run: on the MobileNet's wide layers of 6×6 pixels that
+/// cost more than the products.
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx512vbmi")]
+#[allow(clippy::too_many_arguments)]
 unsafe fn depthwise_avx512vnni(
     g: &Conv2dGeometry,
     input: &[i8],
     zp: i32,
     weights: &[i8],
     channels: &Requant<'_>,
+    packed: &PackedWeights<'_>,
     range: OutputRange,
     output: &mut [i8],
 ) {
     const GROUPS_MAX: usize = depthwise::TAPS_MAX.div_ceil(GROUP);
     let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
+    let window = Window::of(g);
+    let rows = if window == Window::Rows { g.kernel_h } else { 1 };
+    let prepared =
+        depthwise_rows(AVX512_VNNI, g) == Some(rows) && packed.fits_layer(AVX512_VNNI, rows, taps / rows, channels, zp);
+    // Groups per block in the packed weights (kernel_h ≤ 7 in `Window::Rows`, else ≤ 13).
+    let packed_groups = packed.groups().min(GROUPS_MAX);
     let mut storage = [const { MaybeUninit::<u8>::uninit() }; IMAGE_MAX];
     let pad = (zp + 128) as u8; // zp in −128..=127 (`takes`)
-    let Some((image, padded_w)) = padded::copy(g, input, DEPTHWISE_VECTOR, pad, |x| x as u8 ^ 0x80, &mut storage)
-    else {
+    let Some((image, padded_w)) = padded::copy(g, input, DEPTHWISE_SLACK, pad, |x| x as u8 ^ 0x80, &mut storage) else {
         return; // not reached: `avx512_depthwise_takes` checked the geometry and the buffer size
     };
     // As in `depthwise_avxvnni`. (The same lines as a shared function measured 2–3 %
@@ -854,6 +1008,21 @@ unsafe fn depthwise_avx512vnni(
     });
     // Lane l's channel: 16 channels from `start`, or the 8 channels twice (two pixels).
     let pair = c == LANES;
+    // `Window::Rows`: byte 4l + k of a group's vector is tap k of lane l, from the loads
+    // at the window row's first pixel (index 64 and above: the second load).
+    let gather_for = |start: usize| {
+        let indices: [u8; 64] = core::array::from_fn(|byte| {
+            let (lane, k) = (byte / GROUP, byte % GROUP);
+            let index = match c {
+                LANES if lane < LANES => LANES * k + lane,
+                LANES => LANES * (1 + k) + lane - LANES, // the pair's second pixel, one on
+                _ => c * k + start % (2 * DEPTHWISE_VECTOR) + lane, // 16 or 32 channels a pixel
+            };
+            index as u8 // < 128: at most 4 pixels of 32 channels
+        });
+        // SAFETY: `indices` is 64 bytes.
+        unsafe { _mm512_loadu_si512(indices.as_ptr().cast()) }
+    };
     let lane_channel = |start: usize, lane: usize| start + if pair { lane % LANES } else { lane };
     // Byte 4l + t of a group's vector is tap t of lane l; the 4 taps' 16 bytes arrive tap after tap.
     let interleave = _mm512_set_epi8(
@@ -862,8 +1031,59 @@ unsafe fn depthwise_avx512vnni(
         33, 17, 1, 48, 32, 16, 0,
     );
     for start in (0..c).step_by(DEPTHWISE_VECTOR) {
+        let gather = if window == Window::Rows { gather_for(start) } else { _mm512_setzero_si512() };
+        if prepared {
+            let block = start / DEPTHWISE_VECTOR;
+            // SAFETY: `fits_layer`: the weights hold blocks × groups vectors of 64 bytes.
+            let grouped: [__m512i; GROUPS_MAX] = core::array::from_fn(|group| unsafe {
+                if group < packed_groups {
+                    let v =
+                        _mm512_loadu_si512(packed.weights.as_ptr().add((block * packed_groups + group) * 64).cast());
+                    // A pair's 16 lanes are channels 0..8 twice; the packing has them once.
+                    if pair {
+                        _mm512_broadcast_i64x4(_mm512_castsi512_si256(v))
+                    } else {
+                        v
+                    }
+                } else {
+                    _mm512_setzero_si512()
+                }
+            });
+            let block = DepthwiseBlock {
+                g,
+                image,
+                padded_w,
+                start,
+                offsets: &offsets,
+                grouped: &grouped,
+                interleave,
+                gather,
+                channels,
+                window,
+            };
+            // SAFETY (each): AVX-512F (so AVX2); `fits_layer`: the constants hold the layer's
+            // channels padded to whole blocks of 16, `one_add_rounding` only where each
+            // `rounds_in_one_add`. The caller's contract; `image` is the padded copy made above.
+            unsafe {
+                match (packed.one_add_rounding, pair) {
+                    (true, true) => block.run(&Requant16::load_pair(packed, range), output),
+                    (true, false) => block.run(&Requant16::load(packed, start, range), output),
+                    (false, _) => {
+                        // Each octet's constants from the layer's, stored at its place in the
+                        // block's 16 bytes (a pair's second pixel: channels 0..8 again).
+                        let octet = start / LANES;
+                        let mut first = BlockRequant::load(packed, octet, range);
+                        let mut second = BlockRequant::load(packed, if pair { octet } else { octet + 1 }, range);
+                        (first.base, second.base) = (0, LANES);
+                        block.run(&[first, second], output);
+                    }
+                }
+            }
+            continue;
+        }
         let kernel = |lane: usize| &weights[lane_channel(start, lane) * taps..][..taps];
-        // [group][lane][tap in group]: each lane's 4 taps of a group in its word (zero past the last tap).
+        // [group][lane][tap in group]: each lane's 4 taps of a group in its word (zero past
+        // the last tap; a group is a window row in `Window::Rows`).
         let mut grouped = [0i8; GROUPS_MAX * 64];
         // An index loop on purpose: with `(0..16).map(kernel).enumerate()` here, LLVM kept the
         // pixel loop's 12+ tap pointers as induction variables on the stack (MobileNet:
@@ -872,9 +1092,14 @@ unsafe fn depthwise_avx512vnni(
         for lane in 0..DEPTHWISE_VECTOR {
             let lane_weights = kernel(lane);
             for (t, &w) in lane_weights.iter().enumerate() {
-                grouped[(t / GROUP) * 64 + lane * GROUP + t % GROUP] = w;
+                let (group, k) = match window {
+                    Window::Rows => (t / g.kernel_w, t % g.kernel_w), // kernel_h ≤ 7 < GROUPS_MAX
+                    _ => (t / GROUP, t % GROUP),
+                };
+                grouped[group * 64 + lane * GROUP + k] = w;
             }
         }
+
         // SAFETY: group < GROUPS_MAX, so each 64-byte load lies inside `grouped`.
         let grouped: [__m512i; GROUPS_MAX] =
             core::array::from_fn(|group| unsafe { _mm512_loadu_si512(grouped.as_ptr().add(group * 64).cast()) });
@@ -893,8 +1118,9 @@ unsafe fn depthwise_avx512vnni(
             offsets: &offsets,
             grouped: &grouped,
             interleave,
+            gather,
             channels,
-            square3: g.kernel_h == 3 && g.kernel_w == 3 && dilation == 1,
+            window,
         };
         // SAFETY (both): AVX-512F (so AVX2); the constants are 16 long, and `Requant16` is
         // built only where its condition holds. The caller's contract; `image` is the
@@ -918,10 +1144,12 @@ struct DepthwiseBlock<'a, 'r> {
     start: usize,
     offsets: &'a [usize; depthwise::TAPS_MAX + GROUP],
     grouped: &'a [__m512i],
+    /// `Window::Square3` and `Window::Taps`: 4 taps' 16 bytes, one after another, into lane order.
     interleave: __m512i,
+    /// `Window::Rows`: a window row's loads into lane order.
+    gather: __m512i,
     channels: &'a Requant<'r>,
-    /// A 3×3 window without dilation (`depthwise_block`'s `SQUARE3`).
-    square3: bool,
+    window: Window,
 }
 
 #[cfg(feature = "std")]
@@ -932,12 +1160,12 @@ impl DepthwiseBlock<'_, '_> {
     /// As `depthwise_block`.
     #[inline(always)]
     unsafe fn run<R: LaneStore>(&self, requant: &R, output: &mut [i8]) {
-        // SAFETY (both): the caller's contract.
+        // SAFETY (each): the caller's contract.
         unsafe {
-            if self.square3 {
-                depthwise_block::<true, R>(self, requant, output);
-            } else {
-                depthwise_block::<false, R>(self, requant, output);
+            match self.window {
+                Window::Rows => depthwise_block::<{ Window::ROWS }, R>(self, requant, output),
+                Window::Square3 => depthwise_block::<{ Window::SQUARE3 }, R>(self, requant, output),
+                Window::Taps => depthwise_block::<{ Window::TAPS }, R>(self, requant, output),
             }
         }
     }
@@ -978,29 +1206,61 @@ impl LaneStore for [BlockRequant; 2] {
     }
 }
 
-/// `depthwise_avx512vnni`'s output vectors for the 16 lanes from channel `start`.
-/// `SQUARE3`: a 3×3 window without dilation, whose taps are addressed as
-/// `[row + channels·k]` from its 3 row pointers; through the `offsets` table LLVM
-/// reloaded every tap's offset from the stack, 12 extra loads per output vector.
+/// `depthwise_avx512vnni`'s output vectors for the 16 lanes from channel `start`, the
+/// taps gathered as `WINDOW` (a `Window` constant) says. In `Window::Square3` the taps
+/// are addressed as `[row + channels·k]` from the window's 3 row pointers; through the
+/// `offsets` table LLVM reloaded every tap's offset from the stack, 12 extra loads per
+/// output vector.
 ///
 /// # Safety
-/// As `depthwise_avx512vnni`; `image` is its padded copy, `padded_w` wide.
+/// As `depthwise_avx512vnni`; `image` is its padded copy, `padded_w` wide; `WINDOW` is
+/// `Window::of` the layer.
 #[cfg(feature = "std")]
 #[inline(always)]
-unsafe fn depthwise_block<const SQUARE3: bool, R: LaneStore>(block: &DepthwiseBlock, requant: &R, output: &mut [i8]) {
-    let DepthwiseBlock { g, image, padded_w, start, offsets, grouped, interleave, channels, .. } = *block;
+unsafe fn depthwise_block<const WINDOW: u8, R: LaneStore>(block: &DepthwiseBlock, requant: &R, output: &mut [i8]) {
+    let DepthwiseBlock { g, image, padded_w, start, offsets, grouped, interleave, gather, channels, .. } = *block;
     let c = g.input.c;
     let pair = c == LANES;
     let pixels = if pair { 2 } else { 1 };
-    let groups = if SQUARE3 { 3 } else { (g.kernel_h * g.kernel_w).div_ceil(GROUP) };
     let row_bytes = padded_w * c;
+    if WINDOW == Window::ROWS {
+        // A 32-channel block's bytes lie `start` into each pixel: `gather` picks them.
+        let block_base = start - start % (2 * DEPTHWISE_VECTOR);
+        for oy in 0..g.output.h {
+            for ox in (0..g.output.w).step_by(pixels) {
+                let base = (oy * g.stride * padded_w + ox * g.stride) * c + block_base;
+                let mut acc = _mm512_setzero_si512();
+                for (row, &w) in grouped.iter().enumerate().take(g.kernel_h) {
+                    // SAFETY: the window row's first pixel lies inside the copy, and the 128
+                    // bytes from it inside the copy with its slack (`DEPTHWISE_SLACK`).
+                    let taps = unsafe {
+                        let at = image.as_ptr().add(base + row * row_bytes);
+                        let first = _mm512_loadu_si512(at.cast());
+                        if c == 2 * DEPTHWISE_VECTOR {
+                            _mm512_permutex2var_epi8(first, gather, _mm512_loadu_si512(at.add(64).cast()))
+                        } else {
+                            _mm512_permutexvar_epi8(gather, first)
+                        }
+                    };
+                    acc = _mm512_dpbusd_epi32(acc, taps, w);
+                }
+                let first = (oy * g.output.w + ox) * c + start;
+                let len = if pair && ox + 1 == g.output.w { LANES } else { DEPTHWISE_VECTOR };
+                // SAFETY: AVX-512F; `out` is `len` bytes long.
+                unsafe { requant.store_lanes(acc, channels, &mut output[first..first + len]) };
+            }
+        }
+        return;
+    }
+    let square3 = WINDOW == Window::SQUARE3;
+    let groups = if square3 { 3 } else { (g.kernel_h * g.kernel_w).div_ceil(GROUP) };
     for oy in 0..g.output.h {
         for ox in (0..g.output.w).step_by(pixels) {
             let base = (oy * g.stride * padded_w + ox * g.stride) * c + start;
             let mut acc = _mm512_setzero_si512();
             // SAFETY: the window's rows lie inside the copy (`padded_input`).
             let rows: [*const u8; 3] =
-                core::array::from_fn(|r| unsafe { image.as_ptr().add(base + if SQUARE3 { r * row_bytes } else { 0 }) });
+                core::array::from_fn(|r| unsafe { image.as_ptr().add(base + if square3 { r * row_bytes } else { 0 }) });
             // Opaque to LLVM, so that it addresses [row + c·k] rather than hoisting the 8
             // tap offsets out of the loop and spilling them (a reload per tap).
             let c = core::hint::black_box(c);
@@ -1012,7 +1272,7 @@ unsafe fn depthwise_block<const SQUARE3: bool, R: LaneStore>(block: &DepthwiseBl
                 // most 8 bytes past its own, inside the copy's slack (`padded_input`).
                 let tap = |t: usize| unsafe {
                     let t = group * GROUP + t;
-                    if SQUARE3 {
+                    if square3 {
                         let t = if t < 9 { t } else { 0 };
                         rows[t / 3].add((t % 3) * c)
                     } else {
@@ -1108,13 +1368,92 @@ unsafe fn depthwise_avx2(
 mod tests {
     use super::*;
     use crate::kernels::conv::conv2d_reference;
+    use crate::kernels::packed::OwnedPacking;
     use crate::kernels::Shape;
-    use crate::spec::fixed_point::{ChannelRequant, Multiplier};
+    use crate::spec::fixed_point::{requantize, ChannelRequant, Multiplier};
     use crate::spec::output_len_padded;
     use alloc::vec;
     use alloc::vec::Vec;
 
-    type Kernel = unsafe fn(&Conv2dGeometry, &[i8], i32, &[i8], &Requant<'_>, OutputRange, &mut [i8]);
+    type Kernel =
+        unsafe fn(&Conv2dGeometry, &[i8], i32, &[i8], &Requant<'_>, &PackedWeights<'_>, OutputRange, &mut [i8]);
+
+    /// `Requant16` against `requantize`, lane by lane: channels the one-add form takes
+    /// (mantissas above 2^30 at every shift it allows, zero multipliers, biases up to its
+    /// bound) at their extreme, small and random accumulators, in the full int8 range
+    /// (the saturating narrowing) and narrower ones (the clamp).
+    #[test]
+    fn requant16_matches_requantize() {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return; // nothing here runs Requant16
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut below = move |n: u64| {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x9e37_79b9_7f4a_7c15) % n
+        };
+        let mut zero_multipliers = 0;
+        for case in 0..4000 {
+            let taps = 1 + below(3 * 3 * 256) as usize;
+            let channels: [ChannelRequant; 16] = core::array::from_fn(|_| loop {
+                let mantissa = match below(6) {
+                    0 => 0,
+                    1 => (1 << 30) + 1,
+                    2 => i32::MAX,
+                    _ => (1 << 30) + below(1 << 30) as i32,
+                };
+                let shift = -(1 + below(31) as i32);
+                let bias = match below(3) {
+                    0 => below(1 << 16) as i32 - (1 << 15),
+                    1 => below(1 << 31) as i32 - (1 << 30),
+                    _ => 0,
+                };
+                let channel = ChannelRequant { bias, multiplier: Multiplier { mantissa, shift } };
+                if channel.rounds_in_one_add(taps) {
+                    break channel;
+                }
+            });
+            zero_multipliers += channels.iter().filter(|c| c.multiplier.mantissa == 0).count();
+            let x: [i32; 16] = core::array::from_fn(|lane| {
+                let largest =
+                    (i64::from(channels[lane].bias.unsigned_abs()) + taps as i64 * 128 * 255).min(i64::from(i32::MAX));
+                (match below(5) {
+                    0 => largest,
+                    1 => -largest,
+                    2 => below(5) as i64 - 2,
+                    _ => below(2 * largest as u64 + 1) as i64 - largest,
+                }) as i32
+            });
+            let zero_point = below(256) as i32 - 128;
+            let range = match case % 3 {
+                0 => OutputRange::new(zero_point, false),
+                1 => OutputRange::new(zero_point, true),
+                _ => OutputRange { zero_point, min: -128 + below(100) as i32, max: 127 - below(100) as i32 },
+            };
+            let vector = |f: &dyn Fn(&ChannelRequant) -> i32| -> __m512i {
+                let lanes: [i32; 16] = core::array::from_fn(|lane| f(&channels[lane]));
+                // SAFETY: AVX-512F (checked above); 16 i32 lanes.
+                unsafe { _mm512_loadu_si512(lanes.as_ptr().cast()) }
+            };
+            let want: [i8; 16] = core::array::from_fn(|lane| requantize(x[lane], channels[lane].multiplier, range));
+            let mut got = [0i8; 16];
+            // SAFETY: AVX-512F (checked above); every channel `rounds_in_one_add`; `got` is 16 bytes.
+            unsafe {
+                let requant = Requant16::from_vectors(
+                    vector(&|c| c.bias),
+                    vector(&|c| c.multiplier.mantissa),
+                    vector(&|c| c.multiplier.one_add_right_shift()),
+                    range,
+                );
+                let sums: [i32; 16] = core::array::from_fn(|lane| x[lane].wrapping_sub(channels[lane].bias));
+                requant.store(_mm512_loadu_si512(sums.as_ptr().cast()), &mut got);
+            }
+            assert_eq!(got, want, "case {case}: {channels:?}, x = {x:?}, {range:?}");
+        }
+        assert!(zero_multipliers > 1000, "{zero_multipliers} zero multipliers drawn");
+    }
 
     /// Every x86 depthwise kernel this CPU runs, each called directly (`depthwise` runs
     /// only the first that takes a layer), against the reference on random layers.
@@ -1130,10 +1469,12 @@ mod tests {
         let avx512 = avx512_depthwise_detected();
         let avxvnni = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni");
         let avx2 = std::is_x86_feature_detected!("avx2");
-        let mut runs = [0usize; 3];
-        for case in 0..240 {
+        let mut runs = [0usize; 4];
+        let mut windows = [0usize; 3]; // by `Window`
+        for case in 0..300 {
             let c = [8, 16, 24, 32, 48, 64][case % 6];
-            let (kh, kw) = (1 + below(5), 1 + below(5));
+            // 3×3 in a quarter of the cases (`Window::Square3` takes those of 48 and 64 channels).
+            let (kh, kw) = if case % 4 == 0 { (3, 3) } else { (1 + below(5), 1 + below(5)) };
             let (stride, dilation) = (1 + below(2), if case % 5 == 0 { 2 } else { 1 });
             let (h, w) = (1 + below(12), 1 + below(12));
             let [top, left, bottom, right] = [below(3), below(3), below(3), below(3)];
@@ -1182,26 +1523,43 @@ mod tests {
             conv2d_reference(&g, &input, zp, &weights, &channels, range, &mut want);
             assert!(depthwise::takes(&g, &input, zp, &weights, &channels, &want, LANES), "case {case}");
             let fits = g.padded_input(GROUP).is_some_and(|(_, _, len)| len <= IMAGE_MAX);
-            let kernels: [(bool, Kernel); 3] = [
-                (avx512 && avx512_depthwise_takes(&g), depthwise_avx512vnni),
-                (avxvnni && fits, depthwise_avxvnni),
-                (avx2, depthwise_avx2),
+            // The 512-bit kernel as a prepared model runs it (weights and constants packed at
+            // load) and unpacked; the packing must be one it takes.
+            let packing = OwnedPacking::conv(AVX512_VNNI, &g, &weights, &channels, zp).expect("packing");
+            let packed = packing.weights();
+            let avx512 = avx512 && avx512_depthwise_takes(&g);
+            assert_eq!(packed.kernel().is_some(), avx512, "case {case}: packed where the kernel does not run");
+            let unpacked = PackedWeights::default();
+            let kernels: [(bool, Kernel, &PackedWeights); 4] = [
+                (avx512, depthwise_avx512vnni, &packed),
+                (avx512, depthwise_avx512vnni, &unpacked),
+                (
+                    avxvnni && fits,
+                    |g, x, zp, w, ch, _, r, o| unsafe { depthwise_avxvnni(g, x, zp, w, ch, r, o) },
+                    &unpacked,
+                ),
+                (avx2, |g, x, zp, w, ch, _, r, o| unsafe { depthwise_avx2(g, x, zp, w, ch, r, o) }, &unpacked),
             ];
-            for (k, (runs_here, kernel)) in kernels.into_iter().enumerate() {
+            for (k, (runs_here, kernel, packed)) in kernels.into_iter().enumerate() {
                 if !runs_here {
                     continue;
                 }
                 let mut got = vec![1i8; g.output.len()];
                 // SAFETY: the kernel's CPU features were detected above; `takes` (asserted)
                 // and the kernel's own conditions (`runs_here`) hold.
-                unsafe { kernel(&g, &input, zp, &weights, &channels, range, &mut got) };
+                unsafe { kernel(&g, &input, zp, &weights, &channels, packed, range, &mut got) };
                 assert_eq!(got, want, "case {case}, kernel {k}: {g:?}");
                 runs[k] += 1;
+                if k == 0 {
+                    windows[Window::of(&g) as usize] += 1;
+                }
             }
         }
-        // Each detected kernel took some of the layers: the test cannot pass by skipping them.
-        for (k, detected) in [avx512, avxvnni, avx2].into_iter().enumerate() {
+        // Each detected kernel took some of the layers, and the 512-bit one each way of
+        // gathering taps: the test cannot pass by skipping them.
+        for (k, detected) in [avx512, avx512, avxvnni, avx2].into_iter().enumerate() {
             assert!(!detected || runs[k] > 20, "kernel {k} ran on {} layers", runs[k]);
         }
+        assert!(!avx512 || windows.iter().all(|&n| n > 10), "windows taken: {windows:?}");
     }
 }

@@ -1,0 +1,24 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser, startServer } from './harness.mjs';
+const app = join(process.env.PROBE_DIR, 'app');
+const cached = await startServer({ build: false, root: join(app, 'dist'), maxAge: 600 });
+const browser = await launchBrowser();
+const context = await browser.newContext();
+const page = await context.newPage();
+await page.goto(`${cached.origin}/index.html?inference=main`);
+await page.waitForFunction(() => window.firstPrediction);
+await page.waitForTimeout(3000);
+await page.reload(); await page.waitForFunction(() => window.firstPrediction);
+await page.waitForTimeout(3000);
+await browser.startTracing(page, { path: '/tmp/trace.json', categories: ['v8.wasm', 'disabled-by-default-v8.wasm.detailed', 'devtools.timeline', 'v8', 'blink', 'loading', 'disabled-by-default-devtools.timeline'] });
+await page.reload(); await page.waitForFunction(() => window.firstPrediction);
+console.log(await page.evaluate(() => JSON.stringify(window.firstPrediction)));
+await browser.stopTracing();
+await browser.close(); await cached.stop();
+const t = JSON.parse(readFileSync('/tmp/trace.json', 'utf8'));
+const ev = (t.traceEvents ?? t).filter((e) => e.dur > 500 || /wasm/i.test(e.name));
+const t0 = Math.min(...ev.filter(e=>e.ts>0).map((e) => e.ts));
+const agg = {};
+for (const e of ev) { const k = e.name; agg[k] = agg[k] ?? { n: 0, dur: 0, first: 1e18 }; agg[k].n++; agg[k].dur += (e.dur ?? 0) / 1000; agg[k].first = Math.min(agg[k].first, (e.ts - t0) / 1000); }
+console.table(Object.entries(agg).sort((a, b) => b[1].dur - a[1].dur).slice(0, 40).map(([k, v]) => ({ k, n: v.n, dur: v.dur.toFixed(1), first: v.first.toFixed(1) })));
