@@ -405,8 +405,9 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
             }
         };
         let mut p = 0;
+        // SAFETY (each): AVX-512F (W is 512-bit); `out` holds `count` pixels of 8 bytes.
         while p + 2 <= count {
-            let (a, b) = (W::whole(acc[p][0]), W::whole(acc[p + 1][0]));
+            let (a, b) = unsafe { (W::whole(acc[p][0]), W::whole(acc[p + 1][0])) };
             let pair = _mm512_inserti64x4::<1>(a, _mm512_castsi512_si256(b));
             unsafe { requant.store(pair, &mut out[p * LANES..][..2 * LANES]) };
             p += 2;
@@ -414,7 +415,7 @@ unsafe fn store<W: Width, const P: usize, const NB: usize>(
         if p < count {
             let bytes = unsafe { requant.bytes(W::whole(acc[p][0])) };
             let out = &mut out[p * LANES..][..LANES];
-            // SAFETY: `out` is 8 bytes; storel has no alignment requirement.
+            // storel: 8 bytes, no alignment requirement.
             unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), bytes) };
         }
         return;
@@ -738,7 +739,8 @@ impl BlockRequant {
 /// widened to i32 lanes, minus the zero point, times the tap's weights (`vpmulld`),
 /// summed; then `BlockRequant::store`. False, writing nothing, without AVX2 or for a
 /// layer it does not take (`depthwise::takes`: a depth multiplier, channels not a
-/// multiple of 8, a window over 7×7, a multiplier ≥ 1). The sums are the reference's (exact i32 arithmetic,
+/// multiple of 8, a window over 7×7, a multiplier ≥ 1). `packed`: the layer's packing, if
+/// the prepared model made one (`depthwise_rows`). The sums are the reference's (exact i32 arithmetic,
 /// the loader's limits). CPUs with AVX-512 VNNI but not AVX-VNNI (the VEX form) take
 /// the `vpmulld` path: the EVEX form of the same instruction is not wired here.
 #[allow(clippy::too_many_arguments)]
@@ -894,7 +896,7 @@ unsafe fn depthwise_avxvnni(
 #[cfg(feature = "std")]
 const DEPTHWISE_VECTOR: usize = 16;
 
-/// Bytes the 512-bit depthwise kernel may read past a window's last tap: in `Window::rows`,
+/// Bytes the 512-bit depthwise kernel may read past a window's last tap: in `Window::Rows`,
 /// two 64-byte loads from a window row's first pixel (of which it uses up to 4 pixels).
 #[cfg(feature = "std")]
 const DEPTHWISE_SLACK: usize = 128;
@@ -931,7 +933,7 @@ impl Window {
     const SQUARE3: u8 = 1;
     const TAPS: u8 = 2;
 
-    #[cfg(feature = "std")]
+    /// How the 512-bit kernel gathers this layer's taps.
     fn of(g: &Conv2dGeometry) -> Window {
         let c = g.input.c;
         let dilated = g.dilation > 1;
