@@ -911,11 +911,16 @@ fn avx512_depthwise_takes(g: &Conv2dGeometry) -> bool {
         && g.padded_input(DEPTHWISE_SLACK).is_some_and(|(_, _, len)| len <= IMAGE_MAX)
 }
 
+/// Groups of 4 taps the 512-bit depthwise kernel holds per block: a window of
+/// `depthwise::TAPS_MAX` taps in raster order, or of as many rows in `Window::Rows`.
+#[cfg(feature = "std")]
+const GROUPS_MAX: usize = depthwise::TAPS_MAX.div_ceil(GROUP);
+
 /// How `depthwise_block` gathers a group of 4 taps (its `WINDOW`).
 #[cfg(feature = "std")]
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Window {
-    /// One window row (at most 4 taps wide, no dilation) from one 64-byte load of 16
+    /// One window row (at most 4 taps wide, at most `GROUPS_MAX` rows, no dilation) from one 64-byte load of 16
     /// channels, or of two 8-channel pixels at stride 1, or from two loads of 32 channels,
     /// put in lane order by one `vpermb`/`vpermt2b`: 3 shuffles per output vector of a 3×3
     /// window where 4 loads and 4 shuffles per group of 4 taps cost 12.
@@ -939,6 +944,7 @@ impl Window {
         let dilated = g.dilation > 1;
         if !dilated
             && g.kernel_w <= GROUP
+            && g.kernel_h <= GROUPS_MAX
             && (c == DEPTHWISE_VECTOR || c == 2 * DEPTHWISE_VECTOR || (c == LANES && g.stride == 1))
         {
             Window::Rows
@@ -988,13 +994,12 @@ unsafe fn depthwise_avx512vnni(
     range: OutputRange,
     output: &mut [i8],
 ) {
-    const GROUPS_MAX: usize = depthwise::TAPS_MAX.div_ceil(GROUP);
     let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
     let window = Window::of(g);
     let rows = if window == Window::Rows { g.kernel_h } else { 1 };
     let prepared =
         depthwise_rows(AVX512_VNNI, g) == Some(rows) && packed.fits_layer(AVX512_VNNI, rows, taps / rows, channels, zp);
-    // Groups per block in the packed weights (kernel_h ≤ 7 in `Window::Rows`, else ≤ 13).
+    // Groups per block in the packed weights (at most `GROUPS_MAX`: `Window::of`, `takes`).
     let packed_groups = packed.groups().min(GROUPS_MAX);
     let mut storage = [const { MaybeUninit::<u8>::uninit() }; IMAGE_MAX];
     let pad = (zp + 128) as u8; // zp in −128..=127 (`takes`)
@@ -1095,7 +1100,7 @@ unsafe fn depthwise_avx512vnni(
             let lane_weights = kernel(lane);
             for (t, &w) in lane_weights.iter().enumerate() {
                 let (group, k) = match window {
-                    Window::Rows => (t / g.kernel_w, t % g.kernel_w), // kernel_h ≤ 7 < GROUPS_MAX
+                    Window::Rows => (t / g.kernel_w, t % g.kernel_w), // kernel_h ≤ GROUPS_MAX
                     _ => (t / GROUP, t % GROUP),
                 };
                 grouped[group * 64 + lane * GROUP + k] = w;
@@ -1475,10 +1480,15 @@ mod tests {
         let mut windows = [0usize; 3]; // by `Window`
         for case in 0..300 {
             let c = [8, 16, 24, 32, 48, 64][case % 6];
-            // 3×3 in a quarter of the cases (`Window::Square3` takes those of 48 and 64 channels).
-            let (kh, kw) = if case % 4 == 0 { (3, 3) } else { (1 + below(5), 1 + below(5)) };
+            // 3×3 in a quarter of the cases (`Window::Square3` takes those of 48 and 64 channels);
+            // tall narrow windows (up to 24 rows, 1-D models' kind) in a tenth, on inputs tall enough.
+            let (kh, kw) = match case % 10 {
+                0 | 4 | 8 => (3, 3),
+                6 => (8 + below(17), 1 + below(2)),
+                _ => (1 + below(5), 1 + below(5)),
+            };
             let (stride, dilation) = (1 + below(2), if case % 5 == 0 { 2 } else { 1 });
-            let (h, w) = (1 + below(12), 1 + below(12));
+            let (h, w) = ((1 + below(12)).max(kh * dilation), 1 + below(12));
             let [top, left, bottom, right] = [below(3), below(3), below(3), below(3)];
             let (Some(oh), Some(ow)) = (
                 output_len_padded(h, (kh - 1) * dilation + 1, stride, top, bottom),
