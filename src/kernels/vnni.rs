@@ -1015,6 +1015,7 @@ unsafe fn depthwise_avx512vnni(
     });
     // Lane l's channel: 16 channels from `start`, or the 8 channels twice (two pixels).
     let pair = c == LANES;
+    let lane_channel = |start: usize, lane: usize| start + if pair { lane % LANES } else { lane };
     // `Window::Rows`: byte 4l + k of a group's vector is tap k of lane l, from the loads
     // at the window row's first pixel (index 64 and above: the second load).
     let gather_for = |start: usize| {
@@ -1030,7 +1031,6 @@ unsafe fn depthwise_avx512vnni(
         // SAFETY: `indices` is 64 bytes.
         unsafe { _mm512_loadu_si512(indices.as_ptr().cast()) }
     };
-    let lane_channel = |start: usize, lane: usize| start + if pair { lane % LANES } else { lane };
     // Byte 4l + t of a group's vector is tap t of lane l; the 4 taps' 16 bytes arrive tap after tap.
     let interleave = _mm512_set_epi8(
         63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27, 11, 58, 42, 26, 10, 57, 41, 25, 9,
@@ -1106,7 +1106,6 @@ unsafe fn depthwise_avx512vnni(
                 grouped[group * 64 + lane * GROUP + k] = w;
             }
         }
-
         // SAFETY: group < GROUPS_MAX, so each 64-byte load lies inside `grouped`.
         let grouped: [__m512i; GROUPS_MAX] =
             core::array::from_fn(|group| unsafe { _mm512_loadu_si512(grouped.as_ptr().add(group * 64).cast()) });
