@@ -16,7 +16,7 @@ use common::backends::{all, assert_every_backend_agrees};
 use common::nets::{chain, images, inception, residual, Net, Rng};
 use serde_json::json;
 use tinycnn::format::TensorData;
-use tinycnn::{Model, Network, Shape};
+use tinycnn::{KernelSet, Model, Network, Shape};
 
 fn random_models(template: fn(u64) -> Vec<u8>, name: &str, count: u64) {
     let start = Instant::now();
@@ -45,6 +45,54 @@ fn random_residual_adds() {
 #[test]
 fn random_inception_concats() {
     random_models(inception, "inception", 10);
+}
+
+/// Relu, clamp, flatten and dropout run in their input's bytes where the planner
+/// grants it. On every CPU kernel set, each such node's output is its op applied
+/// to its input as that was observed when made: an in-place run that read bytes
+/// already overwritten, or skipped its work, fails here even where every set
+/// agrees. Besides the random nets, one where the planner must grant it: a wide
+/// conv → clamp → relu → narrow conv needs one wide buffer, not two.
+#[test]
+fn element_wise_ops_in_place_compute_their_op() {
+    use tinycnn::format::{Op, Unary};
+    let mut wide = Net::new(7, 1, 12, 12);
+    let x = wide.conv("input", 16, 3, 3, 1, 1, false);
+    let x = wide.unary(&x, Unary::Clamp { min: -0.5, max: 0.5 });
+    let x = wide.unary(&x, Unary::Relu);
+    wide.conv(&x, 1, 3, 3, 1, 1, false);
+    let wide = wide.build();
+    let wide_bytes = 16 * 12 * 12;
+    let mut checked = 0;
+    // The seeds random_conv_dense_chains and random_residual_adds draw (their nets load).
+    for seed in 0..10 {
+        for bytes in [chain(seed + 16_000), residual(seed + 10_000), wide.clone()] {
+            let network = Network::load(&bytes[..]).unwrap();
+            let graph = network.graph();
+            let pixels = images(&mut Rng::new(seed), network.input_len(), 2);
+            for kernels in KernelSet::available() {
+                let model = common::backends::load(&bytes, kernels);
+                if bytes == wide {
+                    assert!(model.arena_bytes() < 2 * wide_bytes, "{}: {} bytes", kernels.name(), model.arena_bytes());
+                }
+                let (acts, _) = common::backends::cpu_observe(&model, &pixels);
+                for (i, node) in graph.nodes.iter().enumerate() {
+                    let x = &acts[node.inputs[0]];
+                    let want: Vec<i8> = match node.op {
+                        Op::Unary(op) => {
+                            let (input, output) = (model.quant(node.inputs[0]).unwrap(), model.quant(i + 1).unwrap());
+                            x.iter().map(|&q| op.int8(q, input, output)).collect()
+                        }
+                        Op::Flatten | Op::Dropout => x.clone(),
+                        _ => continue,
+                    };
+                    assert_eq!(acts[i + 1], want, "seed {seed}, {}: node {} ({:?})", kernels.name(), node.name, node.op);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "{checked} element-wise nodes checked");
 }
 
 /// Requantisation at its edges: every input value through 1×1 convolutions

@@ -341,7 +341,24 @@ impl<'s> Engine<'s> {
             if *step == Step::Skip {
                 continue;
             }
-            let (split, out) = ArenaSplit::new(arena, buffer(i + 1)?)?;
+            let output = buffer(i + 1)?;
+            if node.inputs.len() == 1 && buffer(node.inputs.first()) == Some(output.clone()) {
+                // The planner gave this element-wise node its input's bytes (plan::place).
+                let values = arena.get_mut(output)?;
+                match step {
+                    Step::Unary { op, input, output, table } => match state.get(*table).first() {
+                        Some(table) if !reference => eltwise::lookup_in_place(values, table),
+                        _ => eltwise::map_in_place_reference(values, |q| op.int8(q, *input, *output)),
+                    },
+                    Step::Copy => {}
+                    _ => return None,
+                }
+                if let Some(obs) = observer.as_mut() {
+                    obs(i + 1, values);
+                }
+                continue;
+            }
+            let (split, out) = ArenaSplit::new(arena, output)?;
             let inputs = gather(&split, &node.inputs, buffers)?;
             let inputs = &inputs[..node.inputs.len()];
             let x = inputs[0];

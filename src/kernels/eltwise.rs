@@ -146,9 +146,23 @@ pub fn map_reference(input: &[i8], op: impl Fn(i8) -> i8, output: &mut [i8]) {
     }
 }
 
+/// [`map_reference`] in the input's own bytes.
+pub fn map_in_place_reference(values: &mut [i8], op: impl Fn(i8) -> i8) {
+    for x in values {
+        *x = op(*x);
+    }
+}
+
 /// An element-wise unary op as its 256-entry table (entry `x + 128` is the output for `x`).
 pub fn lookup(input: &[i8], table: &[i8; 256], output: &mut [i8]) {
     for (o, &x) in output.iter_mut().zip(input) {
         *o = table[usize::from(x as u8 ^ 0x80)];
+    }
+}
+
+/// [`lookup`] in the input's own bytes.
+pub fn lookup_in_place(values: &mut [i8], table: &[i8; 256]) {
+    for x in values {
+        *x = table[usize::from(*x as u8 ^ 0x80)];
     }
 }

@@ -269,10 +269,26 @@ fn plan_arena(
         }
         let lifetimes = scratch.alloc(values, Lifetime { first: 0, last: 0 })?;
         plan::fill_lifetimes(lifetimes, nodes.iter().map(|n| n.inputs.iter()), graph.logits);
+        // An int8 relu, clamp or flatten may run in its input's bytes (the engine
+        // does where the planner grants it): a ReLU6 that TFLite fused into a conv
+        // then costs no second buffer.
+        let shares = scratch.alloc(values, plan::OWN)?;
+        if graph.dtype == Dtype::Int8 {
+            for (node, share) in nodes.iter().zip(&mut shares[1..]) {
+                let input = node.inputs.first();
+                let read_after_the_run = input == graph.logits || input == graph.output;
+                if matches!(node.op, Op::Unary(_) | Op::Flatten | Op::Dropout)
+                    && node.inputs.len() == 1
+                    && !read_after_the_run
+                {
+                    *share = input as u32;
+                }
+            }
+        }
         let order = scratch.alloc(values, 0u32)?;
         let mut arena_bytes = 0;
         let buffers = memory.persistent_with(values, Buffer::default(), |buffers| {
-            arena_bytes = plan::place(sizes, lifetimes, order, buffers);
+            arena_bytes = plan::place(sizes, lifetimes, shares, order, buffers);
             Ok(())
         })?;
         if arena_bytes > limits::ARENA_BYTES {
