@@ -1,4 +1,5 @@
-//! The four MLPerf Tiny int8 models (models/mlperf-tiny/), imported from their
+//! The four MLPerf Tiny int8 models (models/mlperf-tiny/) and two of TFLM's own
+//! example models (models/tflm-examples/), imported from their
 //! `.tflite` files and run on every CPU kernel set, against TensorFlow Lite
 //! Micro's reference interpreter: every output byte of 203 inputs (200 random,
 //! all −128, all 127, all the zero point) equals the committed TFLM output
@@ -36,7 +37,11 @@ pub fn inputs(len: usize, zero_point: i8) -> Vec<Vec<i8>> {
 const MODELS: [&str; 4] = ["pretrainedResnet_quant", "kws_ref_model", "vww_96_int8", "ad01_int8"];
 
 fn check(stem: &str) {
-    let tflite = std::fs::read(format!("models/mlperf-tiny/{stem}.tflite")).unwrap();
+    check_in("mlperf-tiny", stem);
+}
+
+fn check_in(dir: &str, stem: &str) {
+    let tflite = std::fs::read(format!("models/{dir}/{stem}.tflite")).unwrap();
     let want = std::fs::read(format!("tests/data/tflm/{stem}.out")).unwrap();
     let want_logits = std::fs::read(format!("tests/data/tflm/{stem}.logits")).ok();
     let file = import(&tflite).unwrap_or_else(|e| panic!("{stem}: {e}")).file;
@@ -131,6 +136,24 @@ fn mobilenet_vww_equals_tflm() {
 #[test]
 fn autoencoder_equals_tflm() {
     check(MODELS[3]);
+}
+
+/// TFLM's person detection example: its fused RELU6 runs in place in the conv's
+/// output bytes, so its arena is TFLM's head (55,296 bytes), not a third larger.
+#[test]
+fn tflm_person_detect_equals_tflm() {
+    check_in("tflm-examples", "person_detect");
+    let file = import(&std::fs::read("models/tflm-examples/person_detect.tflite").unwrap()).unwrap().file;
+    let arena = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string("tests/data/tflm/arena.json").unwrap())
+        .unwrap()["person_detect"]["arena_bytes"]["head"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(Model::load(&file[..]).unwrap().arena_bytes() as u64, arena);
+}
+
+#[test]
+fn tflm_hello_world_equals_tflm() {
+    check_in("tflm-examples", "hello_world_int8");
 }
 
 /// The input written into the arena (`int8_input_mut`, `run_int8_in_place`: what the

@@ -222,18 +222,16 @@ fn read_tensor<'a>(index: usize, t: &fb::Tensor<'a>, buffers: &[Option<&'a [u8]>
             }
             let scales: Vec<f32> = q.scale().map(|s| s.iter().collect()).unwrap_or_default();
             let zero_points: Vec<i64> = q.zero_point().map(|z| z.iter().collect()).unwrap_or_default();
+            // Whether the scales fit the tensor's quantised dimension is checked where
+            // they are used (`activation_quant`, `Converter::weights`), not here: the
+            // quantisation of a bias, which nothing reads, is often inconsistent
+            // (TFLM's own person_detect.tflite gives an [8] bias 8 scales along
+            // dimension 3), and TFLite Micro runs such files.
             let dimension = usize::try_from(q.quantized_dimension()).unwrap_or(usize::MAX);
-            let per_slice = shape.get(dimension).copied();
-            let count_ok = scales.len() == 1 || (per_slice == Some(scales.len()));
-            if scales.is_empty() || !count_ok || zero_points.len() != scales.len() {
+            if scales.is_empty() || zero_points.len() != scales.len() {
                 return Err(error(
                     at(),
-                    format!(
-                        "has {} scales and {} zero points (one each, or one per index of dimension {} of {shape:?})",
-                        scales.len(),
-                        zero_points.len(),
-                        q.quantized_dimension()
-                    ),
+                    format!("has {} scales and {} zero points (one each)", scales.len(), zero_points.len()),
                 ));
             }
             if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {

@@ -1,4 +1,4 @@
-// The MLPerf Tiny int8 models through the npm package: each imported model
+// The MLPerf Tiny int8 models and TFLM's examples through the npm package: each imported model
 // (target/mlperf-tiny/, written by scripts/test-wasm with `tinycnn import`)
 // gives, through `Model.runInt8`, exactly TFLite Micro's output bytes on the
 // 203 inputs of tests/data/tflm/ (the same check as tests/tflite_models.rs).
@@ -14,7 +14,8 @@ import { TFLM_INPUTS, tflmInputs } from './tflm-inputs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const pkgEntry = join(root, 'pkg/node/index.cjs'); // the package's require() entry
-const models = ['pretrainedResnet_quant', 'kws_ref_model', 'vww_96_int8', 'ad01_int8'];
+// MLPerf Tiny's four (models/mlperf-tiny/), then TFLM's examples (models/tflm-examples/).
+const models = ['pretrainedResnet_quant', 'kws_ref_model', 'vww_96_int8', 'ad01_int8', 'person_detect', 'hello_world_int8'];
 
 let t;
 before(() => {
