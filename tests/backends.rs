@@ -86,7 +86,14 @@ fn element_wise_ops_in_place_compute_their_op() {
                         Op::Flatten | Op::Dropout => x.clone(),
                         _ => continue,
                     };
-                    assert_eq!(acts[i + 1], want, "seed {seed}, {}: node {} ({:?})", kernels.name(), node.name, node.op);
+                    assert_eq!(
+                        acts[i + 1],
+                        want,
+                        "seed {seed}, {}: node {} ({:?})",
+                        kernels.name(),
+                        node.name,
+                        node.op
+                    );
                     checked += 1;
                 }
             }

@@ -222,6 +222,61 @@ fn the_small_model_imports_and_computes_its_convolution() {
     }
 }
 
+/// `valid()` with a RESHAPE (opcode 1) of tensor `from` into a new tensor of `shape`,
+/// before the conv (`from` = 0, the input: the conv then reads it) or after it (`from` = 3).
+fn with_reshape(from: i32, shape: Vec<i32>) -> Spec {
+    let mut s = valid();
+    s.codes.push(fb::BuiltinOperator::RESHAPE);
+    let quant = &s.tensors[from as usize];
+    s.tensors.push(TensorSpec { name: "reshaped", shape, ..quant.clone() });
+    let reshape = OpSpec { opcode_index: 1, inputs: vec![from, 4], outputs: vec![4], ..s.ops[0].clone() };
+    if from == 0 {
+        s.ops[0].inputs[0] = 4;
+        s.ops.insert(0, reshape);
+    } else {
+        s.ops.push(reshape);
+        s.outputs = vec![4];
+    }
+    s
+}
+
+/// A RESHAPE moves no byte (NHWC row-major, as tinycnn's int8 values): one of the
+/// input that only it reads declares the input in its new shape, one that keeps
+/// tinycnn's C×H×W shape is no node; both compute what the model without it does.
+/// A reshape to another image shape, or to another element count, is refused.
+#[test]
+fn reshapes_that_move_no_byte() {
+    let run = |spec: &Spec| {
+        let model = Model::load(import(&build(spec)).unwrap().file).unwrap();
+        let input: Vec<i8> = (0..32).map(|i| (i * 37 % 256 - 128) as i8).collect();
+        let mut out = vec![0i8; 48];
+        model.run_int8(&mut vec![0u8; model.arena_bytes()], &input, &mut out).unwrap();
+        (model.input_shape(), model.graph().nodes.len(), out)
+    };
+    let (shape, nodes, want) = run(&valid());
+    // [1, 32] → [1, 4, 4, 2]: the input becomes 2×4×4.
+    let mut flat_input = with_reshape(0, vec![1, 4, 4, 2]);
+    flat_input.tensors[0].shape = vec![1, 32];
+    assert_eq!(run(&flat_input), (shape, nodes, want.clone()));
+    // [1, 4, 4, 3] → the same shape: no node.
+    assert_eq!(run(&with_reshape(3, vec![1, 4, 4, 3])), (shape, nodes, want));
+
+    assert_refused(
+        "another image shape",
+        &with_reshape(3, vec![1, 16, 3]),
+        &["operator 1 (RESHAPE)", "new_shape", "[1, 16, 3]"],
+    );
+    assert_refused(
+        "another element count",
+        &with_reshape(3, vec![1, 4, 4, 2]),
+        &["operator 1 (RESHAPE)", "element count"],
+    );
+    let mut read_twice = with_reshape(0, vec![1, 4, 4, 2]);
+    read_twice.tensors[0].shape = vec![1, 32];
+    read_twice.ops[1].inputs[0] = 0; // the conv reads the flat input too
+    assert_refused("an input read twice", &read_twice, &["operator 0 (RESHAPE)", "new_shape", "[1, 4, 4, 2]"]);
+}
+
 #[test]
 fn not_a_flatbuffer() {
     for bytes in [&b""[..], b"TFL3", b"\x10\0\0\0TFL3\0\0\0\0\0\0\0\0", &[0xffu8; 64]] {

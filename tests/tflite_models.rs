@@ -144,16 +144,24 @@ fn autoencoder_equals_tflm() {
 fn tflm_person_detect_equals_tflm() {
     check_in("tflm-examples", "person_detect");
     let file = import(&std::fs::read("models/tflm-examples/person_detect.tflite").unwrap()).unwrap().file;
-    let arena = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string("tests/data/tflm/arena.json").unwrap())
-        .unwrap()["person_detect"]["arena_bytes"]["head"]
-        .as_u64()
-        .unwrap();
+    let arena =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string("tests/data/tflm/arena.json").unwrap())
+            .unwrap()["person_detect"]["arena_bytes"]["head"]
+            .as_u64()
+            .unwrap();
     assert_eq!(Model::load(&file[..]).unwrap().arena_bytes() as u64, arena);
 }
 
 #[test]
 fn tflm_hello_world_equals_tflm() {
     check_in("tflm-examples", "hello_world_int8");
+}
+
+/// TFLM's micro_speech example: its first op reshapes the [1, 1960] input to
+/// [1, 49, 40, 1], which the import folds into the input's shape.
+#[test]
+fn tflm_micro_speech_equals_tflm() {
+    check_in("tflm-examples", "micro_speech_quantized");
 }
 
 /// The input written into the arena (`int8_input_mut`, `run_int8_in_place`: what the

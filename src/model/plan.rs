@@ -108,7 +108,8 @@ pub const OWN: u32 = u32::MAX;
 
 /// `sizes[v]` bytes live during `lifetimes[v]`: each value's place in `buffers`,
 /// with `order` as room to sort in (all `sizes.len()` long). Returns the arena's
-/// bytes: the smaller of the two [`Order`]s' (largest-first on a tie).
+/// bytes: the smaller of what the two greedy orders need (largest first, execution
+/// order; largest first on a tie).
 ///
 /// `shares[v] = u` asks for value v to be made in value u's bytes: an
 /// element-wise op run in place. Granted where that overwrites nothing still
@@ -289,7 +290,8 @@ mod tests {
                 }
             }
             let asked = shares.clone();
-            let (mut merged, mut order, mut buffers) = (lifetimes.clone(), vec![0; values], vec![Buffer::default(); values]);
+            let (mut merged, mut order, mut buffers) =
+                (lifetimes.clone(), vec![0; values], vec![Buffer::default(); values]);
             let arena_bytes = place(&sizes, &mut merged, &mut shares, &mut order, &mut buffers);
             // The chain of values sharing bytes with v, by its first value.
             let root = |v: usize| if shares[v] == OWN { v } else { shares[v] as usize };

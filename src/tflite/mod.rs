@@ -55,12 +55,21 @@ pub struct Imported {
 /// Converts a `.tflite` int8 model into a tinycnn int8 model file.
 pub fn import(bytes: &[u8]) -> Result<Imported> {
     let model = reader::read(bytes)?;
-    let mut conv =
-        Converter { model: &model, values: Vec::new(), nodes: Vec::new(), tensors: Vec::new(), origins: Vec::new() };
+    let mut conv = Converter {
+        model: &model,
+        values: Vec::new(),
+        nodes: Vec::new(),
+        tensors: Vec::new(),
+        origins: Vec::new(),
+        input_shape: None,
+    };
     conv.values.resize(model.tensors.len(), None);
-    let input = conv.input()?;
+    let mut input = conv.input()?;
     for (index, op) in model.operators.iter().enumerate() {
         conv.operator(index, op)?;
+    }
+    if let Some([c, h, w]) = conv.input_shape {
+        (input.channels, input.height, input.width) = (c as u64, h as u64, w as u64);
     }
     let output = match model.outputs.as_slice() {
         [t] => conv.value(*t, || "subgraph output".into())?.name,
@@ -92,6 +101,8 @@ struct Converter<'m, 'a> {
     nodes: Vec<RawNode>,
     tensors: Vec<TensorData<'static>>,
     origins: Vec<(String, usize, &'static str)>,
+    /// The input's C×H×W shape, where a RESHAPE of the input gave it another.
+    input_shape: Option<[usize; 3]>,
 }
 
 /// The operator being converted, for error messages.
@@ -512,19 +523,46 @@ impl<'a> Converter<'_, 'a> {
         self.push_activated(at, node, o.fused_activation_function(), false, out, out_shape)
     }
 
+    /// A RESHAPE moves no byte: TFLite's tensors are row-major NHWC, as tinycnn's
+    /// int8 values are (channels last). So one to a vector is a `flatten`; one
+    /// that keeps tinycnn's C×H×W shape (`[1, T, C]` ↔ `[1, 1, T, C]`, as Keras'
+    /// Conv1D writes) is no node at all; one of the network's input that nothing
+    /// else reads declares the input in its new shape (TFLM's micro_speech:
+    /// `[1, 1960]` → `[1, 49, 40, 1]`). Any other needs a reshape op tinycnn lacks.
     fn reshape(&mut self, at: &At<'_, '_>, name: String) -> Result<()> {
         let x = self.activation_input(at, 0)?;
         let (out, out_shape) = self.single_output(at)?;
         self.same_quantization(at, &x, out)?;
         let elements: usize = x.shape.iter().product();
-        if out_shape != [elements, 1, 1] {
-            return Err(at.unsupported(
-                "new_shape",
-                format!("{:?} (tinycnn reshapes to a vector only)", self.tensor(out).shape),
-            ));
+        if out_shape.iter().product::<usize>() != elements {
+            return Err(at.err(format!(
+                "output shape {:?} holds another element count than its input's {elements}",
+                self.tensor(out).shape
+            )));
         }
-        let node = RawNode { name, op: "flatten".into(), inputs: std::vec![x.name], ..RawNode::default() };
-        self.push(at, node, out, out_shape).map(drop)
+        if out_shape == x.shape {
+            self.values[out] = Some(x);
+            return Ok(());
+        }
+        if out_shape == [elements, 1, 1] {
+            let node = RawNode { name, op: "flatten".into(), inputs: std::vec![x.name], ..RawNode::default() };
+            return self.push(at, node, out, out_shape).map(drop);
+        }
+        // The input tensor itself (not a value that aliases it), and read by this op alone.
+        let input = self.model.inputs.first().copied();
+        let readers = self.model.operators.iter().flat_map(|op| &op.inputs).filter(|&&i| i.is_some() && i == input);
+        if at.op.inputs.first().copied().flatten() == input && self.input_shape.is_none() && readers.count() == 1 {
+            self.input_shape = Some(out_shape);
+            self.values[out] = Some(Value { shape: out_shape, ..x });
+            return Ok(());
+        }
+        Err(at.unsupported(
+            "new_shape",
+            format!(
+                "{:?} (tinycnn reshapes to a vector, to the same C×H×W shape, or the input it alone reads)",
+                self.tensor(out).shape
+            ),
+        ))
     }
 
     fn softmax(&mut self, at: &At<'_, '_>, name: String) -> Result<()> {

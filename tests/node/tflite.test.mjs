@@ -15,7 +15,7 @@ import { TFLM_INPUTS, tflmInputs } from './tflm-inputs.mjs';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const pkgEntry = join(root, 'pkg/node/index.cjs'); // the package's require() entry
 // MLPerf Tiny's four (models/mlperf-tiny/), then TFLM's examples (models/tflm-examples/).
-const models = ['pretrainedResnet_quant', 'kws_ref_model', 'vww_96_int8', 'ad01_int8', 'person_detect', 'hello_world_int8'];
+const models = ['pretrainedResnet_quant', 'kws_ref_model', 'vww_96_int8', 'ad01_int8', 'person_detect', 'hello_world_int8', 'micro_speech_quantized'];
 
 let t;
 before(() => {
