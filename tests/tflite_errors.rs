@@ -222,6 +222,25 @@ fn the_small_model_imports_and_computes_its_convolution() {
     }
 }
 
+/// A fused activation is a node only where it changes an int8 value: RELU6 on an
+/// output quantised on [0, 6] is none; on one quantised wider, a clamp node.
+#[test]
+fn fused_activations_that_change_nothing_are_no_node() {
+    let nodes = |activation, scale: f32, zero_point| {
+        let mut s = valid();
+        s.ops[0].activation = activation;
+        s.tensors[3].scales = vec![scale];
+        s.tensors[3].zero_points = vec![zero_point];
+        let model = Model::load(import(&build(&s)).unwrap().file).unwrap();
+        model.graph().nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>()
+    };
+    let relu6 = fb::ActivationFunctionType::RELU6;
+    assert_eq!(nodes(relu6, 6.0 / 255.0, -128), ["conv_2d_0"]);
+    assert_eq!(nodes(relu6, 0.25, 5), ["conv_2d_0", "conv_2d_0_relu6"]);
+    // RELU with the zero point at −128 changes nothing either; above it, the conv's `relu`.
+    assert_eq!(nodes(fb::ActivationFunctionType::RELU, 0.25, -128), ["conv_2d_0"]);
+}
+
 /// `valid()` with a RESHAPE (opcode 1) of tensor `from` into a new tensor of `shape`,
 /// before the conv (`from` = 0, the input: the conv then reads it) or after it (`from` = 3).
 fn with_reshape(from: i32, shape: Vec<i32>) -> Spec {

@@ -35,7 +35,9 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::model::graph::{RawGraph, RawInput, RawNode, FORMAT_VERSION, INPUT_NAME, SOFTMAX_INT8_OUTPUT};
+use crate::model::graph::{
+    QuantParams, RawGraph, RawInput, RawNode, Unary, FORMAT_VERSION, INPUT_NAME, SOFTMAX_INT8_OUTPUT,
+};
 use crate::model::writer::{write_model, TensorData};
 use crate::model::{limits, Network};
 use reader::{error, type_name, ActivationFunctionType, BuiltinOperator, Operator, Padding, Tensor, TensorType};
@@ -200,10 +202,11 @@ impl<'a> Converter<'_, 'a> {
         Ok(value)
     }
 
-    /// Pushes `node`, and its fused activation: relu folds into the node where it
-    /// has a `relu` attribute; otherwise, and for relu6 and relu_n1_to_1, a
-    /// relu/clamp node follows it with the same quantisation (exact: a clamp of
-    /// the already saturated int8 value to bounds inside [−128, 127]).
+    /// Pushes `node`, and its fused activation: none where the activation leaves
+    /// every int8 value as it is; the node's `relu` where it is a relu and the
+    /// node has that attribute; otherwise a relu/clamp node after it with the
+    /// same quantisation (exact: a clamp of the already saturated int8 value to
+    /// bounds inside [−128, 127], TFLite's activation range).
     fn push_activated(
         &mut self,
         at: &At<'_, '_>,
@@ -213,16 +216,31 @@ impl<'a> Converter<'_, 'a> {
         output: usize,
         shape: [usize; 3],
     ) -> Result<()> {
-        let (op, min, max) = match fused {
+        let activation = match fused {
             ActivationFunctionType::NONE => return self.push(at, node, output, shape).map(drop),
-            ActivationFunctionType::RELU if has_relu => {
-                node.relu = Some(true);
-                return self.push(at, node, output, shape).map(drop);
-            }
-            ActivationFunctionType::RELU => ("relu", None, None),
-            ActivationFunctionType::RELU6 => ("clamp", Some(0.0), Some(6.0)),
-            ActivationFunctionType::RELU_N1_TO_1 => ("clamp", Some(-1.0), Some(1.0)),
+            ActivationFunctionType::RELU => Unary::Relu,
+            ActivationFunctionType::RELU6 => Unary::Clamp { min: 0.0, max: 6.0 },
+            ActivationFunctionType::RELU_N1_TO_1 => Unary::Clamp { min: -1.0, max: 1.0 },
             other => return Err(at.unsupported("fused_activation_function", other.variant_name().unwrap_or("?"))),
+        };
+        // The activation as every backend computes it, on the output's quantisation
+        // (which it keeps): where that leaves every int8 value as it is (a ReLU6
+        // whose output scale spans [0, 6], as converters quantise it) it needs no
+        // node; where it is a relu's, the node's own `relu` does it.
+        let (scale, zero_point) = activation_quant(&|| at.place(), self.tensor(output))?;
+        let q = QuantParams { scale, zero_point };
+        let table = activation.int8_table(q, q);
+        let identity: [i8; 256] = core::array::from_fn(|i| (i as u8 ^ 0x80) as i8);
+        if table == identity {
+            return self.push(at, node, output, shape).map(drop);
+        }
+        if has_relu && table == Unary::Relu.int8_table(q, q) {
+            node.relu = Some(true);
+            return self.push(at, node, output, shape).map(drop);
+        }
+        let (op, min, max) = match activation {
+            Unary::Relu => ("relu", None, None),
+            Unary::Clamp { min, max } => ("clamp", Some(f64::from(min)), Some(f64::from(max))),
         };
         let suffix = fused.variant_name().unwrap_or("activation").to_ascii_lowercase();
         let inner = self.push(at, node, output, shape)?;
