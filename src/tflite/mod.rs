@@ -225,8 +225,8 @@ impl<'a> Converter<'_, 'a> {
         };
         // The activation as every backend computes it, on the output's quantisation
         // (which it keeps): where that leaves every int8 value as it is (a ReLU6
-        // whose output scale spans [0, 6], as converters quantise it) it needs no
-        // node; where it is a relu's, the node's own `relu` does it.
+        // whose output's int8 range lies inside [0, 6], as converters quantise it)
+        // it needs no node; where it is a relu's, the node's own `relu` does it.
         let (scale, zero_point) = activation_quant(&|| at.place(), self.tensor(output))?;
         let q = QuantParams { scale, zero_point };
         let table = activation.int8_table(q, q);
