@@ -134,13 +134,13 @@ pub fn place(
         lifetimes[root].last = lifetimes[root].last.max(lifetimes[v].last);
     }
     let (lifetimes, shares) = (&*lifetimes, &*shares);
-    let largest_first = place_in(Order::LargestFirst, sizes, lifetimes, shares, order, buffers);
     let first_use = place_in(Order::FirstUse, sizes, lifetimes, shares, order, buffers);
-    if first_use < largest_first {
-        first_use
+    let largest_first = place_in(Order::LargestFirst, sizes, lifetimes, shares, order, buffers);
+    if largest_first <= first_use {
+        largest_first
     } else {
-        // `buffers` holds the last layout made: make the chosen one again.
-        place_in(Order::LargestFirst, sizes, lifetimes, shares, order, buffers)
+        // `buffers` holds the last layout made (most graphs keep it): make the smaller again.
+        place_in(Order::FirstUse, sizes, lifetimes, shares, order, buffers)
     }
 }
 
