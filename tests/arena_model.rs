@@ -43,7 +43,14 @@ fn the_memory_it_reports_is_enough_and_less_is_refused() {
         let mut ample = memory(8 << 20);
         let (probe, _) = ArenaModel::load(&file, &mut ample, kernels).unwrap();
         let needed = probe.memory_bytes();
-        assert!(needed >= probe.state_bytes() + model.arena_bytes(), "{}", kernels.name());
+        assert!(needed >= probe.state_bytes() + probe.arena_bytes(), "{}", kernels.name());
+        // A microcontroller's sets run the DeepConvNet's 3×3 convolutions over
+        // their inputs (the engine's `conv_in_place`): a smaller arena.
+        if matches!(kernels, KernelSet::Reference | KernelSet::Portable) {
+            assert!(probe.arena_bytes() < model.arena_bytes() * 3 / 4, "{}", kernels.name());
+        } else {
+            assert_eq!(probe.arena_bytes(), model.arena_bytes(), "{}", kernels.name());
+        }
         // The state is the network's records and the prepared steps: the allocating
         // model keeps the same (packed weights included).
         assert!(probe.state_bytes() > 0);

@@ -20,6 +20,7 @@ use crate::model::params::{ByteRange, ParamRecord, RequantRecord};
 use crate::model::{NetworkLayout, NetworkView};
 use crate::spec::fixed_point::{dequantize_channels_last, Multiplier, OutputRange};
 use crate::spec::{Conv2dGeometry, Shape};
+use core::ops::Range;
 
 /// One node as the CPU kernels run it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -337,22 +338,46 @@ impl<'s> Engine<'s> {
             |layer: &Layer| -> &[i8] { bytemuck::cast_slice(self.file.get(layer.weights.range()).unwrap_or(&[])) };
         let requant = |layer: &Layer| layer.requant.view(self.file, state);
         let nodes = self.network.nodes();
+        // The scratch buffers of convolutions run in place follow the values' (plan_arena).
+        let mut scratch_buffers = nodes.len() + 1..buffers.len();
         for (i, (node, step)) in nodes.iter().zip(state.get(self.steps)).enumerate() {
             if *step == Step::Skip {
                 continue;
             }
             let output = buffer(i + 1)?;
-            if node.inputs.len() == 1 && buffer(node.inputs.first()) == Some(output.clone()) {
-                // The planner gave this element-wise node its input's bytes (plan::place).
-                let values = arena.get_mut(output)?;
-                match step {
-                    Step::Unary { op, input, output, table } => match state.get(*table).first() {
-                        Some(table) if !reference => eltwise::lookup_in_place(values, table),
-                        _ => eltwise::map_in_place_reference(values, |q| op.int8(q, *input, *output)),
-                    },
-                    Step::Copy => {}
-                    _ => return None,
+            if let Step::Add { .. } = step {
+                if node.inputs.iter().any(|v| buffer(v) == Some(output.clone())) {
+                    // The planner gave this add one of its inputs' bytes (plan::place).
+                    let (split, values) = ArenaSplit::new(arena, output.clone())?;
+                    self.add_in_place(step, &split, &node.inputs, buffers, output, values)?;
+                    if let Some(obs) = observer.as_mut() {
+                        obs(i + 1, values);
+                    }
+                    continue;
                 }
+            }
+            if node.inputs.len() == 1 && buffer(node.inputs.first()) == Some(output.clone()) {
+                // The planner gave this node its input's bytes (plan::place).
+                let values = match step {
+                    Step::Conv2d { geometry, layer, input_zero_point, range } => {
+                        let scratch = buffer(scratch_buffers.next()?)?;
+                        let (values, scratch) = disjoint_mut(arena, output, scratch)?;
+                        conv_in_place(geometry, values, scratch, |geometry, x, out| {
+                            self.conv(geometry, layer, *input_zero_point, *range, x, out)
+                        })?;
+                        values
+                    }
+                    Step::Unary { op, input, output: out, table } => {
+                        let values = arena.get_mut(output)?;
+                        match state.get(*table).first() {
+                            Some(table) if !reference => eltwise::lookup_in_place(values, table),
+                            _ => eltwise::map_in_place_reference(values, |q| op.int8(q, *input, *out)),
+                        }
+                        values
+                    }
+                    Step::Copy => arena.get_mut(output)?,
+                    _ => return None,
+                };
                 if let Some(obs) = observer.as_mut() {
                     obs(i + 1, values);
                 }
@@ -363,13 +388,8 @@ impl<'s> Engine<'s> {
             let inputs = &inputs[..node.inputs.len()];
             let x = inputs[0];
             match step {
-                Step::Conv2d { geometry, layer, input_zero_point: zp, range } if reference => {
-                    conv::conv2d_reference(geometry, x, *zp, weights(layer), &requant(layer), *range, out)
-                }
                 Step::Conv2d { geometry, layer, input_zero_point, range } => {
-                    let packed = layer.packed(state);
-                    let view = Int8Layer { weights: weights(layer), channels: requant(layer), packed: &packed };
-                    conv::conv2d_layer(geometry, x, *input_zero_point, &view, *range, out)
+                    self.conv(geometry, layer, *input_zero_point, *range, x, out)
                 }
                 Step::Dense { layer, input_zero_point: zp, range } if reference => {
                     dense::dense_reference(x, *zp, weights(layer), &requant(layer), *range, out)
@@ -386,17 +406,7 @@ impl<'s> Engine<'s> {
                 }
                 Step::GlobalAvgPool { channels } if reference => pool::global_avgpool_reference(x, *channels, out),
                 Step::GlobalAvgPool { channels } => pool::global_avgpool(x, *channels, out),
-                Step::Add { inputs: params, terms, output, range } if terms.is_empty() => {
-                    eltwise::add_reference(inputs, state.get(*params), *output, *range, out)
-                }
-                Step::Add { inputs: params, terms, output, range } => eltwise::add(
-                    inputs,
-                    state.get(*params),
-                    state.get(*terms).as_chunks::<256>().0,
-                    *output,
-                    *range,
-                    out,
-                ),
+                Step::Add { .. } => self.add(step, inputs, out),
                 Step::Concat { inputs: params, output_zero_point } => {
                     eltwise::concat_reference(inputs, state.get(*params), *output_zero_point, out)
                 }
@@ -413,6 +423,120 @@ impl<'s> Engine<'s> {
             }
         }
         Some(())
+    }
+}
+
+impl Engine<'_> {
+    /// One convolution (or a band of its rows) with this engine's kernels.
+    fn conv(
+        &self,
+        geometry: &Conv2dGeometry,
+        layer: &Layer,
+        input_zero_point: i32,
+        range: OutputRange,
+        x: &[i8],
+        out: &mut [i8],
+    ) {
+        let state = self.state();
+        let weights: &[i8] = bytemuck::cast_slice(self.file.get(layer.weights.range()).unwrap_or(&[]));
+        let channels = layer.requant.view(self.file, state);
+        if self.kernels == KernelSet::Reference {
+            conv::conv2d_reference(geometry, x, input_zero_point, weights, &channels, range, out)
+        } else {
+            let packed = layer.packed(state);
+            let view = Int8Layer { weights, channels, packed: &packed };
+            conv::conv2d_layer(geometry, x, input_zero_point, &view, range, out)
+        }
+    }
+
+    /// An add step (only ever called with `Step::Add`).
+    fn add(&self, step: &Step, inputs: &[&[i8]], out: &mut [i8]) {
+        let state = self.state();
+        match step {
+            Step::Add { inputs: params, terms, output, range } if terms.is_empty() => {
+                eltwise::add_reference(inputs, state.get(*params), *output, *range, out)
+            }
+            Step::Add { inputs: params, terms, output, range } => {
+                let terms = state.get(*terms).as_chunks::<256>().0;
+                eltwise::add(inputs, state.get(*params), terms, *output, *range, out)
+            }
+            _ => {}
+        }
+    }
+
+    /// An add made in the bytes of its inputs at `output` (`values`), a chunk
+    /// at a time: each chunk of those inputs is copied aside before it is
+    /// overwritten, the other inputs are read from `split`.
+    fn add_in_place(
+        &self,
+        step: &Step,
+        split: &ArenaSplit<'_, i8>,
+        inputs: &Inputs,
+        buffers: &[crate::model::plan::Buffer],
+        output: Range<usize>,
+        values: &mut [i8],
+    ) -> Option<()> {
+        const CHUNK: usize = 64;
+        let mut held = [0i8; CHUNK];
+        let mut others: [&[i8]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+        for (slot, v) in others.iter_mut().zip(inputs.iter()) {
+            let range = buffers.get(v)?.range();
+            *slot = if range == output { &[] } else { split.get(range)? };
+        }
+        for start in (0..values.len()).step_by(CHUNK) {
+            let end = values.len().min(start + CHUNK);
+            let held = &mut held[..end - start];
+            held.copy_from_slice(values.get(start..end)?);
+            let mut chunk: [&[i8]; MAX_INPUTS] = [&[]; MAX_INPUTS];
+            for (slot, (x, v)) in chunk.iter_mut().zip(others.iter().zip(inputs.iter())) {
+                *slot = if buffers.get(v)?.range() == output { &*held } else { x.get(start..end)? };
+            }
+            self.add(step, &chunk[..inputs.len()], values.get_mut(start..end)?);
+        }
+        Some(())
+    }
+}
+
+/// A convolution the planner placed over its input (`Conv2dGeometry::in_place_rows`),
+/// output row after output row: each from the input rows it reads, held in
+/// `scratch`; those shared with the row before stay, the others are copied
+/// from `values` before any output row covers them. None if a range were
+/// outside its buffer (the planner's check rules it out).
+fn conv_in_place(
+    geometry: &Conv2dGeometry,
+    values: &mut [i8],
+    scratch: &mut [i8],
+    mut conv: impl FnMut(&Conv2dGeometry, &[i8], &mut [i8]),
+) -> Option<()> {
+    let (row_in, row_out) = (geometry.input.w * geometry.input.c, geometry.output.w * geometry.output.c);
+    let mut held = 0..0;
+    for oy in 0..geometry.output.h {
+        let rows = geometry.input_rows(oy);
+        let copy_from = geometry.first_row_to_copy(oy, &held);
+        let kept = rows.start.checked_sub(held.start)? * row_in..copy_from.checked_sub(held.start)? * row_in;
+        if !kept.is_empty() {
+            scratch.get(kept.clone())?; // `copy_within` would panic out of bounds
+            scratch.copy_within(kept.clone(), 0);
+        }
+        let copied = values.get(copy_from * row_in..rows.end * row_in)?;
+        scratch.get_mut(kept.len()..kept.len() + copied.len())?.copy_from_slice(copied);
+        let band = scratch.get(..rows.len() * row_in)?;
+        conv(&geometry.row_band(oy), band, values.get_mut(oy * row_out..(oy + 1) * row_out)?);
+        held = rows;
+    }
+    Some(())
+}
+
+/// Two disjoint ranges of the arena, both writable.
+fn disjoint_mut(arena: &mut [i8], a: Range<usize>, b: Range<usize>) -> Option<(&mut [i8], &mut [i8])> {
+    if a.end <= b.start {
+        let (low, high) = arena.split_at_mut_checked(b.start)?;
+        Some((low.get_mut(a)?, high.get_mut(..b.len())?))
+    } else if b.end <= a.start {
+        let (b, a) = disjoint_mut(arena, b, a)?;
+        Some((a, b))
+    } else {
+        None
     }
 }
 

@@ -317,7 +317,11 @@ impl<'a> ArenaModel<'a> {
     ) -> Result<(ArenaModel<'a>, &'a mut [u8])> {
         let found = memory.len();
         let memory = Memory::new(memory);
-        let layout = load_in_place(file, &memory)?;
+        // A microcontroller's sets run convolutions and adds in place where they
+        // can: memory is what counts there. The SIMD sets keep whole-layer calls
+        // (Winograd's 2×2 tiles, packed blocks of rows, 16-lane adds).
+        let in_place = matches!(kernels, KernelSet::Reference | KernelSet::Portable);
+        let layout = load_in_place(file, &memory, in_place)?;
         if layout.graph.dtype != Dtype::Int8 {
             return Err(Error::WrongDtype { expected: "int8" });
         }

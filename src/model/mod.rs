@@ -66,7 +66,14 @@ pub struct NetworkLayout {
 
 /// Validates a model file and writes what the network keeps into `memory`'s
 /// front (the load's temporaries go to its back and are released).
-pub fn load_in_place(bytes: &[u8], memory: &Memory<'_>) -> Result<NetworkLayout> {
+///
+/// `convolutions_and_adds_in_place`: a convolution whose output is its
+/// input's size may be planned over its input (`Conv2dGeometry::in_place_rows`)
+/// and an add over one of its inputs, as the engine then runs them: a
+/// convolution row after row with a few input rows copied aside, an add a
+/// chunk at a time. For a microcontroller's kernels: less memory, a kernel
+/// call per output row or chunk.
+pub fn load_in_place(bytes: &[u8], memory: &Memory<'_>, convolutions_and_adds_in_place: bool) -> Result<NetworkLayout> {
     memory.scratch(|scratch| {
         let mut file = TensorFile::parse(bytes, scratch)?;
         let raw = file.graph_json_raw();
@@ -90,7 +97,8 @@ pub fn load_in_place(bytes: &[u8], memory: &Memory<'_>) -> Result<NetworkLayout>
         }
         let nodes = memory.view(graph.nodes);
         check_int8_softmax(&graph, memory, nodes, memory.view(shapes))?;
-        let (buffers, arena_bytes) = plan_arena(&graph, nodes, memory.view(shapes), memory)?;
+        let in_place = InPlace { convolutions_and_adds: convolutions_and_adds_in_place, params: memory.view(params) };
+        let (buffers, arena_bytes) = plan_arena(&graph, nodes, memory.view(shapes), in_place, memory)?;
         Ok(NetworkLayout { graph, shapes, params, buffers, arena_bytes })
     })
 }
@@ -254,43 +262,98 @@ fn value_size(
     }
 }
 
+/// What `plan_arena` may run in place besides element-wise ops.
+#[derive(Clone, Copy)]
+struct InPlace<'a> {
+    convolutions_and_adds: bool,
+    params: &'a [ParamRecord],
+}
+
+/// Every value's bytes in the arena: value v at `buffers[v]`, then one scratch
+/// buffer for each convolution run in place (its copied input rows), in node
+/// order. Where running convolutions and adds in place would not make the arena
+/// smaller, the plan without them.
 fn plan_arena(
     graph: &GraphInfo,
     nodes: &[NodeRecord],
     shapes: &[Shape],
+    in_place: InPlace<'_>,
     memory: &Memory<'_>,
 ) -> Result<(Span<Buffer>, usize)> {
     let values = nodes.len() + 1;
+    // Room for a scratch buffer per node; `placed` are those in use.
+    let room = values + nodes.len();
     memory.scratch(|scratch| {
-        let sizes = scratch.alloc(values, 0usize)?;
-        for (v, size) in sizes.iter_mut().enumerate() {
+        let sizes = scratch.alloc(room, 0usize)?;
+        for (v, size) in sizes[..values].iter_mut().enumerate() {
             let op_before = v.checked_sub(1).map(|i| nodes[i].op);
             *size = value_size(graph.dtype, graph.logits, graph.output, op_before, v, shapes[v]);
         }
-        let lifetimes = scratch.alloc(values, Lifetime { first: 0, last: 0 })?;
-        plan::fill_lifetimes(lifetimes, nodes.iter().map(|n| n.inputs.iter()), graph.logits);
+        let lifetimes = scratch.alloc(room, Lifetime { first: 0, last: 0 })?;
+        plan::fill_lifetimes(&mut lifetimes[..values], nodes.iter().map(|n| n.inputs.iter()), graph.logits);
         // An int8 relu, clamp or flatten may run in its input's bytes (the engine
         // does where the planner grants it): a ReLU6 that TFLite fused into a conv
-        // then costs no second buffer.
-        let shares = scratch.alloc(values, plan::OWN)?;
-        if graph.dtype == Dtype::Int8 {
-            for (node, share) in nodes.iter().zip(&mut shares[1..]) {
-                let input = node.inputs.first();
-                let read_after_the_run = input == graph.logits || input == graph.output;
-                if matches!(node.op, Op::Unary(_) | Op::Flatten | Op::Dropout)
-                    && node.inputs.len() == 1
-                    && !read_after_the_run
-                {
-                    *share = input as u32;
+        // then costs no second buffer. With `convolutions_and_adds`, so may an add
+        // and a convolution (its copied rows in a scratch buffer of their own).
+        let shares = scratch.alloc(room, plan::OWN)?;
+        // The element-wise requests alone: the plan without the rest, kept where that needs no more.
+        let element_wise = scratch.alloc(values, plan::OWN)?;
+        let mut placed = values;
+        let int8 = graph.dtype == Dtype::Int8;
+        let read_after_the_run = |u: usize| u == graph.logits || u == graph.output;
+        for (i, node) in nodes.iter().enumerate().filter(|_| int8) {
+            let v = i + 1;
+            if let (Op::Add { .. }, true) = (node.op, in_place.convolutions_and_adds) {
+                // An add may be made in any input's bytes that it reads last.
+                let mut inputs = node.inputs.iter().filter(|&u| !read_after_the_run(u));
+                if let Some(u) = inputs.find(|&u| plan::may_share(sizes, lifetimes, u, v)) {
+                    shares[v] = u as u32;
                 }
+                continue;
+            }
+            let input = node.inputs.first();
+            if node.inputs.len() != 1 || read_after_the_run(input) {
+                continue;
+            }
+            if matches!(node.op, Op::Unary(_) | Op::Flatten | Op::Dropout) {
+                shares[v] = input as u32;
+                element_wise[v] = input as u32;
+                continue;
+            }
+            let geometry = conv_geometry(node.op, shapes[input], shapes[v], in_place.params.get(i));
+            let held_rows = geometry.and_then(|g| g.in_place_rows()).filter(|_| in_place.convolutions_and_adds);
+            if let Some(rows) = held_rows.filter(|_| plan::may_share(sizes, lifetimes, input, v)) {
+                shares[v] = input as u32;
+                sizes[placed] = rows * shapes[input].w * shapes[input].c;
+                lifetimes[placed] = Lifetime { first: v, last: v };
+                placed += 1;
             }
         }
-        let order = scratch.alloc(values, 0u32)?;
-        let mut arena_bytes = 0;
-        let buffers = memory.persistent_with(values, Buffer::default(), |buffers| {
-            arena_bytes = plan::place(sizes, lifetimes, shares, order, buffers);
-            Ok(())
-        })?;
+        let beyond_element_wise = shares[..values] != element_wise[..];
+        let plain_lifetimes = scratch.alloc(values, Lifetime { first: 0, last: 0 })?;
+        plain_lifetimes.copy_from_slice(&lifetimes[..values]);
+        let order = scratch.alloc(placed, 0u32)?;
+        let layout = scratch.alloc(placed, Buffer::default())?;
+        let (sizes, shares) = (&sizes[..placed], &mut shares[..placed]);
+        let mut arena_bytes = plan::place(sizes, &mut lifetimes[..placed], shares, order, layout);
+        // The engine gives the k-th convolution it finds over its input the k-th
+        // scratch buffer: every one asked for must have been granted (`may_share` said so).
+        let granted =
+            nodes.iter().enumerate().filter(|&(i, n)| matches!(n.op, Op::Conv2d { .. }) && shares[i + 1] != plan::OWN);
+        if granted.count() != placed - values {
+            return Err(Error::Internal("a convolution in place was not granted its input's bytes"));
+        }
+        let mut kept = placed;
+        if beyond_element_wise {
+            // A convolution's copied rows can outweigh what running it in place saves.
+            let plain = scratch.alloc(values, Buffer::default())?;
+            let plain_bytes = plan::place(&sizes[..values], plain_lifetimes, element_wise, &mut order[..values], plain);
+            if plain_bytes <= arena_bytes {
+                layout[..values].copy_from_slice(plain);
+                (arena_bytes, kept) = (plain_bytes, values);
+            }
+        }
+        let buffers = memory.persist(&layout[..kept])?;
         if arena_bytes > limits::ARENA_BYTES {
             return Err(Error::LimitExceeded {
                 what: "arena bytes",
@@ -300,6 +363,19 @@ fn plan_arena(
         }
         Ok((buffers, arena_bytes))
     })
+}
+
+/// A conv node's geometry (None for any other node).
+fn conv_geometry(
+    op: Op,
+    input: Shape,
+    output: Shape,
+    params: Option<&ParamRecord>,
+) -> Option<crate::spec::Conv2dGeometry> {
+    match params? {
+        ParamRecord::Int8Conv { kernel_h, kernel_w, .. } => geometry(op, input, output, Some((*kernel_h, *kernel_w))),
+        _ => None,
+    }
 }
 
 /// Size and cost of one node, for `inspect`.
@@ -334,7 +410,7 @@ impl<B: AsRef<[u8]>> Network<B> {
     /// Parses and validates a model file, plans its arena.
     pub fn load(bytes: B) -> Result<Self> {
         let file = bytes.as_ref();
-        let (layout, state) = OwnedState::load(memory_estimate(file), |memory| load_in_place(file, memory))?;
+        let (layout, state) = OwnedState::load(memory_estimate(file), |memory| load_in_place(file, memory, false))?;
         let s = state.state();
         let graph = Graph::from_state(&layout.graph, s);
         let params = s

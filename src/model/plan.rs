@@ -111,11 +111,11 @@ pub const OWN: u32 = u32::MAX;
 /// bytes: the smaller of what the two greedy orders need (largest first, execution
 /// order; largest first on a tie).
 ///
-/// `shares[v] = u` asks for value v to be made in value u's bytes: an
-/// element-wise op run in place. Granted where that overwrites nothing still
-/// needed: u < v, v's producer is u's last reader, and both have the same size;
-/// otherwise `shares[v]` becomes [`OWN`]. A granted `shares[v]` then names the
-/// first value of its chain, whose lifetime is stretched over the chain's.
+/// `shares[v] = u` asks for value v to be made in value u's bytes: an op run
+/// in place (element-wise, or a convolution row after row). Granted where
+/// [`may_share`]; otherwise `shares[v]` becomes [`OWN`]. A granted `shares[v]`
+/// then names the first value of its chain, whose lifetime is stretched over
+/// the chain's.
 pub fn place(
     sizes: &[usize],
     lifetimes: &mut [Lifetime],
@@ -125,7 +125,7 @@ pub fn place(
 ) -> usize {
     for v in 0..sizes.len() {
         let u = shares[v] as usize;
-        if !(u < v && lifetimes[u].last == lifetimes[v].first && sizes[u] == sizes[v]) {
+        if !may_share(sizes, lifetimes, u, v) {
             shares[v] = OWN;
             continue;
         }
@@ -144,6 +144,13 @@ pub fn place(
     }
 }
 
+/// Whether value v may be made in value u's bytes: that overwrites nothing
+/// still needed where u < v, v's producer is u's last reader, and both have
+/// the same size. (On the lifetimes as [`fill_lifetimes`] gives them.)
+pub fn may_share(sizes: &[usize], lifetimes: &[Lifetime], u: usize, v: usize) -> bool {
+    u < v && lifetimes[u].last == lifetimes[v].first && sizes[u] == sizes[v]
+}
+
 fn place_in(
     strategy: Order,
     sizes: &[usize],
@@ -155,10 +162,10 @@ fn place_in(
     for (v, slot) in order.iter_mut().enumerate() {
         *slot = v as u32;
     }
-    // Values have distinct `first`s, so both orders are total.
+    // The index breaks ties (a scratch value starts with its node's output): both orders are total.
     sort(order, &mut |a, b| {
         let (a, b) = (a as usize, b as usize);
-        let by_first = lifetimes[a].first.cmp(&lifetimes[b].first);
+        let by_first = lifetimes[a].first.cmp(&lifetimes[b].first).then(a.cmp(&b));
         match strategy {
             Order::LargestFirst => sizes[b].cmp(&sizes[a]).then(by_first),
             Order::FirstUse => by_first,

@@ -1,5 +1,7 @@
 //! Activation shapes and window geometry: what every layer above agrees on.
 
+use core::ops::Range;
+
 /// Spatial size of a C×H×W activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Shape {
@@ -116,6 +118,60 @@ impl Conv2dGeometry {
         k.saturating_sub(1) * self.dilation.max(1) + 1
     }
 
+    /// The input rows output row `oy` reads: `start..end`, empty where its
+    /// window lies in the padding.
+    pub fn input_rows(&self, oy: usize) -> Range<usize> {
+        match self.rows(oy) {
+            (first, last) if first < last => self.source_row(oy, first)..self.source_row(oy, last - 1) + 1,
+            _ => 0..0,
+        }
+    }
+
+    /// Output row `oy` alone, its input `input_rows(oy)` alone: every tap reads
+    /// the value it reads in `self`.
+    pub fn row_band(&self, oy: usize) -> Conv2dGeometry {
+        let (first, _) = self.rows(oy);
+        Conv2dGeometry {
+            input: Shape { h: self.input_rows(oy).len(), ..self.input },
+            output: Shape { h: 1, ..self.output },
+            pad_top: first * self.dilation.max(1),
+            ..*self
+        }
+    }
+
+    /// Run in place (the output written over its input, both `len()` values
+    /// long), output row `oy` is made from copies of `input_rows(oy)`: those it
+    /// shares with `held`, the rows of row `oy − 1`, are kept; the rest, from
+    /// this row on, are copied from the input.
+    pub fn first_row_to_copy(&self, oy: usize, held: &Range<usize>) -> usize {
+        let rows = self.input_rows(oy);
+        rows.start.max(held.end).min(rows.end)
+    }
+
+    /// Whether the output can be written over its input as it is made, row
+    /// after row ([`first_row_to_copy`](Self::first_row_to_copy)): the same
+    /// number of values, every input row copied before an output row covers it.
+    /// Returns the most input rows held at once (the copies' room), or None.
+    pub fn in_place_rows(&self) -> Option<usize> {
+        if self.output.len() != self.input.len() || self.output.is_empty() {
+            return None;
+        }
+        let (row_in, row_out) = (self.input.w * self.input.c, self.output.w * self.output.c);
+        let (mut held, mut most) = (0..0, 0);
+        for oy in 0..self.output.h {
+            let rows = self.input_rows(oy);
+            let copy_from = self.first_row_to_copy(oy, &held);
+            // Rows 0..oy of the output are written by now.
+            let copied_intact = copy_from == rows.end || copy_from * row_in >= oy * row_out;
+            if rows.is_empty() || rows.start < held.start || !copied_intact {
+                return None;
+            }
+            most = most.max(rows.len());
+            held = rows;
+        }
+        Some(most)
+    }
+
     /// The input padded around, for the kernels that copy it so: (height, width,
     /// elements + `slack`): `pad_top` rows above, `pad_left` columns left, and
     /// below and right as many as the last window needs (at least as many as
@@ -148,4 +204,56 @@ pub fn output_len_padded(len: usize, kernel: usize, stride: usize, before: usize
         return None;
     }
     Some((padded - kernel) / stride + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(input: Shape, output: Shape, kernel: usize, stride: usize, pad_top: usize) -> Conv2dGeometry {
+        Conv2dGeometry {
+            input,
+            output,
+            kernel_h: kernel,
+            kernel_w: kernel,
+            stride,
+            pad_top,
+            pad_left: pad_top,
+            groups: 1,
+            dilation: 1,
+        }
+    }
+
+    #[test]
+    fn a_row_band_reads_what_its_row_reads() {
+        let g = conv(Shape::new(4, 6, 5), Shape::new(4, 6, 5), 3, 1, 1);
+        assert_eq!((g.input_rows(0), g.input_rows(3), g.input_rows(5)), (0..2, 2..5, 4..6));
+        let band = g.row_band(0);
+        assert_eq!((band.input.h, band.output.h, band.pad_top), (2, 1, 1));
+        let band = g.row_band(3);
+        assert_eq!((band.input.h, band.output.h, band.pad_top), (3, 1, 0));
+        // Taps 2 apart: output row 1 reads rows −1 (padding), 1 and 3.
+        let dilated = Conv2dGeometry { dilation: 2, pad_top: 3, ..g };
+        assert_eq!(dilated.input_rows(1), 0..3);
+        assert_eq!(dilated.row_band(1).pad_top, 2);
+    }
+
+    #[test]
+    fn in_place_needs_the_same_size_and_rows_copied_before_they_are_covered() {
+        let same = Shape::new(8, 10, 10);
+        assert_eq!(conv(same, same, 3, 1, 1).in_place_rows(), Some(3));
+        assert_eq!(conv(same, same, 1, 1, 0).in_place_rows(), Some(1));
+        assert_eq!(conv(same, same, 5, 1, 2).in_place_rows(), Some(5));
+        // Half the rows and columns, four times the channels: two rows in, one out.
+        assert_eq!(conv(same, Shape::new(32, 5, 5), 2, 2, 0).in_place_rows(), Some(2));
+        // Not the same size.
+        assert_eq!(conv(same, Shape::new(8, 8, 8), 3, 1, 0).in_place_rows(), None);
+        // Output row 0 reads only padding (a 1×1 window, padding 1, stride 2): nothing to copy first.
+        assert_eq!(conv(Shape::new(9, 4, 4), Shape::new(16, 3, 3), 1, 2, 1).in_place_rows(), None);
+        // Rows of 3 values out of rows of 2, a 2×1 window at stride 2 below one row of
+        // padding: output row 0 covers half of input row 1, which output row 1 reads.
+        let g = Conv2dGeometry { kernel_w: 1, pad_left: 0, ..conv(Shape::new(2, 3, 1), Shape::new(3, 2, 1), 2, 2, 1) };
+        assert_eq!((g.input_rows(0), g.input_rows(1)), (0..1, 1..3));
+        assert_eq!(g.in_place_rows(), None);
+    }
 }

@@ -35,8 +35,11 @@ impl Backend {
 pub fn all() -> Vec<Backend> {
     let cpu = KernelSet::available().into_iter().filter(|&s| s != KernelSet::Reference).map(Backend::Cpu);
     // The heap-free load runs the same engine over records in the caller's memory: one
-    // kernel set proves the two loads equal (tests/tflite_models.rs runs every set in place).
-    let cpu = cpu.chain([Backend::Arena(KernelSet::best())]);
+    // SIMD set proves the two loads equal (tests/tflite_models.rs runs every set in place);
+    // the portable set's load plans convolutions and adds over their inputs besides.
+    let mut arena = vec![Backend::Arena(KernelSet::best()), Backend::Arena(KernelSet::Portable)];
+    arena.dedup();
+    let cpu = cpu.chain(arena);
     #[cfg(feature = "gpu")]
     let cpu = cpu.chain([tinycnn::gpu::DotProduct::Packed, tinycnn::gpu::DotProduct::Plain].map(Backend::Gpu));
     cpu.collect()

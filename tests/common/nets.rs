@@ -401,6 +401,40 @@ pub fn residual(seed: u64) -> Vec<u8> {
     net.build()
 }
 
+/// stem conv → convolutions that keep the value's size (3×3, 5×5, 1×1,
+/// depthwise, dilated, uneven padding) → add with the stem → [unary] → [2×2
+/// stride 2 to four times the channels]: what a microcontroller's load runs
+/// over its inputs (`Conv2dGeometry::in_place_rows`; the add in an input's
+/// bytes). The last value is the logits: every byte of it is compared.
+pub fn same_size_convs(seed: u64) -> Vec<u8> {
+    let mut rng = Rng::new(seed ^ 0x5a3e);
+    let (c, h, w) = (rng.usize(1, 3), 2 * rng.usize(3, 6), 2 * rng.usize(2, 6));
+    let mut net = Net::new(seed, c, h, w);
+    let width = net.rng.usize(2, 6).max(c);
+    let stem = net.conv("input", width, 3, 3, 1, 1, true);
+    let mut x = stem.clone();
+    for _ in 0..net.rng.usize(1, 5) {
+        let relu = net.rng.chance(0.5);
+        x = match net.rng.usize(0, 5) {
+            0 => net.conv(&x, width, 3, 3, 1, 1, relu),
+            1 => net.conv(&x, width, 1, 1, 1, 0, relu),
+            2 => net.general_conv(&x, width, 1, width, (3, 3), 1, [1; 4], relu),
+            3 => net.general_conv(&x, 1, 2, width, (3, 3), 1, [2; 4], relu),
+            4 => net.general_conv(&x, 1, 1, width, (3, 2), 1, [2, 0, 0, 1], relu),
+            _ => net.conv(&x, width, 5, 5, 1, 2, relu),
+        };
+    }
+    let relu = net.rng.chance(0.5);
+    let mut x = net.add(&[x, stem], relu);
+    if net.rng.chance(0.5) {
+        x = net.random_unary(&x);
+    }
+    if net.rng.chance(0.5) {
+        net.general_conv(&x, 1, 1, 4 * width, (2, 2), 2, [0; 4], relu);
+    }
+    net.build()
+}
+
 /// stem → {1×1 conv, 3×3 conv, 3×3 maxpool, 3×3 avgpool, …} → concat → flatten → dense.
 pub fn inception(seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed ^ 0xca7);
