@@ -428,6 +428,8 @@ impl<'s> Engine<'s> {
 
 impl Engine<'_> {
     /// One convolution (or a band of its rows) with this engine's kernels.
+    // Never inlined: one copy of the kernels' dispatch for both callers (flash).
+    #[inline(never)]
     fn conv(
         &self,
         geometry: &Conv2dGeometry,
@@ -450,6 +452,7 @@ impl Engine<'_> {
     }
 
     /// An add step (only ever called with `Step::Add`).
+    #[inline(never)]
     fn add(&self, step: &Step, inputs: &[&[i8]], out: &mut [i8]) {
         let state = self.state();
         match step {
