@@ -343,25 +343,26 @@ fn plan_arena(
         if granted.count() != placed - values {
             return Err(Error::Internal("a convolution in place was not granted its input's bytes"));
         }
-        let mut kept = placed;
+        let (mut kept, mut plain_bytes) = (placed, arena_bytes);
         if beyond_element_wise {
             // A convolution's copied rows can outweigh what running it in place saves.
             let plain = scratch.alloc(values, Buffer::default())?;
-            let plain_bytes = plan::place(&sizes[..values], plain_lifetimes, element_wise, &mut order[..values], plain);
+            plain_bytes = plan::place(&sizes[..values], plain_lifetimes, element_wise, &mut order[..values], plain);
             if plain_bytes <= arena_bytes {
                 layout[..values].copy_from_slice(plain);
                 (arena_bytes, kept) = (plain_bytes, values);
             }
         }
-        let buffers = memory.persist(&layout[..kept])?;
-        if arena_bytes > limits::ARENA_BYTES {
+        // The limit holds for the plan every load makes (element-wise ops alone in
+        // place): a file is refused or accepted alike by each load and kernel set.
+        if plain_bytes > limits::ARENA_BYTES {
             return Err(Error::LimitExceeded {
                 what: "arena bytes",
-                value: arena_bytes as u64,
+                value: plain_bytes as u64,
                 limit: limits::ARENA_BYTES as u64,
             });
         }
-        Ok((buffers, arena_bytes))
+        Ok((memory.persist(&layout[..kept])?, arena_bytes))
     })
 }
 
