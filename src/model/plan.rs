@@ -112,7 +112,7 @@ pub const OWN: u32 = u32::MAX;
 /// order; largest first on a tie).
 ///
 /// `shares[v] = u` asks for value v to be made in value u's bytes: an op run
-/// in place (element-wise, or a convolution row after row). Granted where
+/// in place (element-wise, an add, or a convolution row after row). Granted where
 /// [`may_share`]; otherwise `shares[v]` becomes [`OWN`]. A granted `shares[v]`
 /// then names the first value of its chain, whose lifetime is stretched over
 /// the chain's.
