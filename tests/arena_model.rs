@@ -9,7 +9,9 @@ mod common;
 
 use std::mem::MaybeUninit;
 
+use common::Fixture;
 use common::{fixture, model_path, repo};
+use tinycnn::format::{read_graph_json, store_requant_multipliers, write_model, TensorData};
 use tinycnn::{ArenaModel, Error, KernelSet, Model};
 
 fn memory(len: usize) -> Vec<MaybeUninit<u8>> {
@@ -98,4 +100,45 @@ fn misuse_gives_typed_errors() {
     assert!(matches!(model.run_int8(arena, &[0i8; 784], &mut [0i8; 10]), Ok(())));
     model.predict(arena, &[0u8; 784], &mut logits).unwrap();
     assert!((logits.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn multipliers_stored_in_the_file_leave_the_state_and_change_no_logit() {
+    // The shipped file stores them (the quantiser wrote it); a copy without.
+    let stored = std::fs::read(model_path("deepconvnet-int8.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&stored).unwrap();
+    let is_requant = |name: &str| name.ends_with(".requant_multiplier") || name.ends_with(".requant_shift");
+    let channels: usize =
+        file.iter().filter(|(name, _)| name.ends_with(".requant_shift")).map(|(_, t)| t.shape()[0]).sum();
+    assert!(channels >= 100, "the DeepConvNet's layers are quantised per channel: {channels} channels stored");
+    let others: Vec<TensorData<'_>> = file
+        .iter()
+        .filter(|(name, _)| !is_requant(name))
+        .map(|(name, t)| TensorData {
+            name: name.to_string(),
+            dtype: t.dtype(),
+            shape: t.shape().to_vec(),
+            data: t.data().into(),
+        })
+        .collect();
+    let computed = write_model(&read_graph_json(&stored).unwrap(), &others).unwrap();
+    assert_eq!(store_requant_multipliers(&computed).unwrap(), stored, "stored as the quantiser stores them");
+    assert_eq!(store_requant_multipliers(&stored).unwrap(), stored, "storing twice changes nothing");
+
+    let fx = Fixture::load();
+    for kernels in KernelSet::available() {
+        let (mut memory_a, mut memory_b) = (memory(8 << 20), memory(8 << 20));
+        let (a, arena_a) = ArenaModel::load(&computed, &mut memory_a, kernels).unwrap();
+        let (b, arena_b) = ArenaModel::load(&stored, &mut memory_b, kernels).unwrap();
+        if matches!(kernels, KernelSet::Reference | KernelSet::Portable) {
+            // 4 bytes of mantissa and 1 of shift per channel, read from the file instead.
+            assert!(a.state_bytes() >= b.state_bytes() + 5 * channels, "{}", kernels.name());
+        }
+        for i in 0..fx.count {
+            let (mut want, mut got) = ([0f32; 10], [0f32; 10]);
+            a.run(arena_a, fx.image(i), &mut want).unwrap();
+            b.run(arena_b, fx.image(i), &mut got).unwrap();
+            assert_eq!(got, want, "{} digit {i}", kernels.name());
+        }
+    }
 }

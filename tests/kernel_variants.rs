@@ -60,14 +60,14 @@ impl Rng {
     }
 }
 
-/// `channels` as a loaded model keeps them (`Requant::Compact`): the biases as
-/// the file's little-endian bytes, the multipliers apart, one for all when they
-/// are equal. The fast kernels read this form, the reference the plain one.
+/// `channels` as a loaded model keeps them (`Requant::Compact`): biases and
+/// mantissas as little-endian bytes, the multipliers apart, one for all when
+/// they are equal. The fast kernels read this form, the reference the plain one.
 struct Compact {
     channels: usize,
     bias: Vec<u8>,
-    mantissas: Vec<i32>,
-    shifts: Vec<i8>,
+    mantissas: Vec<u8>,
+    shifts: Vec<u8>,
 }
 
 impl Compact {
@@ -77,8 +77,8 @@ impl Compact {
         Compact {
             channels: channels.len(),
             bias: channels.iter().flat_map(|c| c.bias.to_le_bytes()).collect(),
-            mantissas: kept.iter().map(|c| c.multiplier.mantissa).collect(),
-            shifts: kept.iter().map(|c| c.multiplier.shift as i8).collect(),
+            mantissas: kept.iter().flat_map(|c| c.multiplier.mantissa.to_le_bytes()).collect(),
+            shifts: kept.iter().map(|c| c.multiplier.shift as i8 as u8).collect(),
         }
     }
 

@@ -248,6 +248,38 @@ fn bad_scales_are_refused() {
 }
 
 #[test]
+fn stored_multipliers_must_be_what_the_scales_give() {
+    let names = ["c2.requant_multiplier", "c2.requant_shift"];
+    let p = Parts::int8();
+    assert!(names.iter().all(|n| p.tensors.iter().any(|t| t.name == *n)), "the quantiser stores them");
+    for name in names {
+        // One element off by one.
+        let mut p = Parts::int8();
+        let t = p.tensor(name);
+        let mut data = t.data.to_vec();
+        let at = if name.ends_with("shift") { 1 } else { 4 };
+        data[at] = data[at].wrapping_add(1);
+        t.data = Cow::Owned(data);
+        assert!(
+            matches!(err(p.load()), Error::TensorValue { tensor, reason } if tensor == name && reason.contains("element 1")),
+            "{name}"
+        );
+        // One without the other.
+        let mut p = Parts::int8();
+        p.tensors.retain(|t| t.name != name);
+        assert_eq!(err(p.load()), Error::MissingTensor(name.into()));
+        // The wrong dtype; the wrong shape.
+        let mut p = Parts::int8();
+        p.tensor(name).dtype = if name.ends_with("shift") { TensorDtype::U8 } else { TensorDtype::F32 };
+        assert!(matches!(err(p.load()), Error::TensorDtype { tensor, .. } if tensor == name), "{name}");
+        let mut p = Parts::int8();
+        let t = p.tensor(name);
+        t.shape = vec![1, t.shape[0]];
+        assert!(matches!(err(p.load()), Error::TensorShape { tensor, .. } if tensor == name), "{name}");
+    }
+}
+
+#[test]
 fn absurd_sizes_hit_limits_before_allocating() {
     let mut p = Parts::float();
     p.graph["input"]["height"] = 4000.into();

@@ -576,6 +576,15 @@ impl<'f> TensorRef<'f> {
         Ok(self.data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
     }
 
+    /// I8 values of the given shape, every one of the 256 allowed.
+    pub fn i8s(&self, expected: &[usize]) -> Result<impl Iterator<Item = i8> + 'f> {
+        if self.dtype != TensorDtype::I8 {
+            return Err(self.dtype_error("I8"));
+        }
+        self.expect_shape(expected)?;
+        Ok(self.data.iter().map(|&b| b as i8))
+    }
+
     /// F32 values of the given shape (scales), as they are: the caller judges them.
     pub fn f32s(&self, expected: &[usize]) -> Result<impl Iterator<Item = f32> + 'f> {
         if self.dtype != TensorDtype::F32 {

@@ -78,14 +78,34 @@ impl FloatTensor {
 }
 
 /// A conv or dense layer's requantisation as a load keeps it ([`Requant::Compact`]):
-/// the bias tensor where it lies in the file, the multipliers in the state (one
+/// the bias tensor where it lies in the file; the multipliers where the file
+/// stores them (`requant_multiplier`, `requant_shift`), else in the state (one
 /// per channel, or one for all when they are equal: a per-tensor quantised layer).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RequantRecord {
     pub channels: usize,
     pub bias: Option<ByteRange>,
-    pub mantissas: Span<i32>,
-    pub shifts: Span<i8>,
+    /// Little-endian Q31 mantissas, 4 bytes each.
+    pub mantissas: ConstantBytes,
+    /// Shifts, one signed byte each.
+    pub shifts: ConstantBytes,
+}
+
+/// Where per-channel constants lie: in the model file (read in place, as the
+/// weights are) or in the state the load filled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConstantBytes {
+    File(ByteRange),
+    State(Span<u8>),
+}
+
+impl ConstantBytes {
+    fn read<'s>(self, file: &'s [u8], state: State<'s>) -> &'s [u8] {
+        match self {
+            ConstantBytes::File(range) => file.get(range.range()).unwrap_or(&[]),
+            ConstantBytes::State(span) => state.get(span),
+        }
+    }
 }
 
 impl RequantRecord {
@@ -94,8 +114,8 @@ impl RequantRecord {
         Requant::Compact {
             channels: self.channels,
             bias: self.bias.and_then(|b| file.get(b.range())).unwrap_or(&[]),
-            mantissas: state.get(self.mantissas),
-            shifts: state.get(self.shifts),
+            mantissas: self.mantissas.read(file, state),
+            shifts: self.shifts.read(file, state),
         }
     }
 }
@@ -436,30 +456,75 @@ fn int8_requant(
             other => other,
         })
     };
-    // Every channel's multiplier checked; kept once if they are all the same.
+    // Every channel's multiplier checked, and the file's where it stores them.
+    // Every channel's multiplier checked, and the file's where it stores them.
+    let stored = stored_multipliers(source)?;
+    let mut stored_values = match &stored {
+        Some((mantissas, shifts)) => Some(mantissas.i32s(&[out_channels])?.zip(shifts.i8s(&[out_channels])?)),
+        None => None,
+    };
     let mut first = None;
     let mut uniform = true;
     for (o, s) in checked.enumerate() {
         let m = multiplier(o, s)?;
+        if let Some((mantissa, shift)) = stored_values.as_mut().and_then(Iterator::next) {
+            let differs = |param: &str, found: i32, expected: i32| Error::TensorValue {
+                tensor: text!("{name}.{param}"),
+                reason: text!("element {o} is {found}; the layer's scales give {expected}"),
+            };
+            if mantissa != m.mantissa {
+                return Err(differs(REQUANT_MULTIPLIER, mantissa, m.mantissa));
+            }
+            if i32::from(shift) != m.shift {
+                return Err(differs(REQUANT_SHIFT, shift.into(), m.shift));
+            }
+        }
         uniform &= *first.get_or_insert(m) == m;
     }
+    if let Some((mantissas, shifts)) = stored {
+        let (mantissas, shifts) =
+            (ConstantBytes::File(mantissas.range.into()), ConstantBytes::File(shifts.range.into()));
+        return Ok(RequantRecord { channels: out_channels, bias, mantissas, shifts });
+    }
+    // Kept once if they are all the same.
     let kept = if uniform { out_channels.min(1) } else { out_channels };
     let memory = source.memory;
-    let mantissas = memory.persistent_with(kept, 0i32, |slots| {
-        for (slot, (o, s)) in slots.iter_mut().zip(scales()?.enumerate()) {
-            *slot = multiplier(o, s)?.mantissa;
+    let mantissas = memory.persistent_with(4 * kept, 0u8, |slots| {
+        for (slot, (o, s)) in slots.chunks_exact_mut(4).zip(scales()?.enumerate()) {
+            slot.copy_from_slice(&multiplier(o, s)?.mantissa.to_le_bytes());
         }
         Ok(())
     })?;
-    let shifts = memory.persistent_with(kept, 0i8, |slots| {
+    let shifts = memory.persistent_with(kept, 0u8, |slots| {
         for (slot, (o, s)) in slots.iter_mut().zip(scales()?.enumerate()) {
-            // Within −31..=30 (Multiplier::from_real): an i8.
-            *slot = multiplier(o, s)?.shift as i8;
+            // Within −31..=30 (Multiplier::from_real): a signed byte.
+            *slot = multiplier(o, s)?.shift as i8 as u8;
         }
         Ok(())
     })?;
-    Ok(RequantRecord { channels: out_channels, bias, mantissas, shifts })
+    Ok(RequantRecord {
+        channels: out_channels,
+        bias,
+        mantissas: ConstantBytes::State(mantissas),
+        shifts: ConstantBytes::State(shifts),
+    })
 }
+
+/// The layer's multipliers as its file stores them, both tensors or neither.
+fn stored_multipliers<'f>(source: &mut ParamSource<'_, 'f, '_, '_>) -> Result<Option<(TensorRef<'f>, TensorRef<'f>)>> {
+    let name = source.name;
+    match (source.optional(REQUANT_MULTIPLIER), source.optional(REQUANT_SHIFT)) {
+        (Some(mantissas), Some(shifts)) => Ok(Some((mantissas, shifts))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(Error::MissingTensor(text!("{name}.{REQUANT_SHIFT}"))),
+        (None, Some(_)) => Err(Error::MissingTensor(text!("{name}.{REQUANT_MULTIPLIER}"))),
+    }
+}
+
+/// The optional tensors that store a layer's requantisation multipliers, as
+/// [`crate::spec::fixed_point::Multiplier`]s: Q31 mantissas (I32) and shifts (I8).
+pub const REQUANT_MULTIPLIER: &str = "requant_multiplier";
+pub const REQUANT_SHIFT: &str = "requant_shift";
 
 /// What a node needs besides its inputs, its values decoded (the f32 engine,
 /// the quantiser and the GPU engine's preparation read these).

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::kernels::Shape;
 use crate::model::graph::{pixel_quantization, Dtype, Graph, Node, Op, QuantParams, Unary};
 use crate::model::limits;
-use crate::model::writer::{write_model, TensorData};
+use crate::model::writer::{store_requant_multipliers, write_model, TensorData};
 use crate::model::NodeParams;
 
 /// Folds batchnorm, fuses ReLU and removes dropout, keeping the float semantics.
@@ -223,10 +223,10 @@ pub fn quantize_with_ranges(model: &Model, ranges: &Ranges) -> Result<Vec<u8>> {
         tensors.push(TensorData::f32(name("weight_scale"), alloc::vec![out_channels], &scales));
         tensors.push(TensorData::i32(name("bias"), alloc::vec![out_channels], &bias_q));
     }
-    let bytes = write_model(&int8.to_raw().to_json(), &tensors)?;
     // The file must load as written; anything else is a quantiser bug, not a user error.
-    Model::load(&bytes[..])
-        .map_err(|e| Error::Unquantizable { node: "(whole model)".into(), reason: e.to_string() })?;
+    let bug = |e: Error| Error::Unquantizable { node: "(whole model)".into(), reason: e.to_string() };
+    let bytes = store_requant_multipliers(&write_model(&int8.to_raw().to_json(), &tensors)?).map_err(bug)?;
+    Model::load(&bytes[..]).map_err(bug)?;
     Ok(bytes)
 }
 

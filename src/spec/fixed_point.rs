@@ -161,10 +161,10 @@ impl Multiplier {
 
 /// A conv or dense layer's requantisation, one [`ChannelRequant`] per output
 /// channel, as the kernels read it: either a slice of them, or in the compact
-/// form a loaded model keeps (its biases read where they lie, the model file's
-/// little-endian I32 tensor, and one multiplier per channel or one for all,
-/// a per-tensor quantised layer's): a microcontroller holds 5 bytes per
-/// channel or none, rather than 12.
+/// form a loaded model keeps, little-endian bytes read where they lie: the
+/// biases in the model file, the multipliers in the file where it stores them
+/// (else in the load's state, one per channel or one for all, a per-tensor
+/// quantised layer's). A microcontroller holds 0 or 5 bytes per channel, not 12.
 #[derive(Debug, Clone, Copy)]
 pub enum Requant<'a> {
     Channels(&'a [ChannelRequant]),
@@ -172,9 +172,10 @@ pub enum Requant<'a> {
         channels: usize,
         /// `4 · channels` bytes, or none: no bias.
         bias: &'a [u8],
-        /// Q31 mantissas and shifts: `channels` of each, or one for every channel.
-        mantissas: &'a [i32],
-        shifts: &'a [i8],
+        /// Q31 mantissas (4 bytes each) and shifts (1 byte each, signed):
+        /// `channels` of each, or one for every channel.
+        mantissas: &'a [u8],
+        shifts: &'a [u8],
     },
 }
 
@@ -206,13 +207,13 @@ impl Requant<'_> {
         match *self {
             Requant::Channels(c) => c.get(o).copied().unwrap_or_default(),
             Requant::Compact { bias, mantissas, shifts, .. } => {
-                let k = if mantissas.len() == 1 { 0 } else { o };
-                let bias = match bias.get(4 * o..4 * o + 4) {
+                let k = if shifts.len() == 1 { 0 } else { o };
+                let le_i32 = |bytes: &[u8], i: usize| match bytes.get(4 * i..4 * i + 4) {
                     Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
                     _ => 0,
                 };
-                let mantissa = mantissas.get(k).copied().unwrap_or(0);
-                let shift = shifts.get(k).map_or(0, |&s| i32::from(s));
+                let (bias, mantissa) = (le_i32(bias, o), le_i32(mantissas, k));
+                let shift = shifts.get(k).map_or(0, |&s| i32::from(s as i8));
                 ChannelRequant { bias, multiplier: Multiplier { mantissa, shift } }
             }
         }
@@ -391,13 +392,14 @@ mod tests {
             ChannelRequant { bias: i32::MIN, multiplier: m(1e-9) },
         ];
         let bias: alloc::vec::Vec<u8> = channels.iter().flat_map(|c| c.bias.to_le_bytes()).collect();
-        let (mantissas, shifts): (alloc::vec::Vec<i32>, alloc::vec::Vec<i8>) =
-            channels.iter().map(|c| (c.multiplier.mantissa, c.multiplier.shift as i8)).unzip();
+        let mantissas: alloc::vec::Vec<u8> =
+            channels.iter().flat_map(|c| c.multiplier.mantissa.to_le_bytes()).collect();
+        let shifts: alloc::vec::Vec<u8> = channels.iter().map(|c| c.multiplier.shift as i8 as u8).collect();
         let compact = Requant::Compact { channels: 3, bias: &bias, mantissas: &mantissas, shifts: &shifts };
         assert_eq!(compact.iter().collect::<alloc::vec::Vec<_>>(), channels);
         assert_eq!(Requant::from(&channels[..]).iter().collect::<alloc::vec::Vec<_>>(), channels);
         // One multiplier for all; no bias tensor: zeros.
-        let shared = Requant::Compact { channels: 3, bias: &[], mantissas: &mantissas[..1], shifts: &shifts[..1] };
+        let shared = Requant::Compact { channels: 3, bias: &[], mantissas: &mantissas[..4], shifts: &shifts[..1] };
         assert!(shared.iter().all(|c| c == ChannelRequant { bias: 0, multiplier: m(0.25) }));
         assert_eq!(shared.len(), 3);
     }

@@ -38,8 +38,8 @@ use crate::error::{Error, Result};
 use crate::model::graph::{
     QuantParams, RawGraph, RawInput, RawNode, Unary, FORMAT_VERSION, INPUT_NAME, SOFTMAX_INT8_OUTPUT,
 };
-use crate::model::writer::{write_model, TensorData};
-use crate::model::{limits, Network};
+use crate::model::limits;
+use crate::model::writer::{store_requant_multipliers, write_model, TensorData};
 use reader::{error, type_name, ActivationFunctionType, BuiltinOperator, Operator, Padding, Tensor, TensorType};
 
 /// The ops the importer maps, for error messages.
@@ -82,8 +82,8 @@ pub fn import(bytes: &[u8]) -> Result<Imported> {
     }
     let graph =
         RawGraph { format: FORMAT_VERSION, dtype: Some("int8".into()), input, nodes: conv.nodes, output: Some(output) };
-    let file = write_model(&graph.to_json(), &conv.tensors)?;
-    Network::load(file.as_slice())?; // the loader's own checks, on what was written
+    // Loaded as written (the loader's own checks), then with the multipliers stored.
+    let file = store_requant_multipliers(&write_model(&graph.to_json(), &conv.tensors)?)?;
     Ok(Imported { file, origins: conv.origins })
 }
 

@@ -97,14 +97,14 @@ fn geometry(rng: &mut Rng) -> Conv2dGeometry {
     }
 }
 
-/// `channels` as a loaded model keeps them (`Requant::Compact`): the biases as
-/// the file's little-endian bytes, the multipliers apart, one for all when they
-/// are equal (as tests/kernel_variants.rs builds it).
+/// `channels` as a loaded model keeps them (`Requant::Compact`): biases and
+/// mantissas as little-endian bytes, the multipliers apart, one for all when
+/// they are equal (as tests/kernel_variants.rs builds it).
 struct Compact {
     channels: usize,
     bias: Vec<u8>,
-    mantissas: Vec<i32>,
-    shifts: Vec<i8>,
+    mantissas: Vec<u8>,
+    shifts: Vec<u8>,
 }
 
 impl Compact {
@@ -114,8 +114,8 @@ impl Compact {
         Compact {
             channels: channels.len(),
             bias: channels.iter().flat_map(|c| c.bias.to_le_bytes()).collect(),
-            mantissas: kept.iter().map(|c| c.multiplier.mantissa).collect(),
-            shifts: kept.iter().map(|c| c.multiplier.shift as i8).collect(),
+            mantissas: kept.iter().flat_map(|c| c.multiplier.mantissa.to_le_bytes()).collect(),
+            shifts: kept.iter().map(|c| c.multiplier.shift as i8 as u8).collect(),
         }
     }
 
