@@ -457,7 +457,6 @@ fn int8_requant(
         })
     };
     // Every channel's multiplier checked, and the file's where it stores them.
-    // Every channel's multiplier checked, and the file's where it stores them.
     let stored = stored_multipliers(source)?;
     let mut stored_values = match &stored {
         Some((mantissas, shifts)) => Some(mantissas.i32s(&[out_channels])?.zip(shifts.i8s(&[out_channels])?)),

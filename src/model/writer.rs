@@ -64,11 +64,12 @@ pub fn write_model(graph_json: &str, tensors: &[TensorData<'_>]) -> Result<Vec<u
 }
 
 /// The int8 model file `bytes` with each per-channel quantised conv and dense
-/// layer's requantisation multipliers stored beside its scales (`requant_multiplier`, `requant_shift`:
-/// FORMAT.md), so that a heap-free load reads them in place rather than
-/// computing 5 bytes per output channel into the caller's memory. They are
-/// what the scales give (every load checks that); every other tensor and the
-/// metadata are kept as they are. A float file comes back unchanged.
+/// layer's requantisation multipliers stored beside its scales
+/// (`requant_multiplier`, `requant_shift`: FORMAT.md), so that a heap-free
+/// load reads them in place rather than computing 5 bytes per output channel
+/// into the caller's memory. They are what the scales give (every load checks
+/// that); every other tensor and the metadata are kept as they are. A float
+/// file gains nothing.
 pub fn store_requant_multipliers(bytes: &[u8]) -> Result<Vec<u8>> {
     let network = Network::load(bytes)?;
     let not_safetensors = |e: safetensors::SafeTensorError| Error::NotSafetensors(e.to_string());
