@@ -75,7 +75,7 @@ pub mod format {
     #[cfg(feature = "alloc")]
     pub use crate::model::read_graph_json;
     #[cfg(feature = "alloc")]
-    pub use crate::model::writer::{store_requant_multipliers, write_model, TensorData, TensorDtype};
+    pub use crate::model::writer::{store_requant_multipliers, tensors_of, write_model, TensorData, TensorDtype};
 }
 
 /// Not API: the internals that the tests, benches, fuzz crate and the

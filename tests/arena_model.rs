@@ -11,7 +11,7 @@ use std::mem::MaybeUninit;
 
 use common::Fixture;
 use common::{fixture, model_path, repo};
-use tinycnn::format::{read_graph_json, store_requant_multipliers, write_model, TensorData};
+use tinycnn::format::{read_graph_json, store_requant_multipliers, tensors_of, write_model};
 use tinycnn::{ArenaModel, Error, KernelSet, Model};
 
 fn memory(len: usize) -> Vec<MaybeUninit<u8>> {
@@ -111,16 +111,7 @@ fn multipliers_stored_in_the_file_leave_the_state_and_change_no_logit() {
     let channels: usize =
         file.iter().filter(|(name, _)| name.ends_with(".requant_shift")).map(|(_, t)| t.shape()[0]).sum();
     assert!(channels >= 100, "the DeepConvNet's layers are quantised per channel: {channels} channels stored");
-    let others: Vec<TensorData<'_>> = file
-        .iter()
-        .filter(|(name, _)| !is_requant(name))
-        .map(|(name, t)| TensorData {
-            name: name.to_string(),
-            dtype: t.dtype(),
-            shape: t.shape().to_vec(),
-            data: t.data().into(),
-        })
-        .collect();
+    let others: Vec<_> = tensors_of(&file).into_iter().filter(|t| !is_requant(&t.name)).collect();
     let computed = write_model(&read_graph_json(&stored).unwrap(), &others).unwrap();
     assert_eq!(store_requant_multipliers(&computed).unwrap(), stored, "stored as the quantiser stores them");
     assert_eq!(store_requant_multipliers(&stored).unwrap(), stored, "storing twice changes nothing");

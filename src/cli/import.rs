@@ -8,19 +8,17 @@
 //! `tinycnn import MODEL.tflite -o MODEL`: a TFLite int8 model, graph and
 //! quantisation included (`crate::tflite`).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::string::{String, ToString};
-use std::vec::Vec;
 use std::{eprintln, format};
 
 use safetensors::SafeTensors;
 
 use super::{read_file, write_file, write_summary, CliError, CliResult};
 use crate::model::graph::{Graph, RawGraph, METADATA_KEY};
-use crate::model::writer::TensorData;
+use crate::model::writer::tensors_of;
 use crate::model::zoo;
 use crate::Model;
 
@@ -68,15 +66,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
     if info.insert(METADATA_KEY.to_string(), graph_json).is_some() {
         eprintln!("note: {} already had a graph; it is replaced", args.weights.display());
     }
-    let data: Vec<TensorData<'_>> = tensors
-        .iter()
-        .map(|(name, view)| TensorData {
-            name: name.to_string(),
-            dtype: view.dtype(),
-            shape: view.shape().to_vec(),
-            data: Cow::Borrowed(view.data()),
-        })
-        .collect();
+    let data = tensors_of(&tensors);
     let file = safetensors::serialize(data.iter().map(|t| (t.name.as_str(), t)), Some(info))
         .map_err(|e| CliError::Message(format!("cannot write the model: {e}")))?;
 

@@ -56,6 +56,19 @@ impl View for &TensorData<'_> {
     }
 }
 
+/// Every tensor of a safetensors file, borrowed, to be written again.
+pub fn tensors_of<'a>(file: &safetensors::SafeTensors<'a>) -> Vec<TensorData<'a>> {
+    file.tensors()
+        .into_iter()
+        .map(|(name, view)| TensorData {
+            name,
+            dtype: view.dtype(),
+            shape: view.shape().to_vec(),
+            data: Cow::Borrowed(view.data()),
+        })
+        .collect()
+}
+
 /// A safetensors file holding `tensors` and `graph_json`.
 pub fn write_model(graph_json: &str, tensors: &[TensorData<'_>]) -> Result<Vec<u8>> {
     let metadata = Some([(METADATA_KEY.to_string(), graph_json.to_string())].into_iter().collect());
@@ -95,12 +108,7 @@ pub fn store_requant_multipliers(bytes: &[u8]) -> Result<Vec<u8>> {
     }
     // Those the file already stores are replaced (the same values: the load checked them).
     let replaced: BTreeSet<String> = tensors.iter().map(|t| t.name.clone()).collect();
-    for (name, view) in file.tensors() {
-        if !replaced.contains(&name) {
-            let (dtype, shape, data) = (view.dtype(), view.shape().to_vec(), Cow::Borrowed(view.data()));
-            tensors.push(TensorData { name, dtype, shape, data });
-        }
-    }
+    tensors.extend(tensors_of(&file).into_iter().filter(|t| !replaced.contains(&t.name)));
     let out = safetensors::serialize(tensors.iter().map(|t| (t.name.as_str(), t)), header.metadata().clone())
         .map_err(not_safetensors)?;
     Network::load(out.as_slice())?; // what was written loads, its multipliers checked
