@@ -1,5 +1,5 @@
 //! What the firmware binaries share: semihosting I/O, the measured flash and
-//! stack, the instruction counter, allocation-free messages, the panic handler.
+//! stack, the instruction counter, failing with a message, the panic handler.
 //!
 //! Binaries: `tinycnn-firmware` (src/main.rs, a model in flash, run by
 //! scripts/mcu-run) and `kernel-check` (src/bin/kernel_check.rs, the kernels
@@ -10,7 +10,6 @@
 pub mod counter;
 pub mod host;
 pub mod memory;
-pub mod message;
 
 use cortex_m_semihosting::debug::{self, EXIT_FAILURE};
 use cortex_m_semihosting::heprintln;
@@ -22,6 +21,15 @@ pub fn exit(status: debug::ExitStatus) -> ! {
     loop {
         cortex_m::asm::wfi();
     }
+}
+
+/// Prints `what` and exits with a failure status. The message is formatted
+/// straight to the host: no buffer, and nothing on the stack until it fails.
+#[cold]
+#[inline(never)]
+pub fn fail(what: core::fmt::Arguments<'_>) -> ! {
+    heprintln!("tinycnn-firmware: {}", what);
+    exit(EXIT_FAILURE)
 }
 
 #[panic_handler]

@@ -21,14 +21,13 @@
 use core::mem::MaybeUninit;
 
 use cortex_m_rt::entry;
-use cortex_m_semihosting::debug::{EXIT_FAILURE, EXIT_SUCCESS};
+use cortex_m_semihosting::debug::EXIT_SUCCESS;
 use cortex_m_semihosting::heprintln;
 use tinycnn::format::InputKind;
 use tinycnn::{ArenaModel, KernelSet};
 
 use tinycnn_firmware::host::{self, HostFile, Mode};
-use tinycnn_firmware::message::Message;
-use tinycnn_firmware::{counter, exit, memory, msg};
+use tinycnn_firmware::{counter, exit, fail, memory};
 
 static MODEL: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/model.safetensors"));
 
@@ -42,81 +41,98 @@ const KERNELS: Option<&str> = option_env!("TINYCNN_KERNELS");
 #[entry]
 fn main() -> ! {
     let stack = memory::StackPaint::paint();
-    let status = match run(&stack) {
-        Ok(()) => EXIT_SUCCESS,
-        Err(message) => {
-            heprintln!("tinycnn-firmware: {}", message.as_str());
-            EXIT_FAILURE
-        }
-    };
-    exit(status)
+    // Loaded first, from this small frame, as a firmware loads its model at
+    // start-up: the load's stack peak is tinycnn's own, not under the command
+    // line's buffer.
+    let (model, rest) = load().unwrap_or_else(|e| fail(format_args!("model: {e}")));
+    let load_stack = stack.peak();
+    // The stack painted afresh for the runs (and the host I/O).
+    let run_stack = memory::StackPaint::paint();
+    let (input, output) = open_files();
+    run(&model, rest, &input, &output, load_stack, &run_stack);
+    exit(EXIT_SUCCESS)
 }
 
-/// The first `n` bytes of `rest`, and what follows them.
-fn take(rest: &mut [u8], n: usize) -> Option<(&mut [u8], &mut [u8])> {
-    (n <= rest.len()).then(|| rest.split_at_mut(n))
-}
-
-/// The I/O buffers did not fit behind the model.
-#[cold]
-fn no_room(what: &str) -> Message {
-    msg!("{what} does not fit the {MEMORY_BYTES}-byte memory beside the model")
-}
-
-// Called once, from `main`: the large error is a message built without the heap.
+/// Loads MODEL into MEMORY.
+// Called once: tinycnn's error is returned as it is, to `main`, which prints it.
 #[allow(clippy::result_large_err)]
-fn run(stack: &memory::StackPaint) -> Result<(), Message> {
-    let mut line = [0u8; 512];
-    let line = host::command_line(&mut line).map_err(|e| msg!("command line: {e}"))?;
-    let mut words = line.split(' ').filter(|w| !w.is_empty()).skip(1);
-    let (Some(input_path), Some(output_path), None) = (words.next(), words.next(), words.next()) else {
-        return Err(msg!("usage: firmware INPUT OUTPUT (got '{line}')"));
-    };
+#[inline(never)]
+fn load() -> tinycnn::Result<(ArenaModel<'static>, &'static mut [u8])> {
+    if MODEL.is_empty() {
+        fail(format_args!("built without a model (TINYCNN_MODEL names one; scripts/mcu-run sets it)"));
+    }
     let kernels = match KERNELS {
         Some("reference") => KernelSet::Reference,
         _ => KernelSet::best(),
     };
-    if MODEL.is_empty() {
-        return Err(msg!("built without a model (TINYCNN_MODEL names one; scripts/mcu-run sets it)"));
-    }
-    // SAFETY: `run` is called once, from `main`, and nothing else names MEMORY: this is
+    // SAFETY: `load` is called once, from `main`, and nothing else names MEMORY: this is
     // the only reference to it.
     let memory = unsafe { &mut *core::ptr::addr_of_mut!(MEMORY) };
-    let (model, rest) = ArenaModel::load(MODEL, memory, kernels).map_err(|e| msg!("model: {e}"))?;
-    // The load's deepest stack use, then the stack painted afresh for the runs (and the host I/O).
-    let load_stack = stack.peak();
-    let run_stack = memory::StackPaint::paint();
+    ArenaModel::load(MODEL, memory, kernels)
+}
 
-    let input = HostFile::open(input_path, Mode::Read).map_err(|e| msg!("{input_path}: {e}"))?;
-    let total = input.byte_len().map_err(|e| msg!("{input_path}: {e}"))?;
-    let per_input = model.input_len();
-    if total == 0 || total % per_input != 0 {
-        return Err(msg!("{input_path}: {total} bytes is not a whole number of {per_input}-byte inputs"));
+/// INPUT and OUTPUT, named by the command line. Not inlined: the line's buffer
+/// is off the stack before the inferences run.
+#[inline(never)]
+fn open_files() -> (HostFile, HostFile) {
+    let mut line = [0u8; 512];
+    let line = host::command_line(&mut line).unwrap_or_else(|e| fail(format_args!("command line: {e}")));
+    let mut words = line.split(' ').filter(|w| !w.is_empty()).skip(1);
+    let (Some(input_path), Some(output_path), None) = (words.next(), words.next(), words.next()) else {
+        fail(format_args!("usage: firmware INPUT OUTPUT (got '{line}')"));
+    };
+    let open = |path, mode| HostFile::open(path, mode).unwrap_or_else(|e| fail(format_args!("{path}: {e}")));
+    (open(input_path, Mode::Read), open(output_path, Mode::Write))
+}
+
+/// The first `n` bytes of `rest`, and what follows them; fails naming `what` where they do not fit.
+fn take<'a>(rest: &'a mut [u8], n: usize, what: &str) -> (&'a mut [u8], &'a mut [u8]) {
+    if n > rest.len() {
+        fail(format_args!("{what} does not fit the {MEMORY_BYTES}-byte memory beside the model"));
     }
-    let output = HostFile::open(output_path, Mode::Write).map_err(|e| msg!("{output_path}: {e}"))?;
+    rest.split_at_mut(n)
+}
+
+/// Runs the model on every input tensor of `input`, writing each output to `output`.
+/// Not inlined: its frame is not under the load.
+#[inline(never)]
+fn run(
+    model: &ArenaModel<'_>,
+    rest: &mut [u8],
+    input: &HostFile,
+    output: &HostFile,
+    load_stack: usize,
+    run_stack: &memory::StackPaint,
+) {
+    let total = input.byte_len().unwrap_or_else(|e| fail(format_args!("INPUT: {e}")));
+    let per_input = model.input_len();
+    if total == 0 || !total.is_multiple_of(per_input) {
+        fail(format_args!("INPUT: {total} bytes is not a whole number of {per_input}-byte inputs"));
+    }
 
     let int8 = model.input_kind() == InputKind::Int8;
-    let (arena, rest) = take(rest, model.arena_bytes()).ok_or_else(|| no_room("the arena"))?;
+    let (arena, rest) = take(rest, model.arena_bytes(), "the arena");
     // Pixels are staged here and converted by `run`; int8 tensors go straight into the arena.
-    let (pixels, rest) = take(rest, if int8 { 0 } else { per_input }).ok_or_else(|| no_room("the pixel buffer"))?;
+    let (pixels, rest) = take(rest, if int8 { 0 } else { per_input }, "the pixel buffer");
     let out_len = if int8 { model.int8_output_len() } else { 4 * model.output_len() };
-    let (out, rest) = take(rest, out_len).ok_or_else(|| no_room("the output buffer"))?;
+    let (out, rest) = take(rest, out_len, "the output buffer");
     let skip = rest.as_ptr().align_offset(4);
-    let (_, rest) = take(rest, skip).ok_or_else(|| no_room("the logits' alignment"))?;
-    let (logits, _) = take(rest, 4 * model.output_len()).ok_or_else(|| no_room("the logits"))?;
-    let logits: &mut [f32] = bytemuck::try_cast_slice_mut(logits).map_err(|_| msg!("logits misaligned"))?;
+    let (_, rest) = take(rest, skip, "the logits' alignment");
+    let (logits, _) = take(rest, 4 * model.output_len(), "the logits");
+    let logits: &mut [f32] =
+        bytemuck::try_cast_slice_mut(logits).unwrap_or_else(|_| fail(format_args!("logits misaligned")));
     let io_bytes = pixels.len() + out.len() + logits.len() * 4;
 
     let clock = counter::Instructions::start();
     let mut per_inference = counter::Stats::default();
     for i in 0..total / per_input {
         let read = if int8 {
-            let tensor = model.int8_input_mut(arena).map_err(|e| msg!("{e}"))?;
+            let tensor = model.int8_input_mut(arena).unwrap_or_else(|e| fail(format_args!("{e}")));
             input.read_exact(bytemuck::cast_slice_mut(tensor))
         } else {
             input.read_exact(pixels)
         };
-        read.map_err(|e| msg!("{input_path}: {e}"))?;
+        read.unwrap_or_else(|e| fail(format_args!("INPUT: {e}")));
         let begin = clock.now();
         let result = if int8 {
             model.run_int8_in_place(arena, bytemuck::cast_slice_mut(out))
@@ -124,16 +140,15 @@ fn run(stack: &memory::StackPaint) -> Result<(), Message> {
             model.run(arena, pixels, logits)
         };
         per_inference.add(clock.now() - begin);
-        result.map_err(|e| msg!("input {i}: {e}"))?;
+        result.unwrap_or_else(|e| fail(format_args!("input {i}: {e}")));
         if !int8 {
             for (bytes, v) in out.chunks_exact_mut(4).zip(logits.iter()) {
                 bytes.copy_from_slice(&v.to_le_bytes());
             }
         }
-        output.write_all(out).map_err(|e| msg!("{output_path}: {e}"))?;
+        output.write_all(out).unwrap_or_else(|e| fail(format_args!("OUTPUT: {e}")));
     }
-    report(&model, total / per_input, io_bytes, load_stack, run_stack.peak(), &per_inference);
-    Ok(())
+    report(model, total / per_input, io_bytes, load_stack, run_stack.peak(), &per_inference);
 }
 
 /// The measurements, on one line for scripts/mcu-figures. Not inlined: its

@@ -196,6 +196,9 @@ fn header_bytes(bytes: &[u8]) -> Result<&[u8]> {
 
 impl<'f, 's> TensorFile<'f, 's> {
     /// Parses and checks the header; the index of its tensors goes into `scratch`.
+    // Never inlined, as each stage of a load: inlined, its frame would stay on
+    // the stack under the stages after it (the graph's parse is the deepest).
+    #[inline(never)]
     pub fn parse(bytes: &'f [u8], scratch: &'s Scratch<'s, '_>) -> Result<Self> {
         let header = header_bytes(bytes)?;
         let text = core::str::from_utf8(header).map_err(|_| Error::NotSafetensors(text!("header is not UTF-8")))?;

@@ -86,11 +86,14 @@ pub fn load_in_place(bytes: &[u8], memory: &Memory<'_>, convolutions_and_adds_in
                 limit: limits::GRAPH_JSON_BYTES as u64,
             });
         }
-        let buffer = scratch.alloc(decoded, 0u8)?;
-        let json = json::decode_into(raw, buffer)
-            .and_then(|len| core::str::from_utf8(&buffer[..len]).ok())
-            .ok_or_else(|| Error::NotSafetensors(text!("the graph string has an invalid escape")))?;
-        let graph = parse::parse_graph(json, memory)?;
+        // The decoded copy in a scratch of its own: gone once the graph's records are written.
+        let graph = memory.scratch(|scratch| {
+            let buffer = scratch.alloc(decoded, 0u8)?;
+            let json = json::decode_into(raw, buffer)
+                .and_then(|len| core::str::from_utf8(&buffer[..len]).ok())
+                .ok_or_else(|| Error::NotSafetensors(text!("the graph string has an invalid escape")))?;
+            parse::parse_graph(json, memory)
+        })?;
         let (shapes, params) = infer(&graph, &mut file, memory)?;
         if let Some(extra) = file.first_unused() {
             return Err(Error::UnexpectedTensor(text!("{}", json::Decoded(extra))));
@@ -104,6 +107,9 @@ pub fn load_in_place(bytes: &[u8], memory: &Memory<'_>, convolutions_and_adds_in
 }
 
 /// Walks the sorted graph, loading each node's parameters and inferring its output shape.
+// Never inlined, as each stage of a load: inlined into `load_in_place`, its
+// frame would stay on the stack under the graph's parse.
+#[inline(never)]
 fn infer(
     graph: &GraphInfo,
     file: &mut TensorFile<'_, '_>,
@@ -216,6 +222,8 @@ fn output_shape(name: &str, op: Op, inputs: &[Shape], weights: Option<(usize, us
 }
 
 /// An integer softmax output (`GraphInfo::output`) must be one TFLite's kernel computes.
+// Never inlined, as each stage of a load (see `infer`).
+#[inline(never)]
 fn check_int8_softmax(graph: &GraphInfo, memory: &Memory<'_>, nodes: &[NodeRecord], shapes: &[Shape]) -> Result<()> {
     let Some(node) = graph.output.checked_sub(1).and_then(|i| nodes.get(i)) else { return Ok(()) };
     let (Op::Softmax { beta }, true) = (node.op, graph.output != graph.logits) else { return Ok(()) };

@@ -2,8 +2,10 @@
 //! straight from the text (strings borrowed, never copied onto a heap), every
 //! name, op, attribute and quantisation field checked, the nodes sorted
 //! topologically and written as [`NodeRecord`]s into the caller's memory.
-//! The parse's own tables (the nodes as written, names in order, the sort)
-//! live in scratch memory and are gone when it returns.
+//! The parse's own tables (each node's name as written, op, inputs and
+//! quantisation, the names in order, the sort) live in scratch memory and are
+//! gone when it returns; the text is read once per stage rather than kept as
+//! whole nodes.
 
 use core::fmt;
 
@@ -153,7 +155,11 @@ struct TopLevel<'a> {
 }
 
 /// Parses the graph object, handing each node to `on_node` in listed order.
-fn read<'a>(json: &'a str, on_node: impl FnMut(NodeJson<'a>) -> Result<()>) -> Result<TopLevel<'a>> {
+// One copy (`on_node` is dynamic), never inlined: each caller's own frame then
+// stays off the stack under the JSON parse's deepest calls (a number's parse
+// alone takes 1.7 KB on a Cortex-M).
+#[inline(never)]
+fn read<'a>(json: &'a str, on_node: &mut dyn FnMut(NodeJson<'a>) -> Result<()>) -> Result<TopLevel<'a>> {
     if json.len() > limits::GRAPH_JSON_BYTES {
         return Err(Error::LimitExceeded {
             what: "graph JSON bytes",
@@ -584,6 +590,8 @@ fn input_count_ok(op: &Op, n: usize) -> bool {
     }
 }
 
+// Never inlined: its checks' frame would sit under `read` in `read_top_level`.
+#[inline(never)]
 fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
     let dim = |name: &str, v: u64| -> Result<usize> {
         if v == 0 || v > limits::DIMENSION as u64 {
@@ -641,14 +649,67 @@ fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
     Ok(InputSpec { channels, height, width, kind, mean: mean as f32, std: std as f32, quant })
 }
 
+/// A node's op, inputs (as listed indices: NONE the network input) and quantisation.
+// Never inlined: inlined, its frame would sit in `read`'s, under the JSON parse's deepest calls.
+#[inline(never)]
+fn resolve_node(
+    node: &NodeJson<'_>,
+    dtype: Dtype,
+    listed_index: &dyn Fn(&str) -> Option<usize>,
+    dep: &mut ([u16; limits::OP_INPUTS], u8),
+    op_slot: &mut Op,
+    quant_slot: &mut Option<QuantParams>,
+) -> Result<()> {
+    let op = parse_op(node)?;
+    let count = node.inputs.count;
+    if !input_count_ok(&op, count) {
+        return Err(Error::ShapeMismatch {
+            node: text!("{}", Decoded(node.name)),
+            reason: text!(
+                "{} takes {} inputs, got {count}",
+                op.name(),
+                if matches!(op, Op::Add { .. } | Op::Concat) { "2 to 8" } else { "1" },
+            ),
+        });
+    }
+    for (slot, input) in dep.0.iter_mut().zip(node.inputs.kept()) {
+        if json::eq(input, &[INPUT_NAME]) {
+            *slot = NONE;
+        } else {
+            match listed_index(input) {
+                Some(k) => *slot = k as u16,
+                None => {
+                    return Err(Error::DanglingInput {
+                        node: text!("{}", Decoded(node.name)),
+                        input: text!("{}", Decoded(input)),
+                    })
+                }
+            }
+        }
+    }
+    dep.1 = count as u8;
+    *op_slot = op;
+    *quant_slot = check_quant(format_args!("node '{}'", Decoded(node.name)), node.scale, node.zero_point, dtype)?;
+    Ok(())
+}
+
 /// Marks "no node": the network input among a node's dependencies, or not yet sorted.
 const NONE: u16 = u16::MAX;
 
 /// Parses and validates graph JSON (decoded text), sorts it, and writes its
 /// node records and names into `memory`'s front.
+// Never inlined, as each stage of a load (`model::infer`).
+#[inline(never)]
 pub fn parse_graph(json: &str, memory: &Memory<'_>) -> Result<GraphInfo> {
-    // Once for the top level and the node count, once into scratch.
-    let top = read(json, |_| Ok(()))?;
+    let (dtype, input, output, n) = read_top_level(json)?;
+    memory.scratch(|scratch| sort_and_store(json, dtype, input, output, n, scratch))
+}
+
+/// The graph's dtype, input, output name and node count, checked.
+// Never inlined: its frame is gone before the nodes are read again, deeper.
+#[inline(never)]
+fn read_top_level(json: &str) -> Result<(Dtype, InputSpec, Option<&str>, usize)> {
+    let top = read(json, &mut |_| Ok(()))?;
     if top.format != FORMAT_VERSION {
         return Err(Error::UnsupportedFormat(top.format));
     }
@@ -665,8 +726,7 @@ pub fn parse_graph(json: &str, memory: &Memory<'_>) -> Result<GraphInfo> {
     if n == 0 {
         return Err(Error::GraphJson(text!("the graph has no nodes")));
     }
-    let input = parse_input(&top.input, dtype)?;
-    memory.scratch(|scratch| sort_and_store(json, dtype, input, top.output, n, scratch))
+    Ok((dtype, parse_input(&top.input, dtype)?, top.output, n))
 }
 
 fn sort_and_store(
@@ -677,77 +737,53 @@ fn sort_and_store(
     n: usize,
     scratch: &Scratch<'_, '_>,
 ) -> Result<GraphInfo> {
-    let raw = scratch.alloc(n, EMPTY_NODE)?;
-    let mut next = raw.iter_mut();
-    read(json, |node| {
-        if let Some(slot) = next.next() {
-            *slot = node;
-        }
-        Ok(())
-    })?;
-    let raw: &[NodeJson<'_>] = raw;
-
-    // Names in order (listed indices), refusing duplicates and the reserved name.
-    let mut name_bytes = 0;
-    for (i, node) in raw.iter().enumerate() {
+    // The JSON is read once more per stage rather than kept as a table of
+    // `NodeJson`s (328 bytes a node on a 32-bit target).
+    //
+    // Stage 1: the names as written, refusing empty, over-long and invalid ones.
+    let raw_names = scratch.alloc(n, "")?;
+    let mut listed = 0;
+    read(json, &mut |node| {
         let len = json::decoded_len(node.name);
         if len == 0 || len > limits::NAME_BYTES || !json::is_valid(node.name) {
-            return Err(Error::GraphJson(text!("node {i} has an empty or over-long name")));
+            return Err(Error::GraphJson(text!("node {listed} has an empty or over-long name")));
         }
-        name_bytes += len;
-    }
+        if let Some(slot) = raw_names.get_mut(listed) {
+            *slot = node.name;
+        }
+        listed += 1;
+        Ok(())
+    })?;
+    let raw_names: &[&str] = raw_names;
+
+    // Names in order (listed indices), refusing duplicates and the reserved name.
     let names = scratch.alloc(n, 0u32)?;
     for (i, slot) in names.iter_mut().enumerate() {
         *slot = i as u32;
     }
-    sort(names, &mut |a, b| json::cmp(raw[a as usize].name, raw[b as usize].name));
+    sort(names, &mut |a, b| json::cmp(raw_names[a as usize], raw_names[b as usize]));
     for pair in names.windows(2) {
-        let (a, b) = (raw[pair[0] as usize].name, raw[pair[1] as usize].name);
+        let (a, b) = (raw_names[pair[0] as usize], raw_names[pair[1] as usize]);
         if json::cmp(a, b).is_eq() {
             return Err(Error::DuplicateNode(text!("{}", Decoded(a))));
         }
     }
     let listed_index = |name: &str| -> Option<usize> {
-        names.binary_search_by(|&k| json::cmp(raw[k as usize].name, name)).ok().map(|k| names[k] as usize)
+        names.binary_search_by(|&k| json::cmp(raw_names[k as usize], name)).ok().map(|k| names[k] as usize)
     };
     if listed_index(INPUT_NAME).is_some() {
         return Err(Error::DuplicateNode(text!("{INPUT_NAME}")));
     }
 
-    // Ops, and inputs as listed indices (NONE = the network input).
+    // Stage 2: ops, inputs as listed indices (NONE = the network input), quantisation.
     let deps = scratch.alloc(n, ([NONE; limits::OP_INPUTS], 0u8))?;
     let ops = scratch.alloc(n, Op::Flatten)?;
-    for ((node, dep), op_slot) in raw.iter().zip(deps.iter_mut()).zip(ops.iter_mut()) {
-        let op = parse_op(node)?;
-        let count = node.inputs.count;
-        if !input_count_ok(&op, count) {
-            return Err(Error::ShapeMismatch {
-                node: text!("{}", Decoded(node.name)),
-                reason: text!(
-                    "{} takes {} inputs, got {count}",
-                    op.name(),
-                    if matches!(op, Op::Add { .. } | Op::Concat) { "2 to 8" } else { "1" },
-                ),
-            });
-        }
-        for (slot, input) in dep.0.iter_mut().zip(node.inputs.kept()) {
-            if json::eq(input, &[INPUT_NAME]) {
-                *slot = NONE;
-            } else {
-                match listed_index(input) {
-                    Some(k) => *slot = k as u16,
-                    None => {
-                        return Err(Error::DanglingInput {
-                            node: text!("{}", Decoded(node.name)),
-                            input: text!("{}", Decoded(input)),
-                        })
-                    }
-                }
-            }
-        }
-        dep.1 = count as u8;
-        *op_slot = op;
-    }
+    let quants = scratch.alloc(n, None::<QuantParams>)?;
+    let mut slots = deps.iter_mut().zip(ops.iter_mut()).zip(quants.iter_mut());
+    read(json, &mut |node| match slots.next() {
+        Some(((dep, op), quant)) => resolve_node(&node, dtype, &listed_index, dep, op, quant),
+        None => Ok(()),
+    })?;
 
     // Kahn's algorithm, picking the first listed ready node each time so that
     // an already sorted file keeps its order.
@@ -760,38 +796,35 @@ fn sort_and_store(
         });
         let Some(i) = ready else {
             let stuck = (0..n).find(|&i| sorted_pos[i] == NONE).unwrap_or(0);
-            return Err(Error::Cycle(text!("{}", Decoded(raw[stuck].name))));
+            return Err(Error::Cycle(text!("{}", Decoded(raw_names[stuck]))));
         };
         sorted_pos[i] = position as u16;
         *slot = i as u16;
     }
 
-    // The names, decoded, then the records in sorted order.
+    // The names, decoded in sorted order, then the records in the same order.
     let memory = scratch.memory();
-    let name_ranges = scratch.alloc(n, (0usize, 0usize))?;
+    let name_bytes = raw_names.iter().map(|name| json::decoded_len(name)).sum();
     let names_span = memory.persistent_with(name_bytes, 0u8, |pool| {
         let mut at = 0;
-        for (node, range) in raw.iter().zip(name_ranges.iter_mut()) {
-            let len = json::decode_into(node.name, &mut pool[at..]).unwrap_or(0);
-            *range = (at, len);
-            at += len;
+        for &listed in order.iter() {
+            at += json::decode_into(raw_names[usize::from(listed)], &mut pool[at..]).unwrap_or(0);
         }
         Ok(())
     })?;
     let empty = NodeRecord { name: Span::EMPTY, op: Op::Flatten, inputs: Inputs::default(), quant: None };
     let nodes_span = memory.persistent_with(n, empty, |nodes| {
+        let mut at = 0;
         for (record, &listed) in nodes.iter_mut().zip(order.iter()) {
             let i = usize::from(listed);
-            let node = &raw[i];
             let mut inputs = Inputs::default();
             for &d in &deps[i].0[..usize::from(deps[i].1)] {
                 // Value ids: 0 the input, p + 1 the node sorted at p.
                 inputs.push(if d == NONE { 0 } else { sorted_pos[usize::from(d)] + 1 });
             }
-            let what = format_args!("node '{}'", Decoded(node.name));
-            let quant = check_quant(what, node.scale, node.zero_point, dtype)?;
-            let (at, len) = name_ranges[i];
-            *record = NodeRecord { name: names_span.sub(at, len), op: ops[i], inputs, quant };
+            let len = json::decoded_len(raw_names[i]);
+            *record = NodeRecord { name: names_span.sub(at, len), op: ops[i], inputs, quant: quants[i] };
+            at += len;
         }
         Ok(())
     })?;
@@ -811,7 +844,7 @@ fn sort_and_store(
             if pos + 1 != output_value {
                 let listed = usize::from(order[pos]);
                 return Err(Error::ShapeMismatch {
-                    node: text!("{}", Decoded(raw[listed].name)),
+                    node: text!("{}", Decoded(raw_names[listed])),
                     reason: text!("softmax is only supported as the graph output"),
                 });
             }
