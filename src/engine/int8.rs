@@ -132,8 +132,9 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
         Ok::<_, Error>(Layer { weights, requant, packed })
     };
     let graph = network.graph();
-    memory.scratch(|scratch| {
-        let steps = scratch.alloc(nodes.len(), Step::Skip)?;
+    // The steps go straight into the front, the packed weights and tables they
+    // name behind them: no copy of the steps in scratch memory beside the state.
+    memory.persistent_with(nodes.len(), Step::Skip, |steps| {
         for (i, (node, step)) in nodes.iter().zip(steps.iter_mut()).enumerate() {
             let input_zero_point = zero_point(node.inputs.first());
             let output_zero_point = zero_point(i + 1);
@@ -192,7 +193,7 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
                 _ => return Err(Error::Internal("int8 node without int8 parameters")),
             };
         }
-        memory.persist(steps)
+        Ok(())
     })
 }
 

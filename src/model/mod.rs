@@ -74,36 +74,40 @@ pub struct NetworkLayout {
 /// chunk at a time. For a microcontroller's kernels: less memory, a kernel
 /// call per output row or chunk.
 pub fn load_in_place(bytes: &[u8], memory: &Memory<'_>, convolutions_and_adds_in_place: bool) -> Result<NetworkLayout> {
-    memory.scratch(|scratch| {
+    // The header is checked first (its errors come before the graph's), and its
+    // tensor index made again for the parameters: the index is not in memory
+    // beside the graph's parse, the load's peak for a model of small layers.
+    let raw = memory.scratch(|scratch| TensorFile::parse(bytes, scratch).map(|file| file.graph_json_raw()))?;
+    // A hostile string is refused before its decoded copy is made (it decodes to at most its length).
+    let decoded = json::decoded_len(raw);
+    if decoded > limits::GRAPH_JSON_BYTES {
+        return Err(Error::LimitExceeded {
+            what: "graph JSON bytes",
+            value: decoded as u64,
+            limit: limits::GRAPH_JSON_BYTES as u64,
+        });
+    }
+    // The decoded copy in a scratch of its own: gone once the graph's records are written.
+    let graph = memory.scratch(|scratch| {
+        let buffer = scratch.alloc(decoded, 0u8)?;
+        let json = json::decode_into(raw, buffer)
+            .and_then(|len| core::str::from_utf8(&buffer[..len]).ok())
+            .ok_or_else(|| Error::NotSafetensors(text!("the graph string has an invalid escape")))?;
+        parse::parse_graph(json, memory)
+    })?;
+    let (shapes, params) = memory.scratch(|scratch| {
         let mut file = TensorFile::parse(bytes, scratch)?;
-        let raw = file.graph_json_raw();
-        // A hostile string is refused before its decoded copy is made (it decodes to at most its length).
-        let decoded = json::decoded_len(raw);
-        if decoded > limits::GRAPH_JSON_BYTES {
-            return Err(Error::LimitExceeded {
-                what: "graph JSON bytes",
-                value: decoded as u64,
-                limit: limits::GRAPH_JSON_BYTES as u64,
-            });
+        let loaded = infer(&graph, &mut file, memory)?;
+        match file.first_unused() {
+            Some(extra) => Err(Error::UnexpectedTensor(text!("{}", json::Decoded(extra)))),
+            None => Ok(loaded),
         }
-        // The decoded copy in a scratch of its own: gone once the graph's records are written.
-        let graph = memory.scratch(|scratch| {
-            let buffer = scratch.alloc(decoded, 0u8)?;
-            let json = json::decode_into(raw, buffer)
-                .and_then(|len| core::str::from_utf8(&buffer[..len]).ok())
-                .ok_or_else(|| Error::NotSafetensors(text!("the graph string has an invalid escape")))?;
-            parse::parse_graph(json, memory)
-        })?;
-        let (shapes, params) = infer(&graph, &mut file, memory)?;
-        if let Some(extra) = file.first_unused() {
-            return Err(Error::UnexpectedTensor(text!("{}", json::Decoded(extra))));
-        }
-        let nodes = memory.view(graph.nodes);
-        check_int8_softmax(&graph, memory, nodes, memory.view(shapes))?;
-        let in_place = InPlace { convolutions_and_adds: convolutions_and_adds_in_place, params: memory.view(params) };
-        let (buffers, arena_bytes) = plan_arena(&graph, nodes, memory.view(shapes), in_place, memory)?;
-        Ok(NetworkLayout { graph, shapes, params, buffers, arena_bytes })
-    })
+    })?;
+    let nodes = memory.view(graph.nodes);
+    check_int8_softmax(&graph, memory, nodes, memory.view(shapes))?;
+    let in_place = InPlace { convolutions_and_adds: convolutions_and_adds_in_place, params: memory.view(params) };
+    let (buffers, arena_bytes) = plan_arena(&graph, nodes, memory.view(shapes), in_place, memory)?;
+    Ok(NetworkLayout { graph, shapes, params, buffers, arena_bytes })
 }
 
 /// Walks the sorted graph, loading each node's parameters and inferring its output shape.
@@ -117,19 +121,21 @@ fn infer(
 ) -> Result<(Span<Shape>, Span<ParamRecord>)> {
     let nodes = memory.view(graph.nodes);
     let input = &graph.input;
-    memory.scratch(|scratch| {
-        let quants = scratch.alloc(nodes.len() + 1, None::<QuantParams>)?;
-        let params = scratch.alloc(nodes.len(), ParamRecord::None)?;
-        quants[0] = input.quant;
-        let shapes = memory.persistent_with(nodes.len() + 1, Shape::new(0, 0, 0), |shapes| {
-            shapes[0] = Shape::new(input.channels, input.height, input.width);
-            for (i, node) in nodes.iter().enumerate() {
+    // A value's quantisation: the input's, or the node's that makes it.
+    let quant = |v: usize| if v == 0 { input.quant } else { nodes.get(v - 1).and_then(|n| n.quant) };
+    // The parameter records go straight into the front, whatever they keep
+    // (multipliers the file does not store) behind them.
+    let mut params = Span::EMPTY;
+    let shapes = memory.persistent_with(nodes.len() + 1, Shape::new(0, 0, 0), |shapes| {
+        shapes[0] = Shape::new(input.channels, input.height, input.width);
+        params = memory.persistent_with(nodes.len(), ParamRecord::None, |params| {
+            for (i, (node, record)) in nodes.iter().zip(params.iter_mut()).enumerate() {
                 let name = node_name(memory, node);
                 let (mut in_shapes, mut in_quant) =
                     ([Shape::new(0, 0, 0); limits::OP_INPUTS], [None; limits::OP_INPUTS]);
                 for (k, v) in node.inputs.iter().enumerate() {
                     in_shapes[k] = shapes[v];
-                    in_quant[k] = quants[v];
+                    in_quant[k] = quant(v);
                 }
                 let k = node.inputs.len();
                 let mut source = ParamSource { file: &mut *file, memory, name };
@@ -144,13 +150,13 @@ fn infer(
                     });
                 }
                 shapes[i + 1] = shape;
-                quants[i + 1] = node.quant;
-                params[i] = p;
+                *record = p;
             }
             Ok(())
         })?;
-        Ok((shapes, memory.persist(params)?))
-    })
+        Ok(())
+    })?;
+    Ok((shapes, params))
 }
 
 /// A node's name, from a load under way.
