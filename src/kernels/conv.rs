@@ -96,15 +96,22 @@ pub fn conv2d(
     }
 }
 
-/// Output channels a depthwise block accumulates at once (its weights, tap-major, on the
-/// stack: 64 × 49 i16 = 6 KB).
+/// Output channels a depthwise block accumulates at most at once.
 #[cfg(not(target_arch = "arm"))]
 const DEPTHWISE_BLOCK: usize = 64;
-/// On 32-bit Arm (microcontrollers: small stacks, no SIMD to fill): 32, 3 KB of stack.
+/// On 32-bit Arm (microcontrollers: small stacks, no SIMD to fill): 32.
 #[cfg(target_arch = "arm")]
 const DEPTHWISE_BLOCK: usize = 32;
 /// Largest window the depthwise path takes (7×7 and below; larger ones run the reference).
 const DEPTHWISE_TAPS: usize = 49;
+/// The block's weights, tap-major, on the stack: every window at full width
+/// (64 × 49 i16 = 6 KB).
+#[cfg(not(target_arch = "arm"))]
+const DEPTHWISE_WEIGHTS: usize = DEPTHWISE_BLOCK * DEPTHWISE_TAPS;
+/// On 32-bit Arm: windows up to 5×5 at full width, 7×7 in blocks of 16
+/// channels (1.6 KB of stack instead of 3.1 KB).
+#[cfg(target_arch = "arm")]
+const DEPTHWISE_WEIGHTS: usize = DEPTHWISE_BLOCK * 25;
 
 /// Whether `depthwise` runs this layer: one input channel per group, a window of at
 /// most `DEPTHWISE_TAPS`.
@@ -181,19 +188,21 @@ fn depthwise_body(
     let taps = kernel_h * kernel_w;
     let (in_c, out_c) = (in_shape.c, out_shape.c);
     let multiplier = out_c / in_c;
-    let mut tap_major = [0i16; DEPTHWISE_BLOCK * DEPTHWISE_TAPS];
+    // Channels per block: as many as the tap-major weights hold (taps ≤ DEPTHWISE_TAPS).
+    let width = DEPTHWISE_BLOCK.min(DEPTHWISE_WEIGHTS / taps.max(1));
+    let mut tap_major = [0i16; DEPTHWISE_WEIGHTS];
     let mut x = [0i16; DEPTHWISE_BLOCK];
     // Output channel o reads input channel o / M: the block's sources, divided once.
     let mut source = [0usize; DEPTHWISE_BLOCK];
     // The block's requantisation, decoded once.
     let mut block = [ChannelRequant::default(); DEPTHWISE_BLOCK];
-    for start in (0..out_c).step_by(DEPTHWISE_BLOCK) {
-        let n = DEPTHWISE_BLOCK.min(out_c - start);
+    for start in (0..out_c).step_by(width) {
+        let n = width.min(out_c - start);
         for j in 0..n {
             source[j] = (start + j) / multiplier;
             block[j] = channels.channel(start + j);
             for tap in 0..taps {
-                tap_major[tap * DEPTHWISE_BLOCK + j] = i16::from(weights[(start + j) * taps + tap]);
+                tap_major[tap * width + j] = i16::from(weights[(start + j) * taps + tap]);
             }
         }
         for oy in 0..out_shape.h {
@@ -217,7 +226,7 @@ fn depthwise_body(
                                 *v = (i32::from(pixel[from]) - input_zero_point) as i16;
                             }
                         }
-                        let w = &tap_major[(ky * kernel_w + kx) * DEPTHWISE_BLOCK..][..n];
+                        let w = &tap_major[(ky * kernel_w + kx) * width..][..n];
                         for ((a, &wv), &xv) in acc[..n].iter_mut().zip(w).zip(&x[..n]) {
                             *a += i32::from(wv) * i32::from(xv);
                         }

@@ -1,6 +1,6 @@
 //! The fast int8 kernels against the reference kernels on the target itself
-//! (Cortex-M DSP `smlad` in `dot::rows` on thumbv7em): random conv and dense
-//! shapes, zero points, clamps and requantisation constants, as
+//! (Cortex-M DSP `smlad` in `dot::rows` on thumbv7em): random conv (ungrouped
+//! and depthwise) and dense shapes, zero points, clamps and requantisation constants, as
 //! tests/kernel_variants.rs does natively, plus dot products at the extremes
 //! of the accumulator. The reference reads the plain requantisation form, the
 //! fast kernels the compact form a loaded model keeps (`Requant::Compact`).
@@ -71,11 +71,14 @@ impl Rng {
     }
 }
 
-fn geometry(rng: &mut Rng) -> Conv2dGeometry {
+/// A convolution's geometry: `depthwise`, one input channel per group (2–40 of
+/// them, depth multiplier 1–3, windows up to 7×7); else ungrouped.
+fn geometry(rng: &mut Rng, depthwise: bool) -> Conv2dGeometry {
     loop {
-        let c = 1 + rng.below(40);
+        let c = if depthwise { 2 + rng.below(39) } else { 1 + rng.below(40) };
         let (h, w) = (1 + rng.below(12), 1 + rng.below(12));
-        let (kh, kw) = (1 + rng.below(5), 1 + rng.below(5));
+        let window = if depthwise { 7 } else { 5 };
+        let (kh, kw) = (1 + rng.below(window), 1 + rng.below(window));
         let stride = 1 + rng.below(3);
         let [top, left, bottom, right] = [rng.below(3), rng.below(3), rng.below(3), rng.below(3)];
         let (Some(oh), Some(ow)) =
@@ -83,15 +86,16 @@ fn geometry(rng: &mut Rng) -> Conv2dGeometry {
         else {
             continue;
         };
+        let out_c = if depthwise { c * (1 + rng.below(3)) } else { 1 + rng.below(40) };
         return Conv2dGeometry {
             input: Shape::new(c, h, w),
-            output: Shape::new(1 + rng.below(40), oh, ow),
+            output: Shape::new(out_c, oh, ow),
             kernel_h: kh,
             kernel_w: kw,
             stride,
             pad_top: top,
             pad_left: left,
-            groups: 1,
+            groups: if depthwise { c } else { 1 },
             dilation: 1,
         };
     }
@@ -129,10 +133,10 @@ const CASES: usize = 200;
 fn check() -> Result<usize, &'static str> {
     let mut rng = Rng(0x5eed_c0de);
     let mut cases = 0;
-    for _ in 0..CASES {
-        let g = geometry(&mut rng);
+    for case in 0..2 * CASES {
+        let g = geometry(&mut rng, case >= CASES);
         let input = rng.i8s(g.input.len(), -128, 127);
-        let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * g.input.c, -127, 127);
+        let weights = rng.i8s(g.output.c * g.kernel_h * g.kernel_w * (g.input.c / g.groups), -127, 127);
         let channels = rng.channels(g.output.c).map_err(|_| "a random multiplier out of range")?;
         let stored = Compact::new(&channels);
         let (plain, compact) = (Requant::from(&channels[..]), stored.requant());
