@@ -373,6 +373,49 @@ fn import_attaches_a_graph_to_a_state_dict() {
     assert!(err.contains("--arch NAME or --graph FILE"), "{err}");
 }
 
+/// An int8 state dict (the shipped DeepConvNet without its stored multipliers and
+/// graph) imported with its graph: the multipliers are stored again, as `quantize`
+/// wrote them.
+#[test]
+fn import_of_an_int8_state_dict_stores_its_multipliers() {
+    let dir = scratch("import-int8");
+    let shipped = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/deepconvnet-int8.safetensors")).unwrap();
+    let (_, metadata) = SafeTensors::read_metadata(&shipped).unwrap();
+    let graph = metadata.metadata().as_ref().unwrap()["tinycnn"].clone();
+    let st = SafeTensors::deserialize(&shipped).unwrap();
+    let stored = |name: &str| name.ends_with(".requant_multiplier") || name.ends_with(".requant_shift");
+    let tensors: Vec<TensorData> = st
+        .iter()
+        .filter(|(name, _)| !stored(name))
+        .map(|(name, view)| TensorData {
+            name: name.to_string(),
+            dtype: view.dtype(),
+            shape: view.shape().to_vec(),
+            data: std::borrow::Cow::Borrowed(view.data()),
+        })
+        .collect();
+    assert!(tensors.len() < st.len(), "the shipped model stores multipliers");
+    let plain = safetensors::serialize(tensors.iter().map(|t| (t.name.as_str(), t)), None).unwrap();
+    fs::write(dir.join("weights.safetensors"), plain).unwrap();
+    fs::write(dir.join("graph.json"), graph).unwrap();
+    assert_success(&tinycnn(&dir, &["import", "weights.safetensors", "--graph", "graph.json", "-o", "m.safetensors"]));
+
+    let imported = fs::read(dir.join("m.safetensors")).unwrap();
+    let names = |bytes: &[u8]| {
+        let mut names: Vec<String> =
+            SafeTensors::deserialize(bytes).unwrap().names().into_iter().map(String::from).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&imported), names(&shipped));
+    let logits = |model: &Model| {
+        let (mut arena, mut logits) = (vec![0u8; model.arena_bytes()], vec![0f32; model.output_len()]);
+        model.run(&mut arena, &images(1, 9), &mut logits).unwrap();
+        logits.iter().map(|v| v.to_bits()).collect::<Vec<u32>>()
+    };
+    assert_eq!(logits(&Model::load(imported).unwrap()), logits(&Model::load(shipped).unwrap()));
+}
+
 /// `import` of a .tflite file, then `run` on raw tensors: TFLM's bytes (the first
 /// inputs of tests/data/tflm/); and `run` of a pixel model: its logits as f32.
 #[test]

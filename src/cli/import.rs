@@ -1,9 +1,10 @@
 //! `tinycnn import WEIGHTS -o MODEL (--arch NAME | --graph FILE) [--mean M --std S]`:
 //! a plain PyTorch `state_dict` (safetensors) plus a graph → a tinycnn model
 //! file. The input normalisation is never assumed: `--arch` needs it said.
-//! The tensors are copied as they are; the result is loaded (fully validated)
-//! before it is written, so a graph that does not fit the weights names the
-//! tensor at fault and writes nothing.
+//! The tensors are copied as they are (an int8 state dict gains its
+//! per-channel requantisation multipliers, as `quantize` writes them); the
+//! result is loaded (fully validated) before it is written, so a graph that
+//! does not fit the weights names the tensor at fault and writes nothing.
 //!
 //! `tinycnn import MODEL.tflite -o MODEL`: a TFLite int8 model, graph and
 //! quantisation included (`crate::tflite`).
@@ -17,8 +18,9 @@ use std::{eprintln, format};
 use safetensors::SafeTensors;
 
 use super::{read_file, write_file, write_summary, CliError, CliResult};
+use crate::model::graph::Dtype;
 use crate::model::graph::{Graph, RawGraph, METADATA_KEY};
-use crate::model::writer::tensors_of;
+use crate::model::writer::{store_requant_multipliers, tensors_of};
 use crate::model::zoo;
 use crate::Model;
 
@@ -72,6 +74,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> CliResult {
 
     let model = Model::load(file)
         .map_err(|e| CliError::Message(format!("{}: the weights do not fit the graph: {e}", args.weights.display())))?;
+    // An int8 state dict gets its per-channel multipliers stored, as `quantize`
+    // writes them: a microcontroller then reads them from flash.
+    let model = match model.dtype() {
+        Dtype::Int8 => Model::load(store_requant_multipliers(model.bytes())?)?,
+        Dtype::Float => model,
+    };
     write_file(&args.output, model.bytes())?;
     writeln!(out, "wrote: {} ({} tensors, {} bytes)", args.output.display(), data.len(), model.bytes().len())?;
     writeln!(out)?;
