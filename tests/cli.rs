@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use safetensors::SafeTensors;
-use tinycnn::format::{write_model, TensorData};
+use tinycnn::format::{tensors_of, write_model, TensorData};
 use tinycnn::mnist::{encode_images, encode_labels};
 use tinycnn::{Dtype, Model};
 
@@ -260,15 +260,7 @@ fn import_arch_reads_the_normalisation_from_metadata() {
     let dir = scratch("import-metadata");
     let bytes = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/deepconvnet-float.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let tensors: Vec<TensorData> = st
-        .iter()
-        .map(|(name, view)| TensorData {
-            name: name.to_string(),
-            dtype: view.dtype(),
-            shape: view.shape().to_vec(),
-            data: std::borrow::Cow::Borrowed(view.data()),
-        })
-        .collect();
+    let tensors = tensors_of(&st);
     let with = |mean: &str| {
         let info =
             std::collections::HashMap::from([("mean".to_string(), mean.to_string()), ("std".into(), "0.5".into())]);
@@ -289,15 +281,7 @@ fn plain_state_dict(dir: &Path) -> (PathBuf, PathBuf) {
     let (_, metadata) = SafeTensors::read_metadata(&bytes).unwrap();
     let graph = metadata.metadata().as_ref().unwrap()["tinycnn"].clone();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let tensors: Vec<TensorData> = st
-        .iter()
-        .map(|(name, view)| TensorData {
-            name: name.to_string(),
-            dtype: view.dtype(),
-            shape: view.shape().to_vec(),
-            data: std::borrow::Cow::Borrowed(view.data()),
-        })
-        .collect();
+    let tensors = tensors_of(&st);
     let plain = safetensors::serialize(tensors.iter().map(|t| (t.name.as_str(), t)), None).unwrap();
     assert!(Model::load(&plain[..]).is_err(), "no graph yet");
     let (weights, graph_path) = (dir.join("weights.safetensors"), dir.join("graph.json"));
@@ -384,16 +368,7 @@ fn import_of_an_int8_state_dict_stores_its_multipliers() {
     let graph = metadata.metadata().as_ref().unwrap()["tinycnn"].clone();
     let st = SafeTensors::deserialize(&shipped).unwrap();
     let stored = |name: &str| name.ends_with(".requant_multiplier") || name.ends_with(".requant_shift");
-    let tensors: Vec<TensorData> = st
-        .iter()
-        .filter(|(name, _)| !stored(name))
-        .map(|(name, view)| TensorData {
-            name: name.to_string(),
-            dtype: view.dtype(),
-            shape: view.shape().to_vec(),
-            data: std::borrow::Cow::Borrowed(view.data()),
-        })
-        .collect();
+    let tensors: Vec<_> = tensors_of(&st).into_iter().filter(|t| !stored(&t.name)).collect();
     assert!(tensors.len() < st.len(), "the shipped model stores multipliers");
     let plain = safetensors::serialize(tensors.iter().map(|t| (t.name.as_str(), t)), None).unwrap();
     fs::write(dir.join("weights.safetensors"), plain).unwrap();
