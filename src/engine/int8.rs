@@ -25,14 +25,17 @@ use core::ops::Range;
 /// One node as the CPU kernels run it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Step {
+    /// `packed`: the weights as this kernel set packed them (one `PackedLayer`, or
+    /// none: a microcontroller's portable kernels pack nothing). The weights and
+    /// requantisation are the node's `ParamRecord`'s, not copied here.
     Conv2d {
         geometry: Conv2dGeometry,
-        layer: Layer,
+        packed: Span<PackedLayer>,
         input_zero_point: i32,
         range: OutputRange,
     },
     Dense {
-        layer: Layer,
+        packed: Span<PackedLayer>,
         input_zero_point: i32,
         range: OutputRange,
     },
@@ -78,10 +81,11 @@ pub(crate) enum Step {
     Skip,
 }
 
-/// A conv or dense layer's parameters: the file's weights, the network's
-/// requantisation constants, and, for a microkernel set, the weights packed
-/// (one `PackedLayer`, or none: a microcontroller's portable kernels pack nothing,
-/// and a span costs its steps less memory than an empty `PackedLayer`).
+/// A conv or dense layer as a run reads it: the file's weights and the
+/// network's requantisation constants (its node's `ParamRecord`), and the
+/// weights packed for a microkernel set (its step's). Made per run, not kept:
+/// a step that copied the record would cost the state 48 bytes a node on a
+/// 32-bit target.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Layer {
     weights: ByteRange,
@@ -109,8 +113,9 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
     let params = network.params();
     let zero_point = |v: usize| network.quant(v).map_or(0, |q| q.zero_point);
     let quant = |v: usize| network.quant(v).ok_or(Error::Internal("int8 value without quantisation"));
-    // conv: the layer's geometry (None: a dense layer).
-    let layer = |weights: ByteRange, requant: RequantRecord, conv: Option<&Conv2dGeometry>, input_zero_point: i32| {
+    // The layer's weights packed for `kernels`, if they pack them; conv: the
+    // layer's geometry (None: a dense layer).
+    let pack = |weights: ByteRange, requant: RequantRecord, conv: Option<&Conv2dGeometry>, input_zero_point: i32| {
         let packed = match kernels {
             KernelSet::Microkernel(kernel) => {
                 let weights: &[i8] = bytemuck::cast_slice(file.get(weights.range()).unwrap_or(&[]));
@@ -129,7 +134,7 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
             }
             _ => Span::EMPTY,
         };
-        Ok::<_, Error>(Layer { weights, requant, packed })
+        Ok::<_, Error>(packed)
     };
     let graph = network.graph();
     // The steps go straight into the front, the packed weights and tables they
@@ -144,13 +149,13 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
                     let geometry = geometry()?;
                     Step::Conv2d {
                         geometry,
-                        layer: layer(weights, requant, Some(&geometry), input_zero_point)?,
+                        packed: pack(weights, requant, Some(&geometry), input_zero_point)?,
                         input_zero_point,
                         range: OutputRange::new(output_zero_point, relu),
                     }
                 }
                 (Op::Dense { relu }, ParamRecord::Int8Dense { weights, requant, .. }) => Step::Dense {
-                    layer: layer(weights, requant, None, input_zero_point)?,
+                    packed: pack(weights, requant, None, input_zero_point)?,
                     input_zero_point,
                     range: OutputRange::new(output_zero_point, relu),
                 },
@@ -338,6 +343,14 @@ impl<'s> Engine<'s> {
         let weights =
             |layer: &Layer| -> &[i8] { bytemuck::cast_slice(self.file.get(layer.weights.range()).unwrap_or(&[])) };
         let requant = |layer: &Layer| layer.requant.view(self.file, state);
+        let params = self.network.params();
+        // Node i's conv or dense layer: its record's weights and requantisation, its step's packing.
+        let layer = |i: usize, packed: Span<PackedLayer>| match params.get(i)? {
+            ParamRecord::Int8Conv { weights, requant, .. } | ParamRecord::Int8Dense { weights, requant, .. } => {
+                Some(Layer { weights: *weights, requant: *requant, packed })
+            }
+            _ => None,
+        };
         let nodes = self.network.nodes();
         // The scratch buffers of convolutions run in place follow the values' (plan_arena).
         let mut scratch_buffers = nodes.len() + 1..buffers.len();
@@ -360,11 +373,12 @@ impl<'s> Engine<'s> {
             if node.inputs.len() == 1 && buffer(node.inputs.first()) == Some(output.clone()) {
                 // The planner gave this node its input's bytes (plan::place).
                 let values = match step {
-                    Step::Conv2d { geometry, layer, input_zero_point, range } => {
+                    Step::Conv2d { geometry, packed, input_zero_point, range } => {
+                        let layer = layer(i, *packed)?;
                         let scratch = buffer(scratch_buffers.next()?)?;
                         let (values, scratch) = disjoint_mut(arena, output, scratch)?;
                         conv_in_place(geometry, values, scratch, |geometry, x, out| {
-                            self.conv(geometry, layer, *input_zero_point, *range, x, out)
+                            self.conv(geometry, &layer, *input_zero_point, *range, x, out)
                         })?;
                         values
                     }
@@ -389,15 +403,17 @@ impl<'s> Engine<'s> {
             let inputs = &inputs[..node.inputs.len()];
             let x = inputs[0];
             match step {
-                Step::Conv2d { geometry, layer, input_zero_point, range } => {
-                    self.conv(geometry, layer, *input_zero_point, *range, x, out)
+                Step::Conv2d { geometry, packed, input_zero_point, range } => {
+                    self.conv(geometry, &layer(i, *packed)?, *input_zero_point, *range, x, out)
                 }
-                Step::Dense { layer, input_zero_point: zp, range } if reference => {
-                    dense::dense_reference(x, *zp, weights(layer), &requant(layer), *range, out)
+                Step::Dense { packed, input_zero_point: zp, range } if reference => {
+                    let layer = layer(i, *packed)?;
+                    dense::dense_reference(x, *zp, weights(&layer), &requant(&layer), *range, out)
                 }
-                Step::Dense { layer, input_zero_point, range } => {
+                Step::Dense { packed, input_zero_point, range } => {
+                    let layer = layer(i, *packed)?;
                     let packed = layer.packed(state);
-                    let view = Int8Layer { weights: weights(layer), channels: requant(layer), packed: &packed };
+                    let view = Int8Layer { weights: weights(&layer), channels: requant(&layer), packed: &packed };
                     dense::dense_layer(x, *input_zero_point, &view, *range, out)
                 }
                 Step::MaxPool { geometry } if reference => pool::maxpool2d_reference(geometry, x, out),
