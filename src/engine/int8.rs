@@ -22,14 +22,15 @@ use crate::spec::fixed_point::{dequantize_channels_last, Multiplier, OutputRange
 use crate::spec::{Conv2dGeometry, Shape};
 use core::ops::Range;
 
-/// One node as the CPU kernels run it.
+/// One node as the CPU kernels run it. A window op's geometry is not kept:
+/// a run makes it from the node's op and shapes (`NetworkView::geometry`), as
+/// a step sized for it would cost the state 40 bytes a node on a 32-bit target.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Step {
     /// `packed`: the weights as this kernel set packed them (one `PackedLayer`, or
     /// none: a microcontroller's portable kernels pack nothing). The weights and
     /// requantisation are the node's `ParamRecord`'s, not copied here.
     Conv2d {
-        geometry: Conv2dGeometry,
         packed: Span<PackedLayer>,
         input_zero_point: i32,
         range: OutputRange,
@@ -39,11 +40,8 @@ pub(crate) enum Step {
         input_zero_point: i32,
         range: OutputRange,
     },
-    MaxPool {
-        geometry: Conv2dGeometry,
-    },
+    MaxPool,
     AvgPool {
-        geometry: Conv2dGeometry,
         input_zero_point: i32,
     },
     GlobalAvgPool {
@@ -148,7 +146,6 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
                 (Op::Conv2d { relu, .. }, ParamRecord::Int8Conv { weights, requant, .. }) => {
                     let geometry = geometry()?;
                     Step::Conv2d {
-                        geometry,
                         packed: pack(weights, requant, Some(&geometry), input_zero_point)?,
                         input_zero_point,
                         range: OutputRange::new(output_zero_point, relu),
@@ -159,8 +156,8 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
                     input_zero_point,
                     range: OutputRange::new(output_zero_point, relu),
                 },
-                (Op::MaxPool2d(_), _) => Step::MaxPool { geometry: geometry()? },
-                (Op::AvgPool2d(_), _) => Step::AvgPool { geometry: geometry()?, input_zero_point },
+                (Op::MaxPool2d(_), _) => Step::MaxPool,
+                (Op::AvgPool2d(_), _) => Step::AvgPool { input_zero_point },
                 (Op::GlobalAvgPool, _) => Step::GlobalAvgPool { channels: network.shape(i + 1).c },
                 (Op::Add { relu }, ParamRecord::Int8Add { inputs, output }) => {
                     // 1 KiB per input: for the SIMD sets; the others (a microcontroller's)
@@ -373,8 +370,8 @@ impl<'s> Engine<'s> {
             if node.inputs.len() == 1 && buffer(node.inputs.first()) == Some(output.clone()) {
                 // The planner gave this node its input's bytes (plan::place).
                 let values = match step {
-                    Step::Conv2d { geometry, packed, input_zero_point, range } => {
-                        let layer = layer(i, *packed)?;
+                    Step::Conv2d { packed, input_zero_point, range } => {
+                        let (geometry, layer) = (&self.network.geometry(i)?, layer(i, *packed)?);
                         let scratch = buffer(scratch_buffers.next()?)?;
                         let (values, scratch) = disjoint_mut(arena, output, scratch)?;
                         conv_in_place(geometry, values, scratch, |geometry, x, out| {
@@ -403,8 +400,8 @@ impl<'s> Engine<'s> {
             let inputs = &inputs[..node.inputs.len()];
             let x = inputs[0];
             match step {
-                Step::Conv2d { geometry, packed, input_zero_point, range } => {
-                    self.conv(geometry, &layer(i, *packed)?, *input_zero_point, *range, x, out)
+                Step::Conv2d { packed, input_zero_point, range } => {
+                    self.conv(&self.network.geometry(i)?, &layer(i, *packed)?, *input_zero_point, *range, x, out)
                 }
                 Step::Dense { packed, input_zero_point: zp, range } if reference => {
                     let layer = layer(i, *packed)?;
@@ -416,10 +413,10 @@ impl<'s> Engine<'s> {
                     let view = Int8Layer { weights: weights(&layer), channels: requant(&layer), packed: &packed };
                     dense::dense_layer(x, *input_zero_point, &view, *range, out)
                 }
-                Step::MaxPool { geometry } if reference => pool::maxpool2d_reference(geometry, x, out),
-                Step::MaxPool { geometry } => pool::maxpool2d(geometry, x, out),
-                Step::AvgPool { geometry, input_zero_point } => {
-                    pool::avgpool2d_reference(geometry, x, *input_zero_point, out)
+                Step::MaxPool if reference => pool::maxpool2d_reference(&self.network.geometry(i)?, x, out),
+                Step::MaxPool => pool::maxpool2d(&self.network.geometry(i)?, x, out),
+                Step::AvgPool { input_zero_point } => {
+                    pool::avgpool2d_reference(&self.network.geometry(i)?, x, *input_zero_point, out)
                 }
                 Step::GlobalAvgPool { channels } if reference => pool::global_avgpool_reference(x, *channels, out),
                 Step::GlobalAvgPool { channels } => pool::global_avgpool(x, *channels, out),

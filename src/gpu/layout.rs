@@ -312,8 +312,8 @@ pub(crate) fn prepare<B: AsRef<[u8]>>(model: &Network<B>) -> Result<Prepared> {
                 set_range(&mut p, OutputRange::new(out_zp, relu));
                 p[WEIGHT_OFF] = weights.len() as i32;
                 p[CHANNEL_OFF] = channels.len() as i32;
-                p[GROUP_CHANNELS] = (in_layout.shape.c / groups) as i32;
-                p[GROUP_CHANNELS + 1] = (out_layout.shape.c / groups) as i32;
+                p[GROUP_CHANNELS] = (in_layout.shape.c / groups as usize) as i32;
+                p[GROUP_CHANNELS + 1] = (out_layout.shape.c / groups as usize) as i32;
                 pack_grouped_weights(model.int8_weights(range), chans, &mut weights, &mut channels);
                 Kernel::GroupedConv
             }

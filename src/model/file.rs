@@ -129,30 +129,40 @@ impl fmt::Debug for TensorShape {
     }
 }
 
-/// One tensor of the header: its name as written (escapes not decoded), dtype,
-/// shape and the byte range of its data within the file.
+/// One tensor of the header as the index keeps it: its name as written
+/// (escapes not decoded) and where its entry's value begins in the header.
+/// Its dtype, shape and data offsets are read again from there when it is
+/// taken (`info`): kept, they would triple the index, the
+/// largest thing beside the network's records while a small model loads.
 #[derive(Clone, Copy)]
-pub struct TensorEntry<'f> {
+struct TensorEntry<'f> {
     name: &'f str,
-    dtype: TensorDtype,
-    shape: TensorShape,
-    range: (usize, usize),
+    at: usize,
 }
 
-const PLACEHOLDER: TensorEntry<'static> = TensorEntry {
-    name: "",
-    dtype: TensorDtype::U8,
-    shape: TensorShape { rank: 0, dims: [0; TensorShape::KEPT], elements: 0 },
-    range: (0, 0),
-};
+/// One tensor as the header describes it: what `read_header` hands out.
+struct HeaderTensor<'f> {
+    name: &'f str,
+    /// Where its value begins in the header.
+    at: usize,
+    info: TensorInfo,
+}
+
+/// What the data-offset check reads of each tensor, for one `parse`.
+#[derive(Clone, Copy)]
+struct Extent {
+    range: (usize, usize),
+    elements: usize,
+    dtype: TensorDtype,
+}
 
 /// A parsed safetensors file borrowing its bytes, its tensor index in scratch memory.
 pub struct TensorFile<'f, 's> {
     bytes: &'f [u8],
+    /// The header's text, where `tensors` point.
+    header: &'f str,
     /// As the header lists them.
     tensors: &'s [TensorEntry<'f>],
-    /// Their indices in file order (by data offset).
-    order: &'s [u32],
     /// Which tensors the graph took (`TensorFile::take`).
     used: &'s mut [bool],
     /// The `tinycnn` metadata string as written (JSON escapes not decoded).
@@ -212,27 +222,31 @@ impl<'f, 's> TensorFile<'f, 's> {
         if count > limits::TENSORS {
             return Err(Error::LimitExceeded { what: "tensors", value: count as u64, limit: limits::TENSORS as u64 });
         }
-        let tensors = scratch.alloc(count, PLACEHOLDER)?;
-        let mut next = tensors.iter_mut();
-        read_header(text, |entry| {
-            if let Some(slot) = next.next() {
-                *slot = entry;
+        let tensors = scratch.alloc(count, TensorEntry { name: "", at: 0 })?;
+        let data_start = 8 + header.len();
+        // The checks' own tables are gone once they pass: only the index stays.
+        scratch.memory().scratch(|checks| {
+            let extents = checks.alloc(count, Extent { range: (0, 0), elements: 0, dtype: TensorDtype::U8 })?;
+            let mut next = tensors.iter_mut().zip(extents.iter_mut());
+            read_header(text, |tensor| {
+                if let Some((entry, extent)) = next.next() {
+                    let (dtype, shape, range) = tensor.info;
+                    *entry = TensorEntry { name: tensor.name, at: tensor.at };
+                    *extent = Extent { range, elements: shape.elements, dtype };
+                }
+                Ok(())
+            })?;
+            check_names(tensors, checks)?;
+            let order = checks.alloc(count, 0u32)?;
+            let data_len = check_offsets(text, tensors, extents, order)?;
+            if data_start.checked_add(data_len) != Some(bytes.len()) {
+                return Err(Error::NotSafetensors(text!("incomplete metadata, file not fully covered")));
             }
             Ok(())
         })?;
-        check_names(tensors, scratch)?;
-        let order = scratch.alloc(count, 0u32)?;
-        let data_len = check_offsets(tensors, order)?;
-        let data_start = 8 + header.len();
-        if data_start.checked_add(data_len) != Some(bytes.len()) {
-            return Err(Error::NotSafetensors(text!("incomplete metadata, file not fully covered")));
-        }
-        for t in tensors.iter_mut() {
-            t.range = (t.range.0 + data_start, t.range.1 + data_start);
-        }
         let graph_json = graph_json.ok_or(Error::MissingGraph)?;
         let used = scratch.alloc(count, false)?;
-        Ok(TensorFile { bytes, tensors, order, used, graph_json })
+        Ok(TensorFile { bytes, header: text, tensors, used, graph_json })
     }
 
     /// The whole file.
@@ -249,21 +263,30 @@ impl<'f, 's> TensorFile<'f, 's> {
     pub fn take(&mut self, node: &str, param: &str) -> Option<TensorRef<'f>> {
         let k = self.tensors.iter().position(|t| json::eq(t.name, &[node, ".", param]))?;
         self.used[k] = true;
-        let t = &self.tensors[k];
-        Some(TensorRef {
-            name: t.name,
-            dtype: t.dtype,
-            shape: t.shape,
-            data: self.bytes.get(t.range.0..t.range.1)?,
-            range: t.range.0..t.range.1,
-        })
+        let t = self.tensors[k];
+        let (dtype, shape, (start, end)) = info(self.header, t)?;
+        let data_start = 8 + self.header.len();
+        let range = start + data_start..end + data_start;
+        Some(TensorRef { name: t.name, dtype, shape, data: self.bytes.get(range.clone())?, range })
     }
 
     /// The first tensor in file order that no `take` asked for.
     pub fn first_unused(&self) -> Option<&'f str> {
-        let k = self.order.iter().map(|&k| k as usize).find(|&k| !self.used[k])?;
-        Some(self.tensors[k].name)
+        // As `check_offsets` orders them: by data offsets, ties by their place in the header.
+        let unused = self.tensors.iter().enumerate().filter(|&(k, _)| !self.used[k]);
+        let first = unused.min_by_key(|&(k, t)| (info(self.header, *t).map(|(_, _, range)| range), k))?;
+        Some(first.1.name)
     }
+}
+
+/// A tensor's dtype, shape and data offsets (within the data section), read
+/// again from its entry in `header`. None only if `header` were not the one
+/// `parse` read whole, so never for a `TensorFile`'s own entries.
+fn info(header: &str, t: TensorEntry<'_>) -> Option<TensorInfo> {
+    let mut failure = None;
+    // The value alone: the deserializer stops at its end, the header's rest unread.
+    let mut deserializer = serde_json_core::de::Deserializer::new(header.as_bytes().get(t.at..)?, None);
+    TensorSeed { name: t.name, failure: &mut failure }.deserialize(&mut deserializer).ok()
 }
 
 /// No tensor name twice: the header is a JSON object, and a parser that keeps
@@ -290,34 +313,36 @@ fn check_names(tensors: &[TensorEntry<'_>], scratch: &Scratch<'_, '_>) -> Result
 /// The data offsets tile the data section in file order (`order`, filled
 /// here), each tensor exactly as long as its shape and dtype say: the
 /// section's length.
-fn check_offsets(tensors: &[TensorEntry<'_>], order: &mut [u32]) -> Result<usize> {
+fn check_offsets(header: &str, tensors: &[TensorEntry<'_>], extents: &[Extent], order: &mut [u32]) -> Result<usize> {
     for (k, slot) in order.iter_mut().enumerate() {
         *slot = k as u32;
     }
     // Indices, not the entries, are sorted (ties, empty tensors, by their place in the header).
-    sort(order, &mut |a, b| (tensors[a as usize].range, a).cmp(&(tensors[b as usize].range, b)));
+    sort(order, &mut |a, b| (extents[a as usize].range, a).cmp(&(extents[b as usize].range, b)));
     let mut end = 0;
-    for t in order.iter().map(|&k| &tensors[k as usize]) {
-        let (s, e) = t.range;
+    for k in order.iter().map(|&k| k as usize) {
+        let (t, extent) = (tensors[k], extents[k]);
+        let (s, e) = extent.range;
         if s != end || e < s {
             return Err(Error::NotSafetensors(text!("invalid offset for tensor `{}`", Decoded(t.name))));
         }
-        let bits = t.shape.elements.checked_mul(t.dtype.bits());
+        let bits = extent.elements.checked_mul(extent.dtype.bits());
         let Some(bytes) = bits.filter(|b| b % 8 == 0).map(|b| b / 8) else {
             return Err(Error::NotSafetensors(text!(
                 "tensor `{}`: {} elements of {:?} are no whole number of bytes",
                 Decoded(t.name),
-                t.shape.elements,
-                t.dtype
+                extent.elements,
+                extent.dtype
             )));
         };
         if e - s != bytes {
+            let shape = info(header, t).map(|(_, shape, _)| shape);
             return Err(Error::NotSafetensors(text!(
                 "tensor `{}` holds {} bytes, its shape {:?} of {:?} needs {bytes}",
                 Decoded(t.name),
                 e - s,
-                t.shape,
-                t.dtype
+                DebugOr(shape),
+                extent.dtype
             )));
         }
         end = e;
@@ -325,12 +350,24 @@ fn check_offsets(tensors: &[TensorEntry<'_>], order: &mut [u32]) -> Result<usize
     Ok(end)
 }
 
+/// A shape for an error, or `?` (never: see `info`).
+struct DebugOr(Option<TensorShape>);
+
+impl fmt::Debug for DebugOr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(shape) => fmt::Debug::fmt(shape, f),
+            None => f.write_str("?"),
+        }
+    }
+}
+
 /// Walks the header object, handing each tensor to `on_tensor`; returns the
 /// `tinycnn` metadata string, if any.
-fn read_header<'f>(text: &'f str, on_tensor: impl FnMut(TensorEntry<'f>) -> Result<()>) -> Result<Option<&'f str>> {
+fn read_header<'f>(text: &'f str, on_tensor: impl FnMut(HeaderTensor<'f>) -> Result<()>) -> Result<Option<&'f str>> {
     let mut failure = None;
     let mut deserializer = serde_json_core::de::Deserializer::new(text.as_bytes(), None);
-    let visitor = HeaderVisitor { on_tensor, failure: &mut failure };
+    let visitor = HeaderVisitor { text, on_tensor, failure: &mut failure };
     let parsed = de::Deserializer::deserialize_map(&mut deserializer, visitor);
     if let Some(e) = failure {
         return Err(e);
@@ -340,13 +377,14 @@ fn read_header<'f>(text: &'f str, on_tensor: impl FnMut(TensorEntry<'f>) -> Resu
     Ok(graph)
 }
 
-struct HeaderVisitor<'x, F> {
+struct HeaderVisitor<'x, 'f, F> {
+    text: &'f str,
     on_tensor: F,
     /// The error `on_tensor` gave, which stopped the parse.
     failure: &'x mut Option<Error>,
 }
 
-impl<'de, F: FnMut(TensorEntry<'de>) -> Result<()>> Visitor<'de> for HeaderVisitor<'_, F> {
+impl<'de, F: FnMut(HeaderTensor<'de>) -> Result<()>> Visitor<'de> for HeaderVisitor<'_, 'de, F> {
     type Value = Option<&'de str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -360,13 +398,25 @@ impl<'de, F: FnMut(TensorEntry<'de>) -> Result<()>> Visitor<'de> for HeaderVisit
                 graph = map.next_value_seed(MetadataSeed)?;
                 continue;
             }
-            let (dtype, shape, range) = map.next_value_seed(TensorSeed { name: key, failure: &mut *self.failure })?;
-            if let Err(e) = (self.on_tensor)(TensorEntry { name: key, dtype, shape, range }) {
+            let info = map.next_value_seed(TensorSeed { name: key, failure: &mut *self.failure })?;
+            let tensor = value_start(self.text, key).map(|at| HeaderTensor { name: key, at, info });
+            let done = tensor.and_then(&mut self.on_tensor);
+            if let Err(e) = done {
                 return Err(fail(self.failure, e));
             }
         }
         Ok(graph)
     }
+}
+
+/// Where the value of `key` (a key of `text`, as serde-json-core borrows it:
+/// escapes not decoded) begins: just after its colon.
+fn value_start(text: &str, key: &str) -> Result<usize> {
+    let key_start = (key.as_ptr() as usize).checked_sub(text.as_ptr() as usize);
+    let key_end = key_start.map(|s| s + key.len()).filter(|&e| e <= text.len());
+    // Past the key's closing quote only blanks come before the colon (the value parsed).
+    let colon = key_end.and_then(|e| Some(e + text.get(e..)?.find(':')?));
+    colon.map(|c| c + 1).ok_or(Error::Internal("a header key outside the header"))
 }
 
 /// Stops the parse for `e` (serde-json-core keeps no message with an error).

@@ -67,16 +67,20 @@ pub struct Window {
 
 /// Zero padding of a convolution's input, per side (in the JSON `padding`, one
 /// number for every side, or `pads`, `[top, left, bottom, right]` as ONNX has it).
+/// Bytes, as the conv's stride and dilation: the format caps them at
+/// [`limits::WINDOW`], and a load keeps one `Op` per node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Padding {
-    pub top: usize,
-    pub left: usize,
-    pub bottom: usize,
-    pub right: usize,
+    pub top: u8,
+    pub left: u8,
+    pub bottom: u8,
+    pub right: u8,
 }
 
+const _: () = assert!(limits::WINDOW <= u8::MAX as usize);
+
 impl Padding {
-    pub const fn uniform(p: usize) -> Padding {
+    pub const fn uniform(p: u8) -> Padding {
         Padding { top: p, left: p, bottom: p, right: p }
     }
 
@@ -90,11 +94,11 @@ impl Padding {
 pub enum Op {
     /// `groups` > 1: a grouped convolution (groups = input channels: depthwise).
     Conv2d {
-        stride: usize,
+        stride: u8,
         padding: Padding,
         relu: bool,
-        groups: usize,
-        dilation: usize,
+        groups: u32,
+        dilation: u8,
     },
     Dense {
         relu: bool,
@@ -192,6 +196,13 @@ impl Inputs {
 
     pub fn len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    /// Each value id replaced by `f`'s (the parser's: listed order to sorted order).
+    pub(crate) fn remap(&mut self, f: impl Fn(u16) -> u16) {
+        for id in &mut self.ids[..usize::from(self.len)] {
+            *id = f(*id);
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -34,7 +34,7 @@ use crate::error::{text, Error, Result};
 use crate::kernels::softmax;
 use crate::spec::{output_len_padded, Shape};
 use file::TensorFile;
-use graph::{Dtype, GraphInfo, NodeRecord, Op, Padding, QuantParams};
+use graph::{Dtype, GraphInfo, NodeRecord, Op, QuantParams};
 use memory::{Memory, Span, State};
 use params::{load_node_params, ParamRecord, ParamSource};
 use plan::{Buffer, Lifetime};
@@ -168,7 +168,9 @@ fn node_name<'m>(memory: &'m Memory<'_>, node: &NodeRecord) -> &'m str {
 fn weight_dims(params: &ParamRecord) -> Option<(usize, usize, usize)> {
     match *params {
         ParamRecord::FloatConv { kernel_h, kernel_w, out_channels, .. }
-        | ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels, .. } => Some((kernel_h, kernel_w, out_channels)),
+        | ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels, .. } => {
+            Some((kernel_h.into(), kernel_w.into(), out_channels))
+        }
         ParamRecord::FloatDense { out_features, .. } | ParamRecord::Int8Dense { out_features, .. } => {
             Some((1, 1, out_features))
         }
@@ -180,33 +182,30 @@ fn weight_dims(params: &ParamRecord) -> Option<(usize, usize, usize)> {
 fn output_shape(name: &str, op: Op, inputs: &[Shape], weights: Option<(usize, usize, usize)>) -> Result<Shape> {
     let mismatch = |reason| Error::ShapeMismatch { node: text!("{name}"), reason };
     let x = inputs[0];
-    let window_out = |k_h: usize, k_w: usize, stride: usize, p: Padding| -> Result<Shape> {
-        let h = output_len_padded(x.h, k_h, stride, p.top, p.bottom);
-        match (h, output_len_padded(x.w, k_w, stride, p.left, p.right)) {
+    // `[top, left, bottom, right]`: a pool's are one usize, a conv's `Padding` bytes.
+    let window_out = |k_h: usize, k_w: usize, stride: usize, [top, left, bottom, right]: [usize; 4]| {
+        let h = output_len_padded(x.h, k_h, stride, top, bottom);
+        match (h, output_len_padded(x.w, k_w, stride, left, right)) {
             (Some(h), Some(w)) => Ok(Shape::new(x.c, h, w)),
-            _ if p.is_uniform() => {
-                Err(mismatch(text!("a {k_h}x{k_w} window with padding {} does not fit the {x} input", p.top)))
+            _ if [left, bottom, right] == [top; 3] => {
+                Err(mismatch(text!("a {k_h}x{k_w} window with padding {top} does not fit the {x} input")))
             }
             _ => Err(mismatch(text!(
-                "a {k_h}x{k_w} window with padding {}/{}/{}/{} (top/left/bottom/right) does not fit the {x} input",
-                p.top,
-                p.left,
-                p.bottom,
-                p.right
+                "a {k_h}x{k_w} window with padding {top}/{left}/{bottom}/{right} (top/left/bottom/right) \
+                 does not fit the {x} input"
             ))),
         }
     };
     match (op, weights) {
         (Op::Conv2d { stride, padding, dilation, .. }, Some((kernel_h, kernel_w, out_channels))) => {
             // A dilated window spans (k − 1)·dilation + 1 input rows/columns (both ≤ limits::WINDOW).
-            let extent = |k: usize| (k - 1) * dilation + 1;
-            let s = window_out(extent(kernel_h), extent(kernel_w), stride, padding)?;
+            let extent = |k: usize| (k - 1) * usize::from(dilation) + 1;
+            let pads = [padding.top, padding.left, padding.bottom, padding.right].map(usize::from);
+            let s = window_out(extent(kernel_h), extent(kernel_w), stride.into(), pads)?;
             Ok(Shape::new(out_channels, s.h, s.w))
         }
         (Op::Dense { .. }, Some((_, _, out_features))) => Ok(Shape::new(out_features, 1, 1)),
-        (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => {
-            window_out(w.kernel, w.kernel, w.stride, Padding::uniform(w.padding))
-        }
+        (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => window_out(w.kernel, w.kernel, w.stride, [w.padding; 4]),
         (Op::GlobalAvgPool, _) => Ok(Shape::new(x.c, 1, 1)),
         (Op::Flatten, _) => Ok(Shape::new(x.len(), 1, 1)),
         (Op::Add { .. }, _) => {
@@ -388,7 +387,9 @@ fn conv_geometry(
     params: Option<&ParamRecord>,
 ) -> Option<crate::spec::Conv2dGeometry> {
     match params? {
-        ParamRecord::Int8Conv { kernel_h, kernel_w, .. } => geometry(op, input, output, Some((*kernel_h, *kernel_w))),
+        ParamRecord::Int8Conv { kernel_h, kernel_w, .. } => {
+            geometry(op, input, output, Some(((*kernel_h).into(), (*kernel_w).into())))
+        }
         _ => None,
     }
 }
@@ -635,7 +636,7 @@ fn macs(op: Op, params: &NodeParams, input: Shape, output: Shape) -> u64 {
         NodeParams::FloatConv { kernel_h, kernel_w, .. } | NodeParams::Int8Conv { kernel_h, kernel_w, .. } => {
             // u64: on 32-bit targets the product can pass usize::MAX.
             let groups = match op {
-                Op::Conv2d { groups, .. } => groups.max(1),
+                Op::Conv2d { groups, .. } => groups.max(1) as usize,
                 _ => 1,
             };
             output.len() as u64 * (input.c / groups * kernel_h * kernel_w) as u64
@@ -661,11 +662,11 @@ pub fn geometry(
                 output,
                 kernel_h,
                 kernel_w,
-                stride,
-                pad_top: padding.top,
-                pad_left: padding.left,
-                groups,
-                dilation,
+                stride: stride.into(),
+                pad_top: padding.top.into(),
+                pad_left: padding.left.into(),
+                groups: groups as usize,
+                dilation: dilation.into(),
             })
         }
         (Op::MaxPool2d(w) | Op::AvgPool2d(w), _) => Some(crate::spec::Conv2dGeometry {
@@ -728,7 +729,7 @@ impl<'s> NetworkView<'s> {
         let n = self.nodes().get(node)?;
         let weights = match self.params().get(node)? {
             ParamRecord::FloatConv { kernel_h, kernel_w, .. } | ParamRecord::Int8Conv { kernel_h, kernel_w, .. } => {
-                Some((*kernel_h, *kernel_w))
+                Some(((*kernel_h).into(), (*kernel_w).into()))
             }
             _ => None,
         };

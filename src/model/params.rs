@@ -84,7 +84,8 @@ impl FloatTensor {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RequantRecord {
     pub channels: usize,
-    pub bias: Option<ByteRange>,
+    /// Empty: the layer has none.
+    pub bias: ByteRange,
     /// Little-endian Q31 mantissas, 4 bytes each.
     pub mantissas: ConstantBytes,
     /// Shifts, one signed byte each.
@@ -113,7 +114,7 @@ impl RequantRecord {
     pub fn view<'s>(&self, file: &'s [u8], state: State<'s>) -> Requant<'s> {
         Requant::Compact {
             channels: self.channels,
-            bias: self.bias.and_then(|b| file.get(b.range())).unwrap_or(&[]),
+            bias: file.get(self.bias.range()).unwrap_or(&[]),
             mantissas: self.mantissas.read(file, state),
             shifts: self.shifts.read(file, state),
         }
@@ -125,8 +126,8 @@ impl RequantRecord {
 pub enum ParamRecord {
     None,
     FloatConv {
-        kernel_h: usize,
-        kernel_w: usize,
+        kernel_h: u8,
+        kernel_w: u8,
         out_channels: usize,
         weights: FloatTensor,
         bias: Option<FloatTensor>,
@@ -143,10 +144,11 @@ pub enum ParamRecord {
         running_mean: FloatTensor,
         running_var: FloatTensor,
     },
-    /// `weights`: the OHWI I8 tensor in the file (zero copy).
+    /// `weights`: the OHWI I8 tensor in the file (zero copy). Kernel sizes in
+    /// bytes, as FloatConv's: at most `limits::WINDOW`.
     Int8Conv {
-        kernel_h: usize,
-        kernel_w: usize,
+        kernel_h: u8,
+        kernel_w: u8,
         out_channels: usize,
         weights: ByteRange,
         requant: RequantRecord,
@@ -286,11 +288,11 @@ pub fn load_node_params(
     match (node.op, dtype) {
         (Op::Conv2d { groups, .. }, Dtype::Float) => {
             let [o, i, kh, kw] = source.weight_dims()?;
-            check_groups(source, groups, o, i, input)?;
-            check_conv_dims(source, kh, kw, i)?;
+            check_groups(source, groups as usize, o, i, input)?;
+            let (kernel_h, kernel_w) = check_conv_dims(source, kh, kw, i)?;
             let weights = source.float("weight", &[o, i, kh, kw])?;
             let bias = source.optional_float("bias", &[o])?;
-            Ok(ParamRecord::FloatConv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, bias })
+            Ok(ParamRecord::FloatConv { kernel_h, kernel_w, out_channels: o, weights, bias })
         }
         (Op::Dense { .. }, Dtype::Float) => {
             let [o, i] = source.weight_dims()?;
@@ -320,11 +322,11 @@ pub fn load_node_params(
         }
         (Op::Conv2d { groups, .. }, Dtype::Int8) => {
             let [o, kh, kw, i] = source.weight_dims()?;
-            check_groups(source, groups, o, i, input)?;
-            check_conv_dims(source, kh, kw, i)?;
+            check_groups(source, groups as usize, o, i, input)?;
+            let (kernel_h, kernel_w) = check_conv_dims(source, kh, kw, i)?;
             let weights = source.required("weight")?.i8_range(&[o, kh, kw, i])?.into();
             let requant = int8_requant(source, node, o, kh * kw * i, in_quant[0])?;
-            Ok(ParamRecord::Int8Conv { kernel_h: kh, kernel_w: kw, out_channels: o, weights, requant })
+            Ok(ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels: o, weights, requant })
         }
         (Op::Dense { .. }, Dtype::Int8) => {
             let [o, i] = source.weight_dims()?;
@@ -390,7 +392,8 @@ fn at_node(name: &str, e: Error) -> Error {
     }
 }
 
-fn check_conv_dims(source: &ParamSource<'_, '_, '_, '_>, kh: usize, kw: usize, in_c: usize) -> Result<()> {
+/// The kernel's height and width, as the record keeps them (bytes).
+fn check_conv_dims(source: &ParamSource<'_, '_, '_, '_>, kh: usize, kw: usize, in_c: usize) -> Result<(u8, u8)> {
     if kh > limits::WINDOW || kw > limits::WINDOW {
         return Err(Error::BadAttribute {
             node: source.node_error(),
@@ -398,7 +401,9 @@ fn check_conv_dims(source: &ParamSource<'_, '_, '_, '_>, kh: usize, kw: usize, i
             reason: text!("is {kh}x{kw}, at most {0}x{0}", limits::WINDOW),
         });
     }
-    limit("accumulated taps (in_channels·kh·kw)", in_c * kh * kw, limits::TAPS)
+    limit("accumulated taps (in_channels·kh·kw)", in_c * kh * kw, limits::TAPS)?;
+    // Both at most limits::WINDOW, which a byte holds (graph.rs).
+    Ok((kh as u8, kw as u8))
 }
 
 fn check_dense_input(source: &ParamSource<'_, '_, '_, '_>, input: Shape, in_features: usize) -> Result<()> {
@@ -437,9 +442,9 @@ fn int8_requant(
                     reason: text!("element {i} exceeds ±{bound} (2^31 − 1 − {taps} taps × 127 × 255)"),
                 });
             }
-            Some(ByteRange::from(b.range))
+            ByteRange::from(b.range)
         }
-        None => None,
+        None => ByteRange::default(),
     };
     let multiplier = |o: usize, s: f32| -> Result<Multiplier> {
         if !(s.is_finite() && s > 0.0) {
@@ -602,8 +607,8 @@ impl NodeParams {
             ParamRecord::FloatConv { kernel_h, kernel_w, out_channels, weights, bias: b } => {
                 let (bias, has_bias) = bias(b, *out_channels);
                 NodeParams::FloatConv {
-                    kernel_h: *kernel_h,
-                    kernel_w: *kernel_w,
+                    kernel_h: (*kernel_h).into(),
+                    kernel_w: (*kernel_w).into(),
                     out_channels: *out_channels,
                     weights: floats(weights),
                     bias,
@@ -626,8 +631,8 @@ impl NodeParams {
                 NodeParams::FloatBatchNorm { alpha, beta }
             }
             ParamRecord::Int8Conv { kernel_h, kernel_w, out_channels, weights, requant } => NodeParams::Int8Conv {
-                kernel_h: *kernel_h,
-                kernel_w: *kernel_w,
+                kernel_h: (*kernel_h).into(),
+                kernel_w: (*kernel_w).into(),
                 out_channels: *out_channels,
                 weights: weights.range(),
                 channels: requant.view(file, state).iter().collect(),

@@ -425,6 +425,13 @@ fn size_attr(node: &str, name: &str, value: Option<i64>, default: usize, min: us
     Ok(v as usize)
 }
 
+/// `size_attr` for a conv's stride, padding or dilation, which the op keeps as a byte.
+fn byte_attr(node: &str, name: &str, value: Option<i64>, default: u8, min: u8) -> Result<u8> {
+    let v = size_attr(node, name, value, default.into(), min.into())?;
+    // size_attr refused anything above limits::WINDOW, which a byte holds (graph.rs).
+    u8::try_from(v).map_err(|_| Error::Internal("a window size above limits::WINDOW"))
+}
+
 fn bad_quant(what: fmt::Arguments<'_>, reason: fmt::Arguments<'_>) -> Error {
     Error::BadQuantization { what: text!("{what}"), reason: text!("{reason}") }
 }
@@ -465,7 +472,7 @@ fn conv_padding(node: &NodeJson<'_>) -> Result<Padding> {
         (Some(_), Some(_)) => {
             Err(bad_attr(name, "pads", format_args!("and padding both given; pads alone says every side")))
         }
-        (p, None) => Ok(Padding::uniform(size_attr(name, "padding", p, 0, 0)?)),
+        (p, None) => Ok(Padding::uniform(byte_attr(name, "padding", p, 0, 0)?)),
         (None, Some(pads)) => {
             if pads.count != 4 {
                 return Err(bad_attr(
@@ -474,7 +481,7 @@ fn conv_padding(node: &NodeJson<'_>) -> Result<Padding> {
                     format_args!("has {} sides, [top, left, bottom, right] has 4", pads.count),
                 ));
             }
-            let side = |p: i64| size_attr(name, "pads", Some(p), 0, 0);
+            let side = |p: i64| byte_attr(name, "pads", Some(p), 0, 0);
             let [top, left, bottom, right] = pads.sides;
             Ok(Padding { top: side(top)?, left: side(left)?, bottom: side(bottom)?, right: side(right)? })
         }
@@ -541,17 +548,17 @@ fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
     };
     Ok(match op {
         "conv2d" => Op::Conv2d {
-            stride: size_attr(name, "stride", node.stride, 1, 1)?,
+            stride: byte_attr(name, "stride", node.stride, 1, 1)?,
             padding: conv_padding(node)?,
             relu,
             groups: match node.groups {
                 None => 1,
-                Some(g) if (1..=limits::DIMENSION as i64).contains(&g) => g as usize,
+                Some(g) if (1..=limits::DIMENSION as i64).contains(&g) => g as u32,
                 Some(g) => {
                     return Err(bad_attr(name, "groups", format_args!("is {g}, must be in 1..={}", limits::DIMENSION)))
                 }
             },
-            dilation: size_attr(name, "dilation", node.dilation, 1, 1)?,
+            dilation: byte_attr(name, "dilation", node.dilation, 1, 1)?,
         },
         "dense" => Op::Dense { relu },
         "maxpool2d" => Op::MaxPool2d(window()?),
@@ -649,16 +656,15 @@ fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
     Ok(InputSpec { channels, height, width, kind, mean: mean as f32, std: std as f32, quant })
 }
 
-/// A node's op, inputs (as listed indices: NONE the network input) and quantisation.
+/// A node's record but its name: op, quantisation, and inputs as listed
+/// value ids (0 the network input, k + 1 the node listed k).
 // Never inlined: inlined, its frame would sit in `read`'s, under the JSON parse's deepest calls.
 #[inline(never)]
 fn resolve_node(
     node: &NodeJson<'_>,
     dtype: Dtype,
     listed_index: &dyn Fn(&str) -> Option<usize>,
-    dep: &mut ([u16; limits::OP_INPUTS], u8),
-    op_slot: &mut Op,
-    quant_slot: &mut Option<QuantParams>,
+    record: &mut NodeRecord,
 ) -> Result<()> {
     let op = parse_op(node)?;
     let count = node.inputs.count;
@@ -672,12 +678,14 @@ fn resolve_node(
             ),
         });
     }
-    for (slot, input) in dep.0.iter_mut().zip(node.inputs.kept()) {
+    let mut inputs = Inputs::default();
+    for input in node.inputs.kept() {
         if json::eq(input, &[INPUT_NAME]) {
-            *slot = NONE;
+            inputs.push(0);
         } else {
             match listed_index(input) {
-                Some(k) => *slot = k as u16,
+                // k < limits::NODES, far below u16::MAX.
+                Some(k) => inputs.push(k as u16 + 1),
                 None => {
                     return Err(Error::DanglingInput {
                         node: text!("{}", Decoded(node.name)),
@@ -687,9 +695,8 @@ fn resolve_node(
             }
         }
     }
-    dep.1 = count as u8;
-    *op_slot = op;
-    *quant_slot = check_quant(format_args!("node '{}'", Decoded(node.name)), node.scale, node.zero_point, dtype)?;
+    let quant = check_quant(format_args!("node '{}'", Decoded(node.name)), node.scale, node.zero_point, dtype)?;
+    *record = NodeRecord { name: Span::EMPTY, op, inputs, quant };
     Ok(())
 }
 
@@ -775,55 +782,69 @@ fn sort_and_store(
         return Err(Error::DuplicateNode(text!("{INPUT_NAME}")));
     }
 
-    // Stage 2: ops, inputs as listed indices (NONE = the network input), quantisation.
-    let deps = scratch.alloc(n, ([NONE; limits::OP_INPUTS], 0u8))?;
-    let ops = scratch.alloc(n, Op::Flatten)?;
-    let quants = scratch.alloc(n, None::<QuantParams>)?;
-    let mut slots = deps.iter_mut().zip(ops.iter_mut()).zip(quants.iter_mut());
-    read(json, &mut |node| match slots.next() {
-        Some(((dep, op), quant)) => resolve_node(&node, dtype, &listed_index, dep, op, quant),
-        None => Ok(()),
-    })?;
-
-    // Kahn's algorithm, picking the first listed ready node each time so that
-    // an already sorted file keeps its order.
+    // Stage 2: each node's record, in listed order: its op, its quantisation,
+    // and its inputs as listed value ids (0 the input, k + 1 the node listed k),
+    // straight into the front. They are then sorted there, in place: no table
+    // of ops and inputs in scratch beside them (the peak of a small graph's load).
     let order = scratch.alloc(n, 0u16)?;
     let sorted_pos = scratch.alloc(n, NONE)?;
-    for (position, slot) in order.iter_mut().enumerate() {
-        let ready = (0..n).find(|&i| {
-            sorted_pos[i] == NONE
-                && deps[i].0[..usize::from(deps[i].1)].iter().all(|&d| d == NONE || sorted_pos[usize::from(d)] != NONE)
-        });
-        let Some(i) = ready else {
-            let stuck = (0..n).find(|&i| sorted_pos[i] == NONE).unwrap_or(0);
-            return Err(Error::Cycle(text!("{}", Decoded(raw_names[stuck]))));
-        };
-        sorted_pos[i] = position as u16;
-        *slot = i as u16;
-    }
-
-    // The names, decoded in sorted order, then the records in the same order.
     let memory = scratch.memory();
-    let name_bytes = raw_names.iter().map(|name| json::decoded_len(name)).sum();
-    let names_span = memory.persistent_with(name_bytes, 0u8, |pool| {
-        let mut at = 0;
-        for &listed in order.iter() {
-            at += json::decode_into(raw_names[usize::from(listed)], &mut pool[at..]).unwrap_or(0);
-        }
-        Ok(())
-    })?;
+    let mut names_span = Span::EMPTY;
     let empty = NodeRecord { name: Span::EMPTY, op: Op::Flatten, inputs: Inputs::default(), quant: None };
-    let nodes_span = memory.persistent_with(n, empty, |nodes| {
-        let mut at = 0;
-        for (record, &listed) in nodes.iter_mut().zip(order.iter()) {
-            let i = usize::from(listed);
-            let mut inputs = Inputs::default();
-            for &d in &deps[i].0[..usize::from(deps[i].1)] {
-                // Value ids: 0 the input, p + 1 the node sorted at p.
-                inputs.push(if d == NONE { 0 } else { sorted_pos[usize::from(d)] + 1 });
+    let nodes_span = memory.persistent_with(n, empty, |records| {
+        let mut slots = records.iter_mut();
+        read(json, &mut |node| match slots.next() {
+            Some(record) => resolve_node(&node, dtype, &listed_index, record),
+            None => Ok(()),
+        })?;
+
+        // Kahn's algorithm, picking the first listed ready node each time so that
+        // an already sorted file keeps its order.
+        for (position, slot) in order.iter_mut().enumerate() {
+            let ready = (0..n).find(|&i| {
+                sorted_pos[i] == NONE && records[i].inputs.iter().all(|v| v == 0 || sorted_pos[v - 1] != NONE)
+            });
+            let Some(i) = ready else {
+                let stuck = (0..n).find(|&i| sorted_pos[i] == NONE).unwrap_or(0);
+                return Err(Error::Cycle(text!("{}", Decoded(raw_names[stuck]))));
+            };
+            sorted_pos[i] = position as u16;
+            *slot = i as u16;
+        }
+
+        // The records into sorted order, swap by swap: `listed_at[k]`, where the node
+        // listed k now is; `at_position[p]`, which node is at p.
+        scratch.memory().scratch(|positions| {
+            let listed_at = positions.alloc(n, 0u16)?;
+            let at_position = positions.alloc(n, 0u16)?;
+            for (k, (a, b)) in listed_at.iter_mut().zip(at_position.iter_mut()).enumerate() {
+                (*a, *b) = (k as u16, k as u16);
             }
-            let len = json::decoded_len(raw_names[i]);
-            *record = NodeRecord { name: names_span.sub(at, len), op: ops[i], inputs, quant: quants[i] };
+            for (p, &wanted) in order.iter().enumerate() {
+                let from = usize::from(listed_at[usize::from(wanted)]);
+                records.swap(p, from);
+                let displaced = at_position[p];
+                (listed_at[usize::from(displaced)], at_position[from]) = (from as u16, displaced);
+                (listed_at[usize::from(wanted)], at_position[p]) = (p as u16, wanted);
+            }
+            Ok::<_, Error>(())
+        })?;
+
+        // The names, decoded in sorted order; inputs as value ids (0 the input, p + 1
+        // the node sorted at p).
+        let name_bytes = raw_names.iter().map(|name| json::decoded_len(name)).sum();
+        names_span = memory.persistent_with(name_bytes, 0u8, |pool| {
+            let mut at = 0;
+            for &listed in order.iter() {
+                at += json::decode_into(raw_names[usize::from(listed)], &mut pool[at..]).unwrap_or(0);
+            }
+            Ok(())
+        })?;
+        let mut at = 0;
+        for (record, &listed) in records.iter_mut().zip(order.iter()) {
+            record.inputs.remap(|v| if v == 0 { 0 } else { sorted_pos[usize::from(v) - 1] + 1 });
+            let len = json::decoded_len(raw_names[usize::from(listed)]);
+            record.name = names_span.sub(at, len);
             at += len;
         }
         Ok(())

@@ -193,7 +193,7 @@ pub fn quantize_with_ranges(model: &Model, ranges: &Ranges) -> Result<Vec<u8>> {
         let (out_channels, weights, bias, layout_shape) = match &model.params()[i] {
             NodeParams::FloatConv { kernel_h, kernel_w, out_channels, weights, bias, .. } => {
                 let groups = match node.op {
-                    Op::Conv2d { groups, .. } => groups.max(1),
+                    Op::Conv2d { groups, .. } => groups.max(1) as usize,
                     _ => 1,
                 };
                 let in_c = model.shape(node.inputs[0]).c / groups; // per group
