@@ -309,3 +309,58 @@ fn run_time_misuse_is_an_error() {
     assert!(matches!(model.run(&mut arena[1..], &pixels, &mut out), Err(Error::ArenaTooSmall { .. })));
     model.run(&mut arena, &pixels, &mut out).unwrap();
 }
+
+/// Nodes may be listed in any order their inputs allow (the loader sorts
+/// them): ResNet's graph listed backwards is the same network, with the same
+/// logits, and one listed with its branches swapped too.
+#[test]
+fn nodes_listed_in_any_order_load_to_the_same_network() {
+    let bytes = std::fs::read(common::model_path("resnet-int8.safetensors")).unwrap();
+    let original = Model::load(bytes.clone()).unwrap();
+    let fx = Fixture::load();
+    let logits = |model: &Model| {
+        let mut arena = vec![0u8; model.arena_bytes()];
+        let mut all = Vec::new();
+        for i in 0..fx.count.min(20) {
+            let mut out = vec![0f32; model.output_len()];
+            model.run(&mut arena, fx.image(i), &mut out).unwrap();
+            all.extend(out.iter().map(|v| v.to_bits()));
+        }
+        all
+    };
+    let expected = logits(&original);
+    let edges = |model: &Model| {
+        let graph = model.network().graph();
+        let mut edges: Vec<(String, String, Vec<String>)> = (graph.nodes.iter())
+            .map(|n| {
+                let inputs = n.inputs.iter().map(|&v| graph.value_name(v).to_string()).collect();
+                (n.name.clone(), n.op.name().to_string(), inputs)
+            })
+            .collect();
+        edges.sort();
+        edges
+    };
+
+    let reversed = {
+        let mut p = Parts::of(&bytes);
+        p.graph["nodes"].as_array_mut().unwrap().reverse();
+        p.load().unwrap()
+    };
+    // Backwards, the first ready node in listed order is always the last one
+    // listed: a different order of the same graph.
+    let names = |model: &Model| model.network().graph().nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+    assert_ne!(names(&reversed), names(&original));
+    assert_eq!(edges(&reversed), edges(&original));
+    assert_eq!(logits(&reversed), expected);
+
+    let swapped = {
+        let mut p = Parts::of(&bytes);
+        let nodes = p.graph["nodes"].as_array_mut().unwrap();
+        let at = |name: &str| nodes.iter().position(|n| n["name"] == name).unwrap();
+        let (conv, down) = (at("res2_conv1"), at("res2_down"));
+        nodes.swap(conv, down);
+        p.load().unwrap()
+    };
+    assert_eq!(edges(&swapped), edges(&original));
+    assert_eq!(logits(&swapped), expected);
+}

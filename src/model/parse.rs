@@ -798,55 +798,7 @@ fn sort_and_store(
             None => Ok(()),
         })?;
 
-        // Kahn's algorithm, picking the first listed ready node each time so that
-        // an already sorted file keeps its order.
-        for (position, slot) in order.iter_mut().enumerate() {
-            let ready = (0..n).find(|&i| {
-                sorted_pos[i] == NONE && records[i].inputs.iter().all(|v| v == 0 || sorted_pos[v - 1] != NONE)
-            });
-            let Some(i) = ready else {
-                let stuck = (0..n).find(|&i| sorted_pos[i] == NONE).unwrap_or(0);
-                return Err(Error::Cycle(text!("{}", Decoded(raw_names[stuck]))));
-            };
-            sorted_pos[i] = position as u16;
-            *slot = i as u16;
-        }
-
-        // The records into sorted order, swap by swap: `listed_at[k]`, where the node
-        // listed k now is; `at_position[p]`, which node is at p.
-        scratch.memory().scratch(|positions| {
-            let listed_at = positions.alloc(n, 0u16)?;
-            let at_position = positions.alloc(n, 0u16)?;
-            for (k, (a, b)) in listed_at.iter_mut().zip(at_position.iter_mut()).enumerate() {
-                (*a, *b) = (k as u16, k as u16);
-            }
-            for (p, &wanted) in order.iter().enumerate() {
-                let from = usize::from(listed_at[usize::from(wanted)]);
-                records.swap(p, from);
-                let displaced = at_position[p];
-                (listed_at[usize::from(displaced)], at_position[from]) = (from as u16, displaced);
-                (listed_at[usize::from(wanted)], at_position[p]) = (p as u16, wanted);
-            }
-            Ok::<_, Error>(())
-        })?;
-
-        // The names, decoded in sorted order; inputs as value ids (0 the input, p + 1
-        // the node sorted at p).
-        let name_bytes = raw_names.iter().map(|name| json::decoded_len(name)).sum();
-        names_span = memory.persistent_with(name_bytes, 0u8, |pool| {
-            let mut at = 0;
-            for &listed in order.iter() {
-                at += json::decode_into(raw_names[usize::from(listed)], &mut pool[at..]).unwrap_or(0);
-            }
-            Ok(())
-        })?;
-        let mut at = 0;
-        for (record, &listed) in records.iter_mut().zip(order.iter()) {
-            record.inputs.remap(|v| if v == 0 { 0 } else { sorted_pos[usize::from(v) - 1] + 1 });
-            let len = json::decoded_len(raw_names[usize::from(listed)]);
-            record.name = names_span.sub(at, len);
-            at += len;
-        }
+        names_span = sort_in_place(records, raw_names, order, sorted_pos, memory)?;
         Ok(())
     })?;
     let nodes = memory.view(nodes_span);
@@ -879,4 +831,71 @@ fn sort_and_store(
     let int8_softmax = softmax_output && nodes[output_value - 1].quant == Some(SOFTMAX_INT8_OUTPUT);
     let output = if int8_softmax { output_value } else { logits };
     Ok(GraphInfo { dtype, input, names: names_span, nodes: nodes_span, logits, softmax_output, output })
+}
+
+/// Sorts the records (listed order, inputs as listed value ids) topologically,
+/// in place, their inputs then value ids of the sorted graph; `order[p]`
+/// receives the listed index of the node sorted at p, `sorted_pos[k]` where
+/// the node listed k went. Writes the names, decoded in sorted order, into the
+/// front: their span.
+// Never inlined: inlined into the closure that holds the records, its frame
+// would sit under the JSON parse of stage 2.
+#[inline(never)]
+fn sort_in_place(
+    records: &mut [NodeRecord],
+    raw_names: &[&str],
+    order: &mut [u16],
+    sorted_pos: &mut [u16],
+    memory: &Memory<'_>,
+) -> Result<Span<u8>> {
+    let n = records.len();
+    // Kahn's algorithm, picking the first listed ready node each time so that
+    // an already sorted file keeps its order.
+    for (position, slot) in order.iter_mut().enumerate() {
+        let ready = (0..n)
+            .find(|&i| sorted_pos[i] == NONE && records[i].inputs.iter().all(|v| v == 0 || sorted_pos[v - 1] != NONE));
+        let Some(i) = ready else {
+            let stuck = (0..n).find(|&i| sorted_pos[i] == NONE).unwrap_or(0);
+            return Err(Error::Cycle(text!("{}", Decoded(raw_names[stuck]))));
+        };
+        sorted_pos[i] = position as u16;
+        *slot = i as u16;
+    }
+
+    // The records into sorted order, swap by swap: `listed_at[k]`, where the node
+    // listed k now is; `at_position[p]`, which node is at p.
+    memory.scratch(|positions| {
+        let listed_at = positions.alloc(n, 0u16)?;
+        let at_position = positions.alloc(n, 0u16)?;
+        for (k, (a, b)) in listed_at.iter_mut().zip(at_position.iter_mut()).enumerate() {
+            (*a, *b) = (k as u16, k as u16);
+        }
+        for (p, &wanted) in order.iter().enumerate() {
+            let from = usize::from(listed_at[usize::from(wanted)]);
+            records.swap(p, from);
+            let displaced = at_position[p];
+            (listed_at[usize::from(displaced)], at_position[from]) = (from as u16, displaced);
+            (listed_at[usize::from(wanted)], at_position[p]) = (p as u16, wanted);
+        }
+        Ok::<_, Error>(())
+    })?;
+
+    // The names, decoded in sorted order; inputs as value ids (0 the input, p + 1
+    // the node sorted at p).
+    let name_bytes = raw_names.iter().map(|name| json::decoded_len(name)).sum();
+    let names_span = memory.persistent_with(name_bytes, 0u8, |pool| {
+        let mut at = 0;
+        for &listed in order.iter() {
+            at += json::decode_into(raw_names[usize::from(listed)], &mut pool[at..]).unwrap_or(0);
+        }
+        Ok(())
+    })?;
+    let mut at = 0;
+    for (record, &listed) in records.iter_mut().zip(order.iter()) {
+        record.inputs.remap(|v| if v == 0 { 0 } else { sorted_pos[usize::from(v) - 1] + 1 });
+        let len = json::decoded_len(raw_names[usize::from(listed)]);
+        record.name = names_span.sub(at, len);
+        at += len;
+    }
+    Ok(names_span)
 }
