@@ -141,10 +141,9 @@ pub(crate) fn prepare(file: &[u8], layout: &NetworkLayout, memory: &Memory<'_>, 
         for (i, (node, step)) in nodes.iter().zip(steps.iter_mut()).enumerate() {
             let input_zero_point = zero_point(node.inputs.first());
             let output_zero_point = zero_point(i + 1);
-            let geometry = || network.geometry(i).ok_or(Error::Internal("a window op without geometry"));
             *step = match (node.op, params.get(i).copied().unwrap_or(ParamRecord::None)) {
                 (Op::Conv2d { relu, .. }, ParamRecord::Int8Conv { weights, requant, .. }) => {
-                    let geometry = geometry()?;
+                    let geometry = network.geometry(i).ok_or(Error::Internal("a convolution without geometry"))?;
                     Step::Conv2d {
                         packed: pack(weights, requant, Some(&geometry), input_zero_point)?,
                         input_zero_point,
