@@ -118,7 +118,8 @@ fn run(
     let (out, rest) = take(rest, out_len, "the output buffer");
     let skip = rest.as_ptr().align_offset(4);
     let (_, rest) = take(rest, skip, "the logits' alignment");
-    let (logits, _) = take(rest, 4 * model.output_len(), "the logits");
+    // An int8 output is written as it is: no logits.
+    let (logits, _) = take(rest, if int8 { 0 } else { 4 * model.output_len() }, "the logits");
     let logits: &mut [f32] =
         bytemuck::try_cast_slice_mut(logits).unwrap_or_else(|_| fail(format_args!("logits misaligned")));
     let io_bytes = pixels.len() + out.len() + logits.len() * 4;

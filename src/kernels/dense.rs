@@ -1,6 +1,8 @@
 //! int8 fully connected layer: weights O×I, input I, output O.
 
-use super::dot::{self, PATCH_MAX};
+use super::dot;
+#[cfg(not(arm_dsp))]
+use super::dot::PATCH_MAX;
 use super::Int8Layer;
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
@@ -24,7 +26,7 @@ pub fn dense_reference(
     }
 }
 
-/// The fast variant: the input as one i16 patch, then `dot::rows`. Bit-identical to the reference.
+/// The fast variant: `dot::patch_rows` over the input as one patch. Bit-identical to the reference.
 // Never inlined: its patch buffer (PATCH_MAX i16s) stays out of the engine's frame,
 // which would otherwise hold it beside the conv kernel's own (a microcontroller's stack).
 #[inline(never)]
@@ -36,15 +38,21 @@ pub fn dense(
     output_range: OutputRange,
     output: &mut [i8],
 ) {
-    if input.len() > PATCH_MAX {
-        return dense_reference(input, input_zero_point, weights, channels, output_range, output);
+    // With the DSP extension the input is the patch as it is: no buffer.
+    #[cfg(arm_dsp)]
+    dot::patch_rows(input, input_zero_point, weights, channels, output_range, output);
+    #[cfg(not(arm_dsp))]
+    {
+        if input.len() > PATCH_MAX {
+            return dense_reference(input, input_zero_point, weights, channels, output_range, output);
+        }
+        let mut patch_buffer = [0i16; PATCH_MAX];
+        let patch = &mut patch_buffer[..input.len()];
+        for (p, &x) in patch.iter_mut().zip(input) {
+            *p = dot::tap(x, input_zero_point);
+        }
+        dot::patch_rows(patch, input_zero_point, weights, channels, output_range, output);
     }
-    let mut patch_buffer = [0i16; PATCH_MAX];
-    let patch = &mut patch_buffer[..input.len()];
-    for (p, &x) in patch.iter_mut().zip(input) {
-        *p = (i32::from(x) - input_zero_point) as i16;
-    }
-    dot::rows(patch, weights, channels, output_range, output);
 }
 
 /// What the engine runs: the microkernel the layer is packed for (a lookup in

@@ -1,21 +1,66 @@
 //! The inner loop of conv and dense: for every output channel, the dot product
-//! of one input patch (already `x − zero_point`, as i16) with that channel's
-//! int8 weight row, then requantisation.
+//! of one input patch with that channel's int8 weight row, then requantisation.
+//! A patch holds `Tap`s: x − zero_point as i16, or, with the Cortex-M DSP
+//! extension, the int8 input itself (`kernels::dsp` widens it as it reads it).
 //!
 //! Integer sums are exact in any order, so each variant below is bit-identical
 //! to the scalar one by construction; tests still compare them on random data.
 
 use crate::spec::fixed_point::{requantize, OutputRange, Requant};
 
-/// Longest patch the fast kernels gather on the stack (i16 each). Longer
-/// reductions (rare: > 4096 taps) go to the reference kernels.
+/// Longest patch the fast kernels gather on the stack. Longer reductions (rare:
+/// > 4096 taps) go to the reference kernels.
 #[cfg(not(target_arch = "arm"))]
 pub const PATCH_MAX: usize = 4096;
-/// On 32-bit Arm (microcontrollers, whose stacks are a few KB): 2 KB of stack,
-/// which holds the longest patch of every shipped and MLPerf Tiny model (1,024
-/// taps: DeepConvNet's fc1).
+/// On 32-bit Arm (microcontrollers, whose stacks are a few KB): 1 KB of stack
+/// with the DSP extension (2 KB without), which holds the longest patch of
+/// every shipped and MLPerf Tiny model (1,024 taps: DeepConvNet's fc1).
 #[cfg(target_arch = "arm")]
 pub const PATCH_MAX: usize = 1024;
+
+/// One value of a gathered patch: x − zero_point, which the SIMD dot products multiply as it is.
+#[cfg(not(arm_dsp))]
+pub type Tap = i16;
+/// With the DSP extension, the int8 input itself: `dsp::rows` subtracts the zero
+/// point as it widens each word (`sxtab16`), so a patch is half the stack.
+#[cfg(arm_dsp)]
+pub type Tap = i8;
+
+/// Input value `x` (of an input whose zero point is `zero_point`, in −128..=127) as a patch holds it.
+#[inline(always)]
+pub fn tap(x: i8, zero_point: i32) -> Tap {
+    #[cfg(not(arm_dsp))]
+    {
+        (i32::from(x) - zero_point) as i16
+    }
+    #[cfg(arm_dsp)]
+    {
+        let _ = zero_point;
+        x
+    }
+}
+
+/// `output[o] = requantize(bias[o] + Σ_k (x_k − zero_point)·weights[o·K + k])`, where
+/// `patch[k]` is `tap(x_k, zero_point)` and K = patch.len().
+#[inline]
+pub fn patch_rows(
+    patch: &[Tap],
+    zero_point: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) {
+    #[cfg(not(arm_dsp))]
+    {
+        let _ = zero_point;
+        rows(patch, weights, channels, range, output)
+    }
+    #[cfg(arm_dsp)]
+    {
+        super::dsp::rows(patch, zero_point, weights, channels, range, output)
+    }
+}
 
 /// `output[o] = requantize(bias[o] + Σ_k patch[k]·weights[o·K + k])` with K = patch.len().
 #[inline]
@@ -33,14 +78,9 @@ pub fn rows(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: Output
         }
         rows_scalar(patch, weights, channels, range, output)
     }
-    #[cfg(arm_dsp)]
-    {
-        super::dsp::rows(patch, weights, channels, range, output)
-    }
     #[cfg(not(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
-        all(target_arch = "x86_64", feature = "std"),
-        arm_dsp
+        all(target_arch = "x86_64", feature = "std")
     )))]
     {
         rows_scalar(patch, weights, channels, range, output)

@@ -1,17 +1,19 @@
 //! Cortex-M DSP extension (Armv7E-M: M4, M7; Armv8-M Mainline: M33, M55): the
-//! dot products of `dot::rows` with `smlad`, two 16-bit multiply-adds into an
+//! dot products of conv and dense with `smlad`, two 16-bit multiply-adds into an
 //! i32 per instruction, the way CMSIS-NN computes them.
 //!
-//! Per four taps and block of four output channels: two word loads of the patch
-//! (i16 pairs, x − zero_point), one word load of each channel's four int8
-//! weights, `sxtb16` to sign-extend them into i16 pairs, and `smlad`. `sxtb16`
-//! takes bytes 0 and 2 (or, rotated, 1 and 3), so the patch pairs are
-//! rearranged to match with one `pkhbt`/`pkhtb` each.
+//! The patch is the int8 input itself (`dot::Tap`). Per four taps: one word load
+//! of the patch, widened into the pairs (x0 − zp, x2 − zp) and (x1 − zp, x3 − zp)
+//! by two `sxtab16` (each sign-extends two bytes and adds −zp to both halves);
+//! then per output channel one word load of its four int8 weights, `sxtb16` into
+//! the pairs (w0, w2) and (w1, w3), and two `smlad`. No i16 patch is gathered:
+//! half the stack, and no widening pass per pixel.
 //!
 //! `smlad` adds modulo 2^32 (it only sets the Q flag on overflow), and integer
 //! sums are exact in any order: the sums, hence the outputs, are the
 //! reference's bit for bit whenever the reference's own sum fits an i32, which
-//! the loader's bias and tap limits guarantee.
+//! the loader's bias and tap limits guarantee. x − zp lies in −255..=255, so each
+//! 16-bit half of `sxtab16` holds it exactly.
 
 use core::arch::asm;
 
@@ -54,73 +56,90 @@ fn sxtb16_odd(w: u32) -> u32 {
     result
 }
 
-/// Four int8 weights at `w` as one word.
+/// Four int8 values (taps or weights) at `p` as one word.
 ///
 /// # Safety
-/// `w..w + 4` must be readable (Armv7-M loads words unaligned).
+/// `p..p + 4` must be readable (Armv7-M loads words unaligned).
 #[inline(always)]
-unsafe fn weight_word(w: *const i8) -> u32 {
+unsafe fn word(p: *const i8) -> u32 {
     // SAFETY: the caller guarantees 4 readable bytes.
-    unsafe { w.cast::<u32>().read_unaligned() }
+    unsafe { p.cast::<u32>().read_unaligned() }
 }
 
-/// Patch taps t..t + 4 at `x` as the two pairs (x0, x2) and (x1, x3) that `sxtb16`
-/// pairs the weights in (LLVM selects `pkhbt` and `pkhtb`).
-///
-/// # Safety
-/// `x..x + 4` must be readable.
+/// `offset` + bytes 0 and 2 of `x`, sign-extended, in the low and high i16.
 #[inline(always)]
-unsafe fn patch_pairs(x: *const i16) -> (u32, u32) {
-    // SAFETY: the caller guarantees 8 readable bytes.
-    let (x01, x23) = unsafe { (x.cast::<u32>().read_unaligned(), x.add(2).cast::<u32>().read_unaligned()) };
-    ((x01 & 0xFFFF) | (x23 << 16), (x23 & 0xFFFF_0000) | (x01 >> 16))
+fn sxtab16_even(offset: u32, x: u32) -> u32 {
+    let result: u32;
+    // SAFETY: as for `smlad`.
+    unsafe {
+        asm!("sxtab16 {r}, {o}, {x}", r = lateout(reg) result, o = in(reg) offset, x = in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    result
 }
 
-/// Σ over taps body.. of x·w, in plain code.
+/// `offset` + bytes 1 and 3 of `x`, sign-extended, in the low and high i16.
 #[inline(always)]
-fn tail(x: &[i16], w: &[i8], body: usize) -> i32 {
-    x[body..].iter().zip(&w[body..]).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum()
+fn sxtab16_odd(offset: u32, x: u32) -> u32 {
+    let result: u32;
+    // SAFETY: as for `smlad`.
+    unsafe {
+        asm!("sxtab16 {r}, {o}, {x}, ror #8", r = lateout(reg) result, o = in(reg) offset, x = in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    result
 }
 
-/// Σ over the taps 0..body (a multiple of 4) of x·w for the `B` channels whose weight rows start at `w[b]`.
+/// Σ over taps body.. of (x − zp)·w, in plain code.
+#[inline(always)]
+fn tail(x: &[i8], zero_point: i32, w: &[i8], body: usize) -> i32 {
+    x[body..].iter().zip(&w[body..]).map(|(&x, &w)| (i32::from(x) - zero_point) * i32::from(w)).sum()
+}
+
+/// Σ over the taps 0..body (a multiple of 4) of (x − zp)·w for the `B` channels whose
+/// weight rows start at `w[b]`; `offset` holds −zp in both halves.
 ///
 /// # Safety
 /// `x..x + body` and every `w[b]..w[b] + body` must be readable.
 #[inline(always)]
-unsafe fn block<const B: usize>(x: *const i16, w: [*const i8; B], body: usize) -> [i32; B] {
+unsafe fn block<const B: usize>(x: *const i8, offset: u32, w: [*const i8; B], body: usize) -> [i32; B] {
     let mut acc = [0i32; B];
     let mut t = 0;
     while t < body {
         // SAFETY: t + 4 ≤ body, within what the caller guarantees.
-        let (even, odd) = unsafe { patch_pairs(x.add(t)) };
+        let patch = unsafe { word(x.add(t)) };
+        let (even, odd) = (sxtab16_even(offset, patch), sxtab16_odd(offset, patch));
         for (sum, w) in acc.iter_mut().zip(&w) {
             // SAFETY: as above.
-            let word = unsafe { weight_word(w.add(t)) };
-            *sum = smlad(odd, sxtb16_odd(word), smlad(even, sxtb16_even(word), *sum));
+            let weights = unsafe { word(w.add(t)) };
+            *sum = smlad(odd, sxtb16_odd(weights), smlad(even, sxtb16_even(weights), *sum));
         }
         t += 4;
     }
     acc
 }
 
-/// `output[o] = requantize(bias[o] + Σ_k patch[k]·weights[o·K + k])`, as `dot::rows_scalar`.
-pub fn rows(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: OutputRange, output: &mut [i8]) {
-    let (k, n) = (patch.len(), channels.len());
-    if k == 0 || weights.len() < n * k || output.len() < n {
-        // A malformed call: the scalar code decides what it does.
-        return super::dot::rows_scalar(patch, weights, channels, range, output);
+/// `output[o] = requantize(bias[o] + Σ_k (x[k] − zero_point)·weights[o·K + k])` with
+/// K = x.len(), as `dot::rows_scalar` of the i16 patch x − zero_point.
+pub fn rows(x: &[i8], zero_point: i32, weights: &[i8], channels: &Requant<'_>, range: OutputRange, output: &mut [i8]) {
+    let (k, n) = (x.len(), channels.len());
+    if k == 0 || weights.len() < n * k || output.len() < n || !(-128..=127).contains(&zero_point) {
+        // A malformed call (or a zero point the 16-bit halves do not hold): plain code decides.
+        return rows_plain(x, zero_point, weights, channels, range, output);
     }
     let body = k / 4 * 4;
+    // −zp in each 16-bit half (two's complement, so the adds subtract).
+    let offset = u32::from((-zero_point) as u16) * 0x0001_0001;
     let mut finish = |o: usize, sum: i32| {
         let channel = channels.channel(o);
         let w = &weights[o * k..][..k];
-        output[o] = requantize(channel.bias + sum + tail(patch, w, body), channel.multiplier, range);
+        output[o] = requantize(channel.bias + sum + tail(x, zero_point, w, body), channel.multiplier, range);
     };
     let row = |o: usize| weights[o * k..].as_ptr();
     let mut o = 0;
     while o + 4 <= n {
-        // SAFETY: rows o..o + 4 < n lie in `weights` (n·k ≤ len, checked above), body ≤ k = patch.len().
-        let sums = unsafe { block::<4>(patch.as_ptr(), [row(o), row(o + 1), row(o + 2), row(o + 3)], body) };
+        // SAFETY: rows o..o + 4 < n lie in `weights` (n·k ≤ len, checked above), body ≤ k = x.len().
+        let sums = unsafe { block::<4>(x.as_ptr(), offset, [row(o), row(o + 1), row(o + 2), row(o + 3)], body) };
         for (b, sum) in sums.into_iter().enumerate() {
             finish(o + b, sum);
         }
@@ -128,8 +147,23 @@ pub fn rows(patch: &[i16], weights: &[i8], channels: &Requant<'_>, range: Output
     }
     while o < n {
         // SAFETY: as above, for row o < n.
-        let [sum] = unsafe { block::<1>(patch.as_ptr(), [row(o)], body) };
+        let [sum] = unsafe { block::<1>(x.as_ptr(), offset, [row(o)], body) };
         finish(o, sum);
         o += 1;
+    }
+}
+
+/// `rows` in plain loops (what it does with a call it cannot take).
+fn rows_plain(
+    x: &[i8],
+    zero_point: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) {
+    let k = x.len();
+    for ((channel, out), w) in channels.iter().zip(output.iter_mut()).zip(weights.chunks_exact(k.max(1))) {
+        *out = requantize(channel.bias + tail(x, zero_point, w, 0), channel.multiplier, range);
     }
 }

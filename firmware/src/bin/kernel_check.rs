@@ -1,5 +1,5 @@
 //! The fast int8 kernels against the reference kernels on the target itself
-//! (Cortex-M DSP `smlad` in `dot::rows` on thumbv7em): random conv (ungrouped
+//! (Cortex-M DSP `smlad` in `dsp::rows` on thumbv7em): random conv (ungrouped
 //! and depthwise) and dense shapes, zero points, clamps and requantisation constants, as
 //! tests/kernel_variants.rs does natively, plus dot products at the extremes
 //! of the accumulator. The reference reads the plain requantisation form, the
@@ -167,10 +167,11 @@ fn check() -> Result<usize, &'static str> {
         }
         cases += 1;
     }
-    // The accumulator's extremes: every product ±255·127 over the longest patch, each sign.
-    for (x, w) in [(255i16, 127i8), (-255, 127), (255, -127), (-255, -127)] {
+    // The accumulator's extremes: every product ±255·127 (x − zp = ±255) over the longest
+    // patch a conv gathers, each sign.
+    for (x, zp, w) in [(127i8, -128, 127i8), (-128, 127, 127), (127, -128, -127), (-128, 127, -127)] {
         for k in [dot::PATCH_MAX, dot::PATCH_MAX - 1, 5, 3] {
-            let patch = vec![x; k];
+            let input = vec![x; k];
             let weights = vec![w; 6 * k];
             let channels =
                 [ChannelRequant { bias: 0, multiplier: Multiplier::from_real(1e-7).map_err(|_| "1e-7")? }; 6];
@@ -178,10 +179,10 @@ fn check() -> Result<usize, &'static str> {
             let (plain, compact) = (Requant::from(&channels[..]), stored.requant());
             let range = OutputRange::new(0, false);
             let (mut want, mut got) = (vec![0i8; 6], vec![1i8; 6]);
-            dot::rows_scalar(&patch, &weights, &plain, range, &mut want);
-            dot::rows(&patch, &weights, &compact, range, &mut got);
+            dense::dense_reference(&input, zp, &weights, &plain, range, &mut want);
+            dense::dense(&input, zp, &weights, &compact, range, &mut got);
             if got != want {
-                heprintln!("kernel-check: dot::rows at x = {}, w = {}, {} taps differs", x, w, k);
+                heprintln!("kernel-check: dense at x − zp = {}, w = {}, {} taps differs", i32::from(x) - zp, w, k);
                 return Err("dot extremes");
             }
             cases += 1;
