@@ -132,11 +132,13 @@ fn takes_depthwise(g: &Conv2dGeometry) -> bool {
 }
 
 /// A depthwise convolution (one input channel per group, any depth multiplier M):
-/// per block of output channels, the block's weights tap-major on the stack, then
-/// per output pixel and tap a contiguous run of multiply-adds over the block, which
-/// the compiler vectorises (for AVX2 where the CPU has it). Bit-identical to the
-/// reference (the same exact sums). `packed`: the weights as the prepared model
-/// packed them for its microkernel, if it did.
+/// the target's own kernel where it has one for the layer (AVX-512 VNNI, NEON,
+/// SIMD128, the Cortex-M DSP extension), else per block of output channels, the
+/// block's weights tap-major on the stack, then per output pixel and tap a
+/// contiguous run of multiply-adds over the block, which the compiler vectorises
+/// (for AVX2 where the CPU has it). Bit-identical to the reference (the same exact
+/// sums). `packed`: the weights as the prepared model packed them for its
+/// microkernel, if it did.
 #[allow(clippy::too_many_arguments)]
 fn depthwise(
     geometry: &Conv2dGeometry,
@@ -162,12 +164,31 @@ fn depthwise(
     if super::wasm_simd::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
         return;
     }
+    #[cfg(arm_dsp)]
+    if super::dsp::depthwise(geometry, input, input_zero_point, weights, channels, output_range, output) {
+        return;
+    }
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
         unsafe { depthwise_avx2(geometry, input, input_zero_point, weights, channels, output_range, output) };
         return;
     }
+    depthwise_plain(geometry, input, input_zero_point, weights, channels, output_range, output)
+}
+
+/// `depthwise_body` in a frame of its own, so that its block buffers are on the
+/// stack only when it runs (a microcontroller's DSP kernel takes most layers).
+#[inline(never)]
+fn depthwise_plain(
+    geometry: &Conv2dGeometry,
+    input: &[i8],
+    input_zero_point: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    output_range: OutputRange,
+    output: &mut [i8],
+) {
     depthwise_body(geometry, input, input_zero_point, weights, channels, output_range, output)
 }
 

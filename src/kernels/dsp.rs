@@ -17,7 +17,8 @@
 
 use core::arch::asm;
 
-use crate::spec::fixed_point::{requantize, OutputRange, Requant};
+use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange, Requant};
+use crate::spec::Conv2dGeometry;
 
 /// acc + lo(a)·lo(b) + hi(a)·hi(b), signed 16-bit halves.
 #[inline(always)]
@@ -166,4 +167,105 @@ fn rows_plain(
     for ((channel, out), w) in channels.iter().zip(output.iter_mut()).zip(weights.chunks_exact(k.max(1))) {
         *out = requantize(channel.bias + tail(x, zero_point, w, 0), channel.multiplier, range);
     }
+}
+
+/// acc + lo(a)·lo(b), signed 16-bit halves.
+#[inline(always)]
+fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    let result: i32;
+    // SAFETY: as for `smlad` (the DSP extension's; an overflowing add only sets Q).
+    unsafe {
+        asm!("smlabb {r}, {a}, {b}, {acc}", r = lateout(reg) result, a = in(reg) a, b = in(reg) b,
+             acc = in(reg) acc, options(pure, nomem, nostack));
+    }
+    result
+}
+
+/// acc + hi(a)·hi(b), signed 16-bit halves.
+#[inline(always)]
+fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+    let result: i32;
+    // SAFETY: as for `smlabb`.
+    unsafe {
+        asm!("smlatt {r}, {a}, {b}, {acc}", r = lateout(reg) result, a = in(reg) a, b = in(reg) b,
+             acc = in(reg) acc, options(pure, nomem, nostack));
+    }
+    result
+}
+
+/// Largest window `depthwise` takes (7×7, as the portable kernel).
+const DEPTHWISE_TAPS: usize = 49;
+
+/// A depthwise convolution of depth multiplier 1 whose channels come in whole words
+/// (4 a word: MobileNet's, DS-CNN's), four channels at a time as CMSIS-NN does: per tap
+/// one word load of the input's 4 channels, widened less the zero point by two
+/// `sxtab16` into the pairs (c0, c2) and (c1, c3), one word of the 4 channels' weights
+/// widened by two `sxtb16`, and one `smlabb` or `smlatt` per channel; the 4 sums stay in
+/// registers over the window. False (nothing written) for a layer it does not take.
+pub fn depthwise(
+    g: &Conv2dGeometry,
+    input: &[i8],
+    zero_point: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    output: &mut [i8],
+) -> bool {
+    let (c, taps) = (g.input.c, g.kernel_h * g.kernel_w);
+    let takes = g.groups == c
+        && g.output.c == c
+        && c.is_multiple_of(4)
+        && g.dilation <= 1
+        && taps <= DEPTHWISE_TAPS
+        && (-128..=127).contains(&zero_point)
+        && channels.len() == c
+        && weights.len() >= c * taps
+        && input.len() >= g.input.len()
+        && output.len() >= g.output.len();
+    if !takes {
+        return false;
+    }
+    let offset = u32::from((-zero_point) as u16) * 0x0001_0001;
+    for first in (0..c).step_by(4) {
+        // The 4 channels' weights of each tap as one word (channel j in byte j), as the input's.
+        let mut tap_words = [0u32; DEPTHWISE_TAPS];
+        for (t, word) in tap_words.iter_mut().enumerate().take(taps) {
+            *word = u32::from_le_bytes(core::array::from_fn(|j| weights[(first + j) * taps + t] as u8));
+        }
+        let requant: [ChannelRequant; 4] = core::array::from_fn(|j| channels.channel(first + j));
+        for oy in 0..g.output.h {
+            let (ky0, ky1) = g.rows(oy);
+            for ox in 0..g.output.w {
+                let (kx0, kx1) = g.cols(ox);
+                let mut acc = [0i32; 4];
+                // A window that reads only padding adds nothing (x − zp = 0 there).
+                let (ky0, ky1) = if kx0 < kx1 { (ky0, ky1) } else { (0, 0) };
+                for ky in ky0..ky1 {
+                    // SAFETY: `cols` clamps kx1 to kernel_w and `rows` ky1 to kernel_h, and
+                    // kx0 < kx1: the row's taps lie in the window's, taps ≤ DEPTHWISE_TAPS.
+                    let row_taps = unsafe { tap_words.get_unchecked(ky * g.kernel_w + kx0..ky * g.kernel_w + kx1) };
+                    // The row's first tap inside the input, then one pixel on per tap.
+                    let mut at = (g.source_row(oy, ky) * g.input.w + g.source_col(ox, kx0)) * c + first;
+                    for &w in row_taps {
+                        // SAFETY: `rows` and `cols` give the taps whose source pixel lies inside the
+                        // input (as for every kernel), and `at` is that pixel's channel group
+                        // `first..first + 4` (≤ c): 4 bytes inside `input` (its length checked above).
+                        let x = unsafe { word(input.as_ptr().add(at)) };
+                        let (x_even, x_odd) = (sxtab16_even(offset, x), sxtab16_odd(offset, x));
+                        let (w_even, w_odd) = (sxtb16_even(w), sxtb16_odd(w));
+                        acc[0] = smlabb(x_even, w_even, acc[0]);
+                        acc[2] = smlatt(x_even, w_even, acc[2]);
+                        acc[1] = smlabb(x_odd, w_odd, acc[1]);
+                        acc[3] = smlatt(x_odd, w_odd, acc[3]);
+                        at += c;
+                    }
+                }
+                let out = &mut output[(oy * g.output.w + ox) * c + first..][..4];
+                for ((o, &sum), channel) in out.iter_mut().zip(&acc).zip(&requant) {
+                    *o = requantize(channel.bias + sum, channel.multiplier, range);
+                }
+            }
+        }
+    }
+    true
 }

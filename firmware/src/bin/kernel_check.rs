@@ -1,7 +1,8 @@
 //! The fast int8 kernels against the reference kernels on the target itself
-//! (Cortex-M DSP `smlad` in `dsp::rows` on thumbv7em): random conv (ungrouped
-//! and depthwise) and dense shapes, zero points, clamps and requantisation constants, as
-//! tests/kernel_variants.rs does natively, plus dot products at the extremes
+//! (Cortex-M DSP on thumbv7em: `smlad` in `dsp::rows`, `smlabb`/`smlatt` in
+//! `dsp::depthwise`): random conv (ungrouped and depthwise) and dense shapes,
+//! zero points, clamps and requantisation constants, as
+//! tests/kernel_variants.rs does natively, plus the dense layer at the extremes
 //! of the accumulator. The reference reads the plain requantisation form, the
 //! fast kernels the compact form a loaded model keeps (`Requant::Compact`).
 //! Prints the count and exits non-zero on the first mismatch.
@@ -75,7 +76,12 @@ impl Rng {
 /// them, depth multiplier 1–3, windows up to 7×7); else ungrouped.
 fn geometry(rng: &mut Rng, depthwise: bool) -> Conv2dGeometry {
     loop {
-        let c = if depthwise { 2 + rng.below(39) } else { 1 + rng.below(40) };
+        // Depthwise: half the layers in whole words of 4 channels (the DSP kernel's).
+        let c = match (depthwise, rng.below(2)) {
+            (true, 0) => 4 * (1 + rng.below(10)),
+            (true, _) => 2 + rng.below(39),
+            (false, _) => 1 + rng.below(40),
+        };
         let (h, w) = (1 + rng.below(12), 1 + rng.below(12));
         let window = if depthwise { 7 } else { 5 };
         let (kh, kw) = (1 + rng.below(window), 1 + rng.below(window));
@@ -86,7 +92,8 @@ fn geometry(rng: &mut Rng, depthwise: bool) -> Conv2dGeometry {
         else {
             continue;
         };
-        let out_c = if depthwise { c * (1 + rng.below(3)) } else { 1 + rng.below(40) };
+        // Depth multiplier 1 (the DSP kernel's) in half the depthwise layers, else 1–3.
+        let out_c = if depthwise { c * [1, 1, 1, 2, 3][rng.below(5)] } else { 1 + rng.below(40) };
         return Conv2dGeometry {
             input: Shape::new(c, h, w),
             output: Shape::new(out_c, oh, ow),
