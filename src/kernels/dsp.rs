@@ -97,25 +97,47 @@ fn tail(x: &[i8], zero_point: i32, w: &[i8], body: usize) -> i32 {
     x[body..].iter().zip(&w[body..]).map(|(&x, &w)| (i32::from(x) - zero_point) * i32::from(w)).sum()
 }
 
-/// Σ over the taps 0..body (a multiple of 4) of (x − zp)·w for the `B` channels whose
-/// weight rows start at `w[b]`; `offset` holds −zp in both halves.
+/// Σ over the taps 0..body (a multiple of 4) of (x − zp)·w for the channel whose weight
+/// row starts at `w`; `offset` holds −zp in both halves.
 ///
 /// # Safety
-/// `x..x + body` and every `w[b]..w[b] + body` must be readable.
+/// `x..x + body` and `w..w + body` must be readable.
 #[inline(always)]
-unsafe fn block<const B: usize>(x: *const i8, offset: u32, w: [*const i8; B], body: usize) -> [i32; B] {
-    let mut acc = [0i32; B];
+unsafe fn block1(x: *const i8, offset: u32, w: *const i8, body: usize) -> i32 {
+    let mut sum = 0;
     let mut t = 0;
     while t < body {
         // SAFETY: t + 4 ≤ body, within what the caller guarantees.
-        let patch = unsafe { word(x.add(t)) };
+        let (patch, weights) = unsafe { (word(x.add(t)), word(w.add(t))) };
         let (even, odd) = (sxtab16_even(offset, patch), sxtab16_odd(offset, patch));
-        for (sum, w) in acc.iter_mut().zip(&w) {
-            // SAFETY: as above.
-            let weights = unsafe { word(w.add(t)) };
+        sum = smlad(odd, sxtb16_odd(weights), smlad(even, sxtb16_even(weights), sum));
+        t += 4;
+    }
+    sum
+}
+
+/// `block1` for 4 channels whose weight rows lie `k` bytes apart from `w`, read
+/// through two row pointers (rows 0 and 2, rows 1 and 3 `k` on) rather than four:
+/// the 4 sums then stay in registers (with four pointers LLVM stored and reloaded
+/// two of them every 4 taps), 4–5 % fewer instructions on DeepConvNet and ResNet-8.
+///
+/// # Safety
+/// `x..x + body` and `w + r·k..w + r·k + body` for r in 0..4 must be readable.
+#[inline(always)]
+unsafe fn block4(x: *const i8, offset: u32, w: *const i8, k: usize, body: usize) -> [i32; 4] {
+    let mut acc = [0i32; 4];
+    // SAFETY (the pointer steps and loads): each load reads 4 bytes at t < body from x or
+    // from a row (body is a multiple of 4), within what the caller guarantees.
+    let (mut x, end) = (x, unsafe { x.add(body) });
+    let (mut w01, mut w23) = (w, unsafe { w.add(2 * k) });
+    while x < end {
+        let patch = unsafe { word(x) };
+        let (even, odd) = (sxtab16_even(offset, patch), sxtab16_odd(offset, patch));
+        let rows = unsafe { [word(w01), word(w01.add(k)), word(w23), word(w23.add(k))] };
+        for (sum, weights) in acc.iter_mut().zip(rows) {
             *sum = smlad(odd, sxtb16_odd(weights), smlad(even, sxtb16_even(weights), *sum));
         }
-        t += 4;
+        (x, w01, w23) = unsafe { (x.add(4), w01.add(4), w23.add(4)) };
     }
     acc
 }
@@ -140,7 +162,7 @@ pub fn rows(x: &[i8], zero_point: i32, weights: &[i8], channels: &Requant<'_>, r
     let mut o = 0;
     while o + 4 <= n {
         // SAFETY: rows o..o + 4 < n lie in `weights` (n·k ≤ len, checked above), body ≤ k = x.len().
-        let sums = unsafe { block::<4>(x.as_ptr(), offset, [row(o), row(o + 1), row(o + 2), row(o + 3)], body) };
+        let sums = unsafe { block4(x.as_ptr(), offset, row(o), k, body) };
         for (b, sum) in sums.into_iter().enumerate() {
             finish(o + b, sum);
         }
@@ -148,7 +170,7 @@ pub fn rows(x: &[i8], zero_point: i32, weights: &[i8], channels: &Requant<'_>, r
     }
     while o < n {
         // SAFETY: as above, for row o < n.
-        let [sum] = unsafe { block::<1>(x.as_ptr(), offset, [row(o)], body) };
+        let sum = unsafe { block1(x.as_ptr(), offset, row(o), body) };
         finish(o, sum);
         o += 1;
     }
