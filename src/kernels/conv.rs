@@ -235,7 +235,10 @@ fn depthwise_body(
             source[j] = (start + j) / multiplier;
             block[j] = channels.channel(start + j);
             for tap in 0..taps {
-                tap_major[tap * width + j] = weights[(start + j) * taps + tap].into();
+                // The identity on 32-bit Arm, where `DepthwiseWeight` is i8.
+                #[allow(clippy::useless_conversion)]
+                let weight = DepthwiseWeight::from(weights[(start + j) * taps + tap]);
+                tap_major[tap * width + j] = weight;
             }
         }
         for oy in 0..out_shape.h {
