@@ -155,8 +155,9 @@ pub fn rows(x: &[i8], zero_point: i32, weights: &[i8], channels: &Requant<'_>, r
     let offset = u32::from((-zero_point) as u16) * 0x0001_0001;
     let mut finish = |o: usize, sum: i32| {
         let channel = channels.channel(o);
-        let w = &weights[o * k..][..k];
-        output[o] = requantize(channel.bias + sum + tail(x, zero_point, w, body), channel.multiplier, range);
+        // The taps past the last whole word, if any (none where K is a multiple of 4).
+        let rest = if body < k { tail(x, zero_point, &weights[o * k..][..k], body) } else { 0 };
+        output[o] = requantize(channel.bias + sum + rest, channel.multiplier, range);
     };
     let row = |o: usize| weights[o * k..].as_ptr();
     let mut o = 0;
