@@ -53,7 +53,8 @@ pub struct Int8Layer<'a> {
 pub enum KernelSet {
     /// The scalar reference kernels of every op: the oracle.
     Reference,
-    /// The portable fast kernels (`dot::rows`: gathered i16 patches, auto-vectorised).
+    /// The portable fast kernels (`dot::patch_rows`: gathered patches, auto-vectorised,
+    /// or on the Cortex-M DSP extension `kernels::dsp`).
     Portable,
     /// Conv and dense on this SIMD microkernel (weights packed for it at load);
     /// a layer it cannot take (too large a padded input) runs `Portable`.
