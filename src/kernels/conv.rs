@@ -74,30 +74,52 @@ pub fn conv2d(
     }
     let padding = dot::tap(zero_point, input_zero_point);
     let mut patch_buffer = [padding; PATCH_MAX];
-    let patch = &mut patch_buffer[..k];
-    for oy in 0..out_shape.h {
-        let (ky0, ky1) = geometry.rows(oy);
-        for ox in 0..out_shape.w {
-            let (kx0, kx1) = geometry.cols(ox);
-            let border = ky0 > 0 || ky1 < kernel_h || kx0 > 0 || kx1 < kernel_w;
-            if border {
-                patch.fill(padding);
-            }
-            for ky in ky0..ky1 {
-                if kx0 == kx1 {
-                    break; // the window lies entirely in the padding
-                }
-                let iy = geometry.source_row(oy, ky);
-                // Taps kx0..kx1 of one kernel row are contiguous in H×W×C.
-                let src = &input[(iy * in_shape.w + geometry.source_col(ox, kx0)) * c..][..(kx1 - kx0) * c];
-                let dst = &mut patch[(ky * kernel_w + kx0) * c..][..(kx1 - kx0) * c];
-                for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = dot::tap(x, input_zero_point);
-                }
-            }
-            let out = &mut output[(oy * out_shape.w + ox) * out_shape.c..][..out_shape.c];
-            dot::patch_rows(patch, input_zero_point, weights, channels, output_range, out);
+    let (out_c, pixels) = (out_shape.c, out_shape.h * out_shape.w);
+    // Output pixel p's patch into `patch` (of k taps).
+    let gather = |p: usize, patch: &mut [dot::Tap]| {
+        let (oy, ox) = (p / out_shape.w, p % out_shape.w);
+        let ((ky0, ky1), (kx0, kx1)) = (geometry.rows(oy), geometry.cols(ox));
+        if ky0 > 0 || ky1 < kernel_h || kx0 > 0 || kx1 < kernel_w {
+            patch.fill(padding); // a border pixel: the taps in the padding stay the zero point's
         }
+        if kx0 == kx1 {
+            return; // the window lies entirely in the padding
+        }
+        for ky in ky0..ky1 {
+            let iy = geometry.source_row(oy, ky);
+            // Taps kx0..kx1 of one kernel row are contiguous in H×W×C.
+            let src = &input[(iy * in_shape.w + geometry.source_col(ox, kx0)) * c..][..(kx1 - kx0) * c];
+            let dst = &mut patch[(ky * kernel_w + kx0) * c..][..(kx1 - kx0) * c];
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = dot::tap(x, input_zero_point);
+            }
+        }
+    };
+    // With the DSP extension, two pixels at a time where both patches fit the buffer:
+    // each weight word is loaded and widened once for both. `first`: the first pixel left.
+    #[cfg(arm_dsp)]
+    let first = {
+        let mut first = 0;
+        if 2 * k <= PATCH_MAX {
+            let (a, rest) = patch_buffer.split_at_mut(k);
+            let b = &mut rest[..k];
+            while first + 2 <= pixels {
+                gather(first, a);
+                gather(first + 1, b);
+                let (out_a, out_b) = output[first * out_c..][..2 * out_c].split_at_mut(out_c);
+                super::dsp::rows_pair([a, b], input_zero_point, weights, channels, output_range, [out_a, out_b]);
+                first += 2;
+            }
+        }
+        first
+    };
+    #[cfg(not(arm_dsp))]
+    let first = 0;
+    let patch = &mut patch_buffer[..k];
+    for p in first..pixels {
+        gather(p, patch);
+        let out = &mut output[p * out_c..][..out_c];
+        dot::patch_rows(patch, input_zero_point, weights, channels, output_range, out);
     }
 }
 

@@ -1,13 +1,16 @@
 //! Cortex-M DSP extension (Armv7E-M: M4, M7; Armv8-M Mainline: M33, M55): the
 //! dot products of conv and dense with `smlad`, two 16-bit multiply-adds into an
-//! i32 per instruction, the way CMSIS-NN computes them.
+//! i32 per instruction, and depthwise layers four channels a word (`depthwise`),
+//! the way CMSIS-NN computes them.
 //!
 //! The patch is the int8 input itself (`dot::Tap`). Per four taps: one word load
 //! of the patch, widened into the pairs (x0 − zp, x2 − zp) and (x1 − zp, x3 − zp)
 //! by two `sxtab16` (each sign-extends two bytes and adds −zp to both halves);
 //! then per output channel one word load of its four int8 weights, `sxtb16` into
 //! the pairs (w0, w2) and (w1, w3), and two `smlad`. No i16 patch is gathered:
-//! half the stack, and no widening pass per pixel.
+//! half the stack, and no widening pass per pixel. Where a convolution's two
+//! pixels' patches fit the buffer, `rows_pair` runs them together, so that each
+//! weight word is loaded and widened once for both (CMSIS-NN's 2×2 tile).
 //!
 //! `smlad` adds modulo 2^32 (it only sets the Q flag on overflow), and integer
 //! sums are exact in any order: the sums, hence the outputs, are the
@@ -174,6 +177,80 @@ pub fn rows(x: &[i8], zero_point: i32, weights: &[i8], channels: &Requant<'_>, r
         let sum = unsafe { block1(x.as_ptr(), offset, row(o), body) };
         finish(o, sum);
         o += 1;
+    }
+}
+
+/// Σ over the taps 0..body (a multiple of 4) of (x − zp)·w for two patches `a` and `b`
+/// and the 2 channels whose weight rows lie at `w` and `w + k`: [patch][channel]. Each
+/// weight word is loaded and widened once for both patches (CMSIS-NN's 2×2 tile).
+///
+/// # Safety
+/// `a..a + body`, `b..b + body`, `w..w + body` and `w + k..w + k + body` must be readable.
+#[inline(always)]
+unsafe fn block2x2(a: *const i8, b: *const i8, offset: u32, w: *const i8, k: usize, body: usize) -> [[i32; 2]; 2] {
+    let mut acc = [[0i32; 2]; 2];
+    let mut t = 0;
+    while t < body {
+        // SAFETY: t + 4 ≤ body, within what the caller guarantees.
+        let (pa, pb, w0, w1) = unsafe { (word(a.add(t)), word(b.add(t)), word(w.add(t)), word(w.add(k + t))) };
+        let (a_even, a_odd) = (sxtab16_even(offset, pa), sxtab16_odd(offset, pa));
+        let (b_even, b_odd) = (sxtab16_even(offset, pb), sxtab16_odd(offset, pb));
+        for (c, weights) in [w0, w1].into_iter().enumerate() {
+            let (w_even, w_odd) = (sxtb16_even(weights), sxtb16_odd(weights));
+            acc[0][c] = smlad(a_odd, w_odd, smlad(a_even, w_even, acc[0][c]));
+            acc[1][c] = smlad(b_odd, w_odd, smlad(b_even, w_even, acc[1][c]));
+        }
+        t += 4;
+    }
+    acc
+}
+
+/// `rows` for two patches of the same length, into two outputs.
+pub fn rows_pair(
+    patches: [&[i8]; 2],
+    zero_point: i32,
+    weights: &[i8],
+    channels: &Requant<'_>,
+    range: OutputRange,
+    outputs: [&mut [i8]; 2],
+) {
+    let [a, b] = patches;
+    let [out_a, out_b] = outputs;
+    let (k, n) = (a.len(), channels.len());
+    if k == 0
+        || b.len() != k
+        || weights.len() < n * k
+        || out_a.len() < n
+        || out_b.len() < n
+        || !(-128..=127).contains(&zero_point)
+    {
+        rows(a, zero_point, weights, channels, range, out_a);
+        return rows(b, zero_point, weights, channels, range, out_b);
+    }
+    let body = k / 4 * 4;
+    let offset = u32::from((-zero_point) as u16) * 0x0001_0001;
+    // Channel o of both patches: its requantisation decoded once.
+    let mut finish = |o: usize, sums: [i32; 2]| {
+        let channel = channels.channel(o);
+        for ((x, out), sum) in [a, b].into_iter().zip([&mut *out_a, &mut *out_b]).zip(sums) {
+            let rest = if body < k { tail(x, zero_point, &weights[o * k..][..k], body) } else { 0 };
+            out[o] = requantize(channel.bias + sum + rest, channel.multiplier, range);
+        }
+    };
+    let row = |o: usize| weights[o * k..].as_ptr();
+    let mut o = 0;
+    while o + 2 <= n {
+        // SAFETY: rows o and o + 1 < n lie in `weights` (n·k ≤ len, checked above), body ≤ k,
+        // the length of both patches.
+        let [sa, sb] = unsafe { block2x2(a.as_ptr(), b.as_ptr(), offset, row(o), k, body) };
+        finish(o, [sa[0], sb[0]]);
+        finish(o + 1, [sa[1], sb[1]]);
+        o += 2;
+    }
+    if o < n {
+        // SAFETY: as above, for row o < n.
+        let sums = unsafe { [block1(a.as_ptr(), offset, row(o), body), block1(b.as_ptr(), offset, row(o), body)] };
+        finish(o, sums);
     }
 }
 
