@@ -46,7 +46,8 @@ pub fn conv2d_reference(
 
 /// The fast variant: per output pixel, gather the patch (KH×KW×C `dot::Tap`s,
 /// the zero point's for padding) on the stack, then one SIMD dot product per
-/// output channel (`dot::patch_rows`). Bit-identical to the reference.
+/// output channel (`dot::patch_rows`; with the Cortex-M DSP extension two pixels
+/// at a time where both patches fit, `dsp::rows_pair`). Bit-identical to the reference.
 // Never inlined, like `dense::dense`: one patch buffer on the stack at a time.
 #[inline(never)]
 pub fn conv2d(
