@@ -131,7 +131,7 @@ const DEPTHWISE_BLOCK: usize = 64;
 #[cfg(target_arch = "arm")]
 const DEPTHWISE_BLOCK: usize = 32;
 /// Largest window the depthwise path takes (7×7 and below; larger ones run the reference).
-const DEPTHWISE_TAPS: usize = 49;
+pub(crate) const DEPTHWISE_TAPS: usize = 49;
 /// The block's weights, tap-major, on the stack: every window at full width
 /// (64 × 49 i16 = 6 KB).
 #[cfg(not(target_arch = "arm"))]

@@ -20,6 +20,7 @@
 
 use core::arch::asm;
 
+use super::conv::DEPTHWISE_TAPS;
 use crate::spec::fixed_point::{requantize, ChannelRequant, OutputRange, Requant};
 use crate::spec::Conv2dGeometry;
 
@@ -68,6 +69,13 @@ fn sxtb16_odd(w: u32) -> u32 {
 unsafe fn word(p: *const i8) -> u32 {
     // SAFETY: the caller guarantees 4 readable bytes.
     unsafe { p.cast::<u32>().read_unaligned() }
+}
+
+/// −zero_point in both 16-bit halves (two's complement, so adding them subtracts):
+/// what `sxtab16` adds to the widened bytes. `zero_point` in −128..=127.
+#[inline(always)]
+fn negated_pair(zero_point: i32) -> u32 {
+    u32::from((-zero_point) as u16) * 0x0001_0001
 }
 
 /// `offset` + bytes 0 and 2 of `x`, sign-extended, in the low and high i16.
@@ -154,8 +162,7 @@ pub fn rows(x: &[i8], zero_point: i32, weights: &[i8], channels: &Requant<'_>, r
         return rows_plain(x, zero_point, weights, channels, range, output);
     }
     let body = k / 4 * 4;
-    // −zp in each 16-bit half (two's complement, so the adds subtract).
-    let offset = u32::from((-zero_point) as u16) * 0x0001_0001;
+    let offset = negated_pair(zero_point);
     let mut finish = |o: usize, sum: i32| {
         let channel = channels.channel(o);
         // The taps past the last whole word, if any (none where K is a multiple of 4).
@@ -228,7 +235,7 @@ pub fn rows_pair(
         return rows(b, zero_point, weights, channels, range, out_b);
     }
     let body = k / 4 * 4;
-    let offset = u32::from((-zero_point) as u16) * 0x0001_0001;
+    let offset = negated_pair(zero_point);
     // Channel o of both patches: its requantisation decoded once.
     let mut finish = |o: usize, sums: [i32; 2]| {
         let channel = channels.channel(o);
@@ -293,9 +300,6 @@ fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
     result
 }
 
-/// Largest window `depthwise` takes (7×7, as the portable kernel).
-const DEPTHWISE_TAPS: usize = 49;
-
 /// A depthwise convolution of depth multiplier 1 whose channels come in whole words
 /// (4 a word: MobileNet's, DS-CNN's), four channels at a time as CMSIS-NN does: per tap
 /// one word load of the input's 4 channels, widened less the zero point by two
@@ -325,7 +329,7 @@ pub fn depthwise(
     if !takes {
         return false;
     }
-    let offset = u32::from((-zero_point) as u16) * 0x0001_0001;
+    let offset = negated_pair(zero_point);
     for first in (0..c).step_by(4) {
         // The 4 channels' weights of each tap as one word (channel j in byte j), as the input's.
         let mut tap_words = [0u32; DEPTHWISE_TAPS];
