@@ -26,7 +26,7 @@ pub enum Error {
     /// A node's `op` is not one tinycnn knows.
     UnknownOp { node: Text, op: Text },
     /// An attribute is missing, out of range or not valid for the op.
-    BadAttribute { node: Text, attribute: Text, reason: Text },
+    BadAttribute { node: Text, attribute: &'static str, reason: Text },
     /// Two nodes share a name (or a node is called `input`).
     DuplicateNode(Text),
     /// A node reads a value that no node produces.

@@ -397,7 +397,7 @@ fn check_conv_dims(source: &ParamSource<'_, '_, '_, '_>, kh: usize, kw: usize, i
     if kh > limits::WINDOW || kw > limits::WINDOW {
         return Err(Error::BadAttribute {
             node: source.node_error(),
-            attribute: text!("kernel"),
+            attribute: "kernel",
             reason: text!("is {kh}x{kw}, at most {0}x{0}", limits::WINDOW),
         });
     }

@@ -159,7 +159,7 @@ struct TopLevel<'a> {
 // stays off the stack under the JSON parse's deepest calls (a number's parse
 // alone takes 1.7 KB on a Cortex-M).
 #[inline(never)]
-fn read<'a>(json: &'a str, on_node: &mut dyn FnMut(NodeJson<'a>) -> Result<()>) -> Result<TopLevel<'a>> {
+fn read<'a>(json: &'a str, on_node: &mut dyn FnMut(&NodeJson<'a>) -> Result<()>) -> Result<TopLevel<'a>> {
     if json.len() > limits::GRAPH_JSON_BYTES {
         return Err(Error::LimitExceeded {
             what: "graph JSON bytes",
@@ -238,7 +238,7 @@ struct TopVisitor<'x, F> {
 /// The graph object's fields; the first three are required.
 const TOP_FIELDS: &[&str] = &["format", "input", "nodes", "dtype", "output"];
 
-impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> Visitor<'de> for TopVisitor<'_, F> {
+impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for TopVisitor<'_, F> {
     type Value = TopLevel<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -271,7 +271,7 @@ struct NodesSeed<'x, F> {
     failure: &'x mut Option<Error>,
 }
 
-impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> DeserializeSeed<'de> for NodesSeed<'_, F> {
+impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> DeserializeSeed<'de> for NodesSeed<'_, F> {
     type Value = usize;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<usize, D::Error> {
@@ -279,7 +279,7 @@ impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> DeserializeSeed<'de> for NodesS
     }
 }
 
-impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> Visitor<'de> for NodesSeed<'_, F> {
+impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for NodesSeed<'_, F> {
     type Value = usize;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -287,10 +287,13 @@ impl<'de, F: FnMut(NodeJson<'de>) -> Result<()>> Visitor<'de> for NodesSeed<'_, 
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<usize, A::Error> {
+        // One node, read into and handed over in place: a node is 328 bytes on a
+        // 32-bit target, and each copy of it would sit under the parse's deepest calls.
+        let mut node = EMPTY_NODE;
         let mut count = 0;
-        while let Some(node) = seq.next_element_seed(NodeSeed { failure: &mut *self.failure })? {
+        while let Some(()) = seq.next_element_seed(NodeSeed { node: &mut node, failure: &mut *self.failure })? {
             count += 1;
-            if let Err(e) = (self.on_node)(node) {
+            if let Err(e) = (self.on_node)(&node) {
                 return Err(fail(self.failure, e));
             }
         }
@@ -319,27 +322,30 @@ const NODE_FIELDS: &[&str] = &[
     "zero_point",
 ];
 
-struct NodeSeed<'x> {
+/// Reads a node object into `node`.
+struct NodeSeed<'x, 'de> {
+    node: &'x mut NodeJson<'de>,
     failure: &'x mut Option<Error>,
 }
 
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
-    type Value = NodeJson<'de>;
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_, 'de> {
+    type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for NodeSeed<'_> {
-    type Value = NodeJson<'de>;
+impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a node object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<NodeJson<'de>, A::Error> {
-        let mut node = EMPTY_NODE;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> core::result::Result<(), A::Error> {
+        let node = self.node;
+        *node = EMPTY_NODE;
         let mut seen = 0;
         while let Some(key) = map.next_key::<&'de str>()? {
             match field(self.failure, "a node", NODE_FIELDS, &mut seen, key)? {
@@ -363,7 +369,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
             }
         }
         missing(self.failure, "a node", NODE_FIELDS, 3, seen)?;
-        Ok(node)
+        Ok(())
     }
 }
 
@@ -412,12 +418,12 @@ impl<'de> Visitor<'de> for InputSeed<'_> {
 // ---------------------------------------------------------------------------
 // Checks
 
-fn bad_attr(node: &str, attribute: &str, reason: fmt::Arguments<'_>) -> Error {
-    Error::BadAttribute { node: text!("{}", Decoded(node)), attribute: text!("{attribute}"), reason: text!("{reason}") }
+fn bad_attr(node: &str, attribute: &'static str, reason: fmt::Arguments<'_>) -> Error {
+    Error::BadAttribute { node: text!("{}", Decoded(node)), attribute, reason: text!("{reason}") }
 }
 
 /// Reads an optional small non-negative integer attribute.
-fn size_attr(node: &str, name: &str, value: Option<i64>, default: usize, min: usize) -> Result<usize> {
+fn size_attr(node: &str, name: &'static str, value: Option<i64>, default: usize, min: usize) -> Result<usize> {
     let Some(v) = value else { return Ok(default) };
     if v < min as i64 || v > limits::WINDOW as i64 {
         return Err(bad_attr(node, name, format_args!("is {v}, must be in {min}..={}", limits::WINDOW)));
@@ -426,7 +432,7 @@ fn size_attr(node: &str, name: &str, value: Option<i64>, default: usize, min: us
 }
 
 /// `size_attr` for a conv's stride, padding or dilation, which the op keeps as a byte.
-fn byte_attr(node: &str, name: &str, value: Option<i64>, default: u8, min: u8) -> Result<u8> {
+fn byte_attr(node: &str, name: &'static str, value: Option<i64>, default: u8, min: u8) -> Result<u8> {
     let v = size_attr(node, name, value, default.into(), min.into())?;
     // size_attr refused anything above limits::WINDOW, which a byte holds (graph.rs).
     u8::try_from(v).map_err(|_| Error::Internal("a window size above limits::WINDOW"))
@@ -600,7 +606,7 @@ fn input_count_ok(op: &Op, n: usize) -> bool {
 // Never inlined: its checks' frame would sit under `read` in `read_top_level`.
 #[inline(never)]
 fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
-    let dim = |name: &str, v: u64| -> Result<usize> {
+    let dim = |name: &'static str, v: u64| -> Result<usize> {
         if v == 0 || v > limits::DIMENSION as u64 {
             return Err(bad_attr(INPUT_NAME, name, format_args!("is {v}, must be in 1..={}", limits::DIMENSION)));
         }
@@ -794,7 +800,7 @@ fn sort_and_store(
     let nodes_span = memory.persistent_with(n, empty, |records| {
         let mut slots = records.iter_mut();
         read(json, &mut |node| match slots.next() {
-            Some(record) => resolve_node(&node, dtype, &listed_index, record),
+            Some(record) => resolve_node(node, dtype, &listed_index, record),
             None => Ok(()),
         })?;
 

@@ -47,9 +47,9 @@ impl Unary {
 
     /// Reads the op named `op` (one [`Unary::attributes`] knows) from its node's JSON attributes.
     pub fn parse(op: &str, raw: &NodeJson<'_>) -> Result<Unary> {
-        let bad = |attribute: &str, reason: &str| Error::BadAttribute {
+        let bad = |attribute: &'static str, reason: &str| Error::BadAttribute {
             node: text!("{}", Decoded(raw.name)),
-            attribute: text!("{attribute}"),
+            attribute,
             reason: text!("{reason}"),
         };
         match op {
@@ -66,7 +66,7 @@ impl Unary {
                 if min >= max {
                     return Err(Error::BadAttribute {
                         node: text!("{}", Decoded(raw.name)),
-                        attribute: text!("max"),
+                        attribute: "max",
                         reason: text!("is {}, must be above min ({})", Real::from(max), Real::from(min)),
                     });
                 }
