@@ -116,7 +116,9 @@ fn element_wise_ops_in_place_compute_their_op() {
             }
         }
     }
-    assert!(checked > 100, "{checked} element-wise nodes checked");
+    // 49 per kernel set: as many sets as this machine runs (two where no microkernel does).
+    let sets = KernelSet::available().len();
+    assert!(checked > 40 * sets, "{checked} element-wise nodes checked over {sets} kernel sets");
 }
 
 /// Requantisation at its edges: every input value through 1×1 convolutions
