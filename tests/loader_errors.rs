@@ -313,6 +313,43 @@ fn run_time_misuse_is_an_error() {
 /// Nodes may be listed in any order their inputs allow (the loader sorts
 /// them): ResNet's graph listed backwards is the same network, with the same
 /// logits, and one listed with its branches swapped too.
+/// The graph's real numbers are read as text and parsed apart from the JSON
+/// parse (src/model/reals.rs): any text of the same number, through any
+/// spelling of its key, gives the same value; `null` is no value.
+#[test]
+fn real_numbers_are_read_from_their_text() {
+    let mut p = Parts::int8();
+    let scales = |model: &Model| -> Vec<Option<u32>> {
+        model.network().graph().nodes.iter().map(|n| n.quant.map(|q| q.scale.to_bits())).collect()
+    };
+    let expected = scales(&p.load().unwrap());
+    let c3 = p.node("c3")["scale"].as_f64().unwrap();
+    let json = p.graph.to_string();
+    let written = format!("\"scale\":{}", serde_json::to_string(&c3).unwrap());
+    assert!(json.contains(&written), "{written} not in {json}");
+    let load = |json: &str| Model::load(write_model(json, &p.tensors).unwrap());
+    // More digits than an f64 holds (core's slow path), an exponent, and every `scale`
+    // key spelt with an escape.
+    for text in [format!("{c3:.60}"), format!("{c3:e}"), format!("{c3:E}")] {
+        let json = json.replace(&written, &format!("\"scale\":{text}"));
+        assert_eq!(scales(&load(&json).unwrap()), expected, "scale written {text}");
+    }
+    let escaped = json.replace("\"scale\":", "\"sc\\u0061le\":");
+    assert_ne!(escaped, json);
+    assert_eq!(scales(&load(&escaped).unwrap()), expected);
+
+    let null = json.replace(&written, "\"scale\":null");
+    assert!(
+        matches!(err(load(&null)), Error::BadQuantization { what, reason } if what.contains("c3") && reason.contains("needs scale"))
+    );
+    for (text, message) in
+        [("\"0.05\"", "`scale` must be a number"), ("0.0.5", "`0.0.5` is not a number"), ("1e", "`1e` is not a number")]
+    {
+        let json = json.replace(&written, &format!("\"scale\":{text}"));
+        assert!(matches!(err(load(&json)), Error::GraphJson(m) if m.contains(message)), "scale written {text}");
+    }
+}
+
 #[test]
 fn nodes_listed_in_any_order_load_to_the_same_network() {
     let bytes = std::fs::read(common::model_path("resnet-int8.safetensors")).unwrap();

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod params;
 pub mod parse;
 pub mod plan;
+mod reals;
 mod sort;
 pub mod unary;
 #[cfg(feature = "alloc")]
@@ -139,8 +140,8 @@ fn infer(
                 }
                 let k = node.inputs.len();
                 let mut source = ParamSource { file: &mut *file, memory, name };
-                let p = load_node_params(&mut source, graph.dtype, node, &in_shapes[..k], &in_quant[..k])?;
-                let shape = output_shape(name, node.op, &in_shapes[..k], weight_dims(&p))?;
+                *record = load_node_params(&mut source, graph.dtype, node, &in_shapes[..k], &in_quant[..k])?;
+                let shape = output_shape(name, node.op, &in_shapes[..k], weight_dims(record))?;
                 let elements = shape.checked_len().unwrap_or(usize::MAX);
                 if elements > limits::ELEMENTS || shape.c > limits::DIMENSION {
                     return Err(Error::LimitExceeded {
@@ -150,7 +151,6 @@ fn infer(
                     });
                 }
                 shapes[i + 1] = shape;
-                *record = p;
             }
             Ok(())
         })?;
@@ -179,6 +179,7 @@ fn weight_dims(params: &ParamRecord) -> Option<(usize, usize, usize)> {
 }
 
 /// A node's output shape from its inputs' and, for conv and dense, its weights' (`weights`: kh, kw, out).
+#[inline(never)]
 fn output_shape(name: &str, op: Op, inputs: &[Shape], weights: Option<(usize, usize, usize)>) -> Result<Shape> {
     let mismatch = |reason| Error::ShapeMismatch { node: text!("{name}"), reason };
     let x = inputs[0];

@@ -428,8 +428,9 @@ fn int8_requant(
 ) -> Result<RequantRecord> {
     let name = source.name;
     let out = quant_of(node, name)?;
-    let input =
-        input.ok_or_else(|| Error::BadQuantization { what: text!("input of '{name}'"), reason: text!("missing") })?;
+    let Some(input) = input else {
+        return Err(Error::bad_quantization(format_args!("input of '{name}'"), format_args!("missing")));
+    };
     let scales_t = source.required("weight_scale")?;
     let scales = || scales_t.f32s(&[out_channels]);
     let checked = scales()?; // dtype and shape before the bias's

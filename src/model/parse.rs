@@ -19,6 +19,7 @@ use super::graph::{
 use super::json::{self, Decoded};
 use super::limits;
 use super::memory::{Memory, Scratch, Span};
+use super::reals::{self, RealAt, Reals};
 use super::sort::sort;
 use crate::error::{text, Error, Real, Result};
 
@@ -34,16 +35,23 @@ pub struct NodeJson<'a> {
     /// conv2d padding per side, [top, left, bottom, right] (ONNX's `pads`); instead of `padding`.
     pub pads: Option<Pads>,
     pub relu: Option<bool>,
-    pub eps: Option<f64>,
-    pub p: Option<f64>,
+    pub eps: Option<RealAt>,
+    pub p: Option<RealAt>,
     pub groups: Option<i64>,
     pub dilation: Option<i64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
+    pub min: Option<RealAt>,
+    pub max: Option<RealAt>,
     /// softmax's inverse temperature (TFLite's `beta`).
-    pub beta: Option<f64>,
-    pub scale: Option<f64>,
+    pub beta: Option<RealAt>,
+    pub scale: Option<RealAt>,
     pub zero_point: Option<i64>,
+}
+
+impl NodeJson<'_> {
+    /// Its real-number attributes, present or not.
+    fn reals(&self) -> [Option<RealAt>; 6] {
+        [self.eps, self.p, self.min, self.max, self.beta, self.scale]
+    }
 }
 
 const EMPTY_NODE: NodeJson<'static> = NodeJson {
@@ -139,9 +147,9 @@ struct InputJson<'a> {
     width: u64,
     /// `"int8"`: quantised values, channels last; absent: pixel bytes.
     dtype: Option<&'a str>,
-    mean: Option<f64>,
-    std: Option<f64>,
-    scale: Option<f64>,
+    mean: Option<RealAt>,
+    std: Option<RealAt>,
+    scale: Option<RealAt>,
     zero_point: Option<i64>,
 }
 
@@ -169,7 +177,8 @@ fn read<'a>(json: &'a str, on_node: &mut dyn FnMut(&NodeJson<'a>) -> Result<()>)
     }
     let mut failure = None;
     let mut deserializer = serde_json_core::de::Deserializer::new(json.as_bytes(), None);
-    let parsed = de::Deserializer::deserialize_map(&mut deserializer, TopVisitor { on_node, failure: &mut failure });
+    let parsed =
+        de::Deserializer::deserialize_map(&mut deserializer, TopVisitor { json, on_node, failure: &mut failure });
     if let Some(e) = failure {
         return Err(e);
     }
@@ -230,7 +239,8 @@ impl fmt::Display for Listed<'_> {
     }
 }
 
-struct TopVisitor<'x, F> {
+struct TopVisitor<'x, 'de, F> {
+    json: &'de str,
     on_node: F,
     failure: &'x mut Option<Error>,
 }
@@ -238,7 +248,7 @@ struct TopVisitor<'x, F> {
 /// The graph object's fields; the first three are required.
 const TOP_FIELDS: &[&str] = &["format", "input", "nodes", "dtype", "output"];
 
-impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for TopVisitor<'_, F> {
+impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for TopVisitor<'_, 'de, F> {
     type Value = TopLevel<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -252,9 +262,10 @@ impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for TopVisitor<'_
         while let Some(key) = map.next_key::<&'de str>()? {
             match field(self.failure, "the graph", TOP_FIELDS, &mut seen, key)? {
                 0 => top.format = map.next_value()?,
-                1 => top.input = map.next_value_seed(InputSeed { failure: &mut *self.failure })?,
+                1 => top.input = map.next_value_seed(InputSeed { json: self.json, failure: &mut *self.failure })?,
                 2 => {
-                    top.nodes = map.next_value_seed(NodesSeed { on_node: &mut on_node, failure: &mut *self.failure })?
+                    let nodes = NodesSeed { json: self.json, on_node: &mut on_node, failure: &mut *self.failure };
+                    top.nodes = map.next_value_seed(nodes)?
                 }
                 3 => top.dtype = map.next_value()?,
                 _ => top.output = map.next_value()?,
@@ -266,12 +277,13 @@ impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for TopVisitor<'_
 }
 
 /// `nodes`: each node to the callback as it is read; the count.
-struct NodesSeed<'x, F> {
+struct NodesSeed<'x, 'de, F> {
+    json: &'de str,
     on_node: &'x mut F,
     failure: &'x mut Option<Error>,
 }
 
-impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> DeserializeSeed<'de> for NodesSeed<'_, F> {
+impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> DeserializeSeed<'de> for NodesSeed<'_, 'de, F> {
     type Value = usize;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<usize, D::Error> {
@@ -279,7 +291,7 @@ impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> DeserializeSeed<'de> for Nodes
     }
 }
 
-impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for NodesSeed<'_, F> {
+impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for NodesSeed<'_, 'de, F> {
     type Value = usize;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -291,7 +303,9 @@ impl<'de, F: FnMut(&NodeJson<'de>) -> Result<()>> Visitor<'de> for NodesSeed<'_,
         // 32-bit target, and each copy of it would sit under the parse's deepest calls.
         let mut node = EMPTY_NODE;
         let mut count = 0;
-        while let Some(()) = seq.next_element_seed(NodeSeed { node: &mut node, failure: &mut *self.failure })? {
+        while let Some(()) =
+            seq.next_element_seed(NodeSeed { json: self.json, node: &mut node, failure: &mut *self.failure })?
+        {
             count += 1;
             if let Err(e) = (self.on_node)(&node) {
                 return Err(fail(self.failure, e));
@@ -324,6 +338,7 @@ const NODE_FIELDS: &[&str] = &[
 
 /// Reads a node object into `node`.
 struct NodeSeed<'x, 'de> {
+    json: &'de str,
     node: &'x mut NodeJson<'de>,
     failure: &'x mut Option<Error>,
 }
@@ -357,14 +372,14 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
                 5 => node.padding = map.next_value()?,
                 6 => node.pads = map.next_value()?,
                 7 => node.relu = map.next_value()?,
-                8 => node.eps = map.next_value()?,
-                9 => node.p = map.next_value()?,
+                8 => node.eps = real_field(&mut map, self.json, key, "eps", self.failure)?,
+                9 => node.p = real_field(&mut map, self.json, key, "p", self.failure)?,
                 10 => node.groups = map.next_value()?,
                 11 => node.dilation = map.next_value()?,
-                12 => node.min = map.next_value()?,
-                13 => node.max = map.next_value()?,
-                14 => node.beta = map.next_value()?,
-                15 => node.scale = map.next_value()?,
+                12 => node.min = real_field(&mut map, self.json, key, "min", self.failure)?,
+                13 => node.max = real_field(&mut map, self.json, key, "max", self.failure)?,
+                14 => node.beta = real_field(&mut map, self.json, key, "beta", self.failure)?,
+                15 => node.scale = real_field(&mut map, self.json, key, "scale", self.failure)?,
                 _ => node.zero_point = map.next_value()?,
             }
         }
@@ -373,14 +388,50 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
     }
 }
 
+/// A real number's field: where its text is. The parser skips the value, and
+/// `reals` parses it later, off the reader's stack.
+fn real_field<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    json: &'de str,
+    key: &'de str,
+    field: &str,
+    failure: &mut Option<Error>,
+) -> core::result::Result<Option<RealAt>, A::Error> {
+    let at = reals::number_after(json, key, field).map_err(|e| fail(failure, e))?;
+    map.next_value::<Skipped>()?;
+    Ok(at)
+}
+
+/// A value the reader skips, once `reals::number_after` found it a number or
+/// `null`: serde-json-core passes over such a value's characters without
+/// parsing them (`deserialize_ignored_any`), and calls `visit_unit`.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> core::result::Result<Self, D::Error> {
+        struct SkippedVisitor;
+        impl Visitor<'_> for SkippedVisitor {
+            type Value = Skipped;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_unit<E: de::Error>(self) -> core::result::Result<Skipped, E> {
+                Ok(Skipped)
+            }
+        }
+        deserializer.deserialize_ignored_any(SkippedVisitor)
+    }
+}
+
 /// The input's fields; the first three are required.
 const INPUT_FIELDS: &[&str] = &["channels", "height", "width", "dtype", "mean", "std", "scale", "zero_point"];
 
-struct InputSeed<'x> {
+struct InputSeed<'x, 'de> {
+    json: &'de str,
     failure: &'x mut Option<Error>,
 }
 
-impl<'de> DeserializeSeed<'de> for InputSeed<'_> {
+impl<'de> DeserializeSeed<'de> for InputSeed<'_, 'de> {
     type Value = InputJson<'de>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> core::result::Result<Self::Value, D::Error> {
@@ -388,7 +439,7 @@ impl<'de> DeserializeSeed<'de> for InputSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for InputSeed<'_> {
+impl<'de> Visitor<'de> for InputSeed<'_, 'de> {
     type Value = InputJson<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -404,9 +455,9 @@ impl<'de> Visitor<'de> for InputSeed<'_> {
                 1 => input.height = map.next_value()?,
                 2 => input.width = map.next_value()?,
                 3 => input.dtype = map.next_value()?,
-                4 => input.mean = map.next_value()?,
-                5 => input.std = map.next_value()?,
-                6 => input.scale = map.next_value()?,
+                4 => input.mean = real_field(&mut map, self.json, key, "mean", self.failure)?,
+                5 => input.std = real_field(&mut map, self.json, key, "std", self.failure)?,
+                6 => input.scale = real_field(&mut map, self.json, key, "scale", self.failure)?,
                 _ => input.zero_point = map.next_value()?,
             }
         }
@@ -418,28 +469,81 @@ impl<'de> Visitor<'de> for InputSeed<'_> {
 // ---------------------------------------------------------------------------
 // Checks
 
+// Errors are built out of line: their texts' frames are then not on the stack
+// of every successful check (a load's, on a microcontroller).
+#[cold]
+#[inline(never)]
 fn bad_attr(node: &str, attribute: &'static str, reason: fmt::Arguments<'_>) -> Error {
     Error::BadAttribute { node: text!("{}", Decoded(node)), attribute, reason: text!("{reason}") }
 }
 
+/// A window attribute refused, kept small: the checks' `?`s each hold one on
+/// the stack, where whole `Error`s (80–112 bytes each) made the load's
+/// deepest frame. [`AttrError::at`] makes the error.
+#[derive(Debug, Clone, Copy)]
+enum AttrError {
+    /// Outside `min..=limits::WINDOW`.
+    Range {
+        attribute: &'static str,
+        value: i64,
+        min: usize,
+    },
+    Required(&'static str),
+    PadsAndPadding,
+    PadsSides(usize),
+    PaddingAboveHalf {
+        padding: usize,
+        kernel: usize,
+    },
+    Groups(i64),
+}
+
+impl AttrError {
+    #[cold]
+    #[inline(never)]
+    fn at(self, node: &str) -> Error {
+        match self {
+            AttrError::Range { attribute, value, min } => {
+                bad_attr(node, attribute, format_args!("is {value}, must be in {min}..={}", limits::WINDOW))
+            }
+            AttrError::Required(attribute) => bad_attr(node, attribute, format_args!("is required")),
+            AttrError::PadsAndPadding => {
+                bad_attr(node, "pads", format_args!("and padding both given; pads alone says every side"))
+            }
+            AttrError::PadsSides(count) => {
+                bad_attr(node, "pads", format_args!("has {count} sides, [top, left, bottom, right] has 4"))
+            }
+            AttrError::PaddingAboveHalf { padding, kernel } => {
+                bad_attr(node, "padding", format_args!("is {padding}, at most kernel/2 = {}", kernel / 2))
+            }
+            AttrError::Groups(g) => {
+                bad_attr(node, "groups", format_args!("is {g}, must be in 1..={}", limits::DIMENSION))
+            }
+        }
+    }
+}
+
 /// Reads an optional small non-negative integer attribute.
-fn size_attr(node: &str, name: &'static str, value: Option<i64>, default: usize, min: usize) -> Result<usize> {
+fn size_attr(
+    attribute: &'static str,
+    value: Option<i64>,
+    default: usize,
+    min: usize,
+) -> core::result::Result<usize, AttrError> {
     let Some(v) = value else { return Ok(default) };
     if v < min as i64 || v > limits::WINDOW as i64 {
-        return Err(bad_attr(node, name, format_args!("is {v}, must be in {min}..={}", limits::WINDOW)));
+        return Err(AttrError::Range { attribute, value: v, min });
     }
     Ok(v as usize)
 }
 
-/// `size_attr` for a conv's stride, padding or dilation, which the op keeps as a byte.
-fn byte_attr(node: &str, name: &'static str, value: Option<i64>, default: u8, min: u8) -> Result<u8> {
-    let v = size_attr(node, name, value, default.into(), min.into())?;
-    // size_attr refused anything above limits::WINDOW, which a byte holds (graph.rs).
-    u8::try_from(v).map_err(|_| Error::Internal("a window size above limits::WINDOW"))
-}
+// A window size that `size_attr` accepts fits the byte a conv keeps it in.
+const _: () = assert!(limits::WINDOW <= u8::MAX as usize);
 
-fn bad_quant(what: fmt::Arguments<'_>, reason: fmt::Arguments<'_>) -> Error {
-    Error::BadQuantization { what: text!("{what}"), reason: text!("{reason}") }
+/// `size_attr` for a conv's stride, padding or dilation, which the op keeps as a byte.
+fn byte_attr(attribute: &'static str, value: Option<i64>, default: u8, min: u8) -> core::result::Result<u8, AttrError> {
+    // At most limits::WINDOW (size_attr), which a byte holds (the assertion above).
+    Ok(size_attr(attribute, value, default.into(), min.into())? as u8)
 }
 
 fn check_quant(
@@ -451,20 +555,26 @@ fn check_quant(
     match dtype {
         Dtype::Float => {
             if scale.is_some() || zero_point.is_some() {
-                return Err(bad_quant(what, format_args!("scale/zero_point given in a float model")));
+                return Err(Error::bad_quantization(what, format_args!("scale/zero_point given in a float model")));
             }
             Ok(None)
         }
         Dtype::Int8 => {
             let (Some(scale), Some(zero_point)) = (scale, zero_point) else {
-                return Err(bad_quant(what, format_args!("an int8 model needs scale and zero_point")));
+                return Err(Error::bad_quantization(what, format_args!("an int8 model needs scale and zero_point")));
             };
             let scale32 = scale as f32;
             if !(scale32.is_finite() && scale32 > 0.0) {
-                return Err(bad_quant(what, format_args!("scale {} must be finite and > 0", Real::from(scale))));
+                return Err(Error::bad_quantization(
+                    what,
+                    format_args!("scale {} must be finite and > 0", Real::from(scale)),
+                ));
             }
             if !(-128..=127).contains(&zero_point) {
-                return Err(bad_quant(what, format_args!("zero_point {zero_point} is outside [-128, 127]")));
+                return Err(Error::bad_quantization(
+                    what,
+                    format_args!("zero_point {zero_point} is outside [-128, 127]"),
+                ));
             }
             Ok(Some(QuantParams { scale: scale32, zero_point: zero_point as i32 }))
         }
@@ -472,26 +582,48 @@ fn check_quant(
 }
 
 /// A conv's `padding` (every side) or `pads` (each side).
-fn conv_padding(node: &NodeJson<'_>) -> Result<Padding> {
-    let name = node.name;
+fn conv_padding(node: &NodeJson<'_>) -> core::result::Result<Padding, AttrError> {
     match (node.padding, node.pads) {
-        (Some(_), Some(_)) => {
-            Err(bad_attr(name, "pads", format_args!("and padding both given; pads alone says every side")))
-        }
-        (p, None) => Ok(Padding::uniform(byte_attr(name, "padding", p, 0, 0)?)),
+        (Some(_), Some(_)) => Err(AttrError::PadsAndPadding),
+        (p, None) => Ok(Padding::uniform(byte_attr("padding", p, 0, 0)?)),
         (None, Some(pads)) => {
             if pads.count != 4 {
-                return Err(bad_attr(
-                    name,
-                    "pads",
-                    format_args!("has {} sides, [top, left, bottom, right] has 4", pads.count),
-                ));
+                return Err(AttrError::PadsSides(pads.count));
             }
-            let side = |p: i64| byte_attr(name, "pads", Some(p), 0, 0);
+            let side = |p: i64| byte_attr("pads", Some(p), 0, 0);
             let [top, left, bottom, right] = pads.sides;
             Ok(Padding { top: side(top)?, left: side(left)?, bottom: side(bottom)?, right: side(right)? })
         }
     }
+}
+
+/// A conv's op from its attributes.
+fn conv_op(node: &NodeJson<'_>, relu: bool) -> core::result::Result<Op, AttrError> {
+    Ok(Op::Conv2d {
+        stride: byte_attr("stride", node.stride, 1, 1)?,
+        padding: conv_padding(node)?,
+        relu,
+        groups: match node.groups {
+            None => 1,
+            Some(g) if (1..=limits::DIMENSION as i64).contains(&g) => g as u32,
+            Some(g) => return Err(AttrError::Groups(g)),
+        },
+        dilation: byte_attr("dilation", node.dilation, 1, 1)?,
+    })
+}
+
+/// A pool's window from its attributes.
+fn window(node: &NodeJson<'_>) -> core::result::Result<Window, AttrError> {
+    let kernel = size_attr("kernel", node.kernel, 0, 1)?;
+    if node.kernel.is_none() {
+        return Err(AttrError::Required("kernel"));
+    }
+    let stride = size_attr("stride", node.stride, kernel, 1)?;
+    let padding = size_attr("padding", node.padding, 0, 0)?;
+    if padding > kernel / 2 {
+        return Err(AttrError::PaddingAboveHalf { padding, kernel });
+    }
+    Ok(Window { kernel, stride, padding })
 }
 
 /// The op's name as written, decoded into `buffer` (op names are short ASCII words).
@@ -500,7 +632,11 @@ fn op_name<'b>(node: &NodeJson<'_>, buffer: &'b mut [u8; 32]) -> &'b str {
     core::str::from_utf8(&buffer[..len]).unwrap_or("")
 }
 
-fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
+/// A node's optional attributes, in the order `parse_op` checks them against its op's.
+const ATTRIBUTES: [&str; 12] =
+    ["kernel", "stride", "padding", "pads", "relu", "eps", "p", "groups", "dilation", "min", "max", "beta"];
+
+fn parse_op(node: &NodeJson<'_>, reals: &Reals<'_>) -> Result<Op> {
     let name = node.name;
     let mut buffer = [0u8; 32];
     let op = op_name(node, &mut buffer);
@@ -521,57 +657,33 @@ fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
         },
     };
     let given = [
-        ("kernel", node.kernel.is_some()),
-        ("stride", node.stride.is_some()),
-        ("padding", node.padding.is_some()),
-        ("pads", node.pads.is_some()),
-        ("relu", node.relu.is_some()),
-        ("eps", node.eps.is_some()),
-        ("p", node.p.is_some()),
-        ("groups", node.groups.is_some()),
-        ("dilation", node.dilation.is_some()),
-        ("min", node.min.is_some()),
-        ("max", node.max.is_some()),
-        ("beta", node.beta.is_some()),
+        node.kernel.is_some(),
+        node.stride.is_some(),
+        node.padding.is_some(),
+        node.pads.is_some(),
+        node.relu.is_some(),
+        node.eps.is_some(),
+        node.p.is_some(),
+        node.groups.is_some(),
+        node.dilation.is_some(),
+        node.min.is_some(),
+        node.max.is_some(),
+        node.beta.is_some(),
     ];
-    for (attr, present) in given {
+    for (&attr, present) in ATTRIBUTES.iter().zip(given) {
         if present && !allowed.contains(&attr) {
             return Err(bad_attr(name, attr, format_args!("is not an attribute of {op}")));
         }
     }
     let relu = node.relu.unwrap_or(false);
-    let window = || -> Result<Window> {
-        let kernel = size_attr(name, "kernel", node.kernel, 0, 1)?;
-        if node.kernel.is_none() {
-            return Err(bad_attr(name, "kernel", format_args!("is required")));
-        }
-        let stride = size_attr(name, "stride", node.stride, kernel, 1)?;
-        let padding = size_attr(name, "padding", node.padding, 0, 0)?;
-        if padding > kernel / 2 {
-            return Err(bad_attr(name, "padding", format_args!("is {padding}, at most kernel/2 = {}", kernel / 2)));
-        }
-        Ok(Window { kernel, stride, padding })
-    };
     Ok(match op {
-        "conv2d" => Op::Conv2d {
-            stride: byte_attr(name, "stride", node.stride, 1, 1)?,
-            padding: conv_padding(node)?,
-            relu,
-            groups: match node.groups {
-                None => 1,
-                Some(g) if (1..=limits::DIMENSION as i64).contains(&g) => g as u32,
-                Some(g) => {
-                    return Err(bad_attr(name, "groups", format_args!("is {g}, must be in 1..={}", limits::DIMENSION)))
-                }
-            },
-            dilation: byte_attr(name, "dilation", node.dilation, 1, 1)?,
-        },
+        "conv2d" => conv_op(node, relu).map_err(|e| e.at(name))?,
         "dense" => Op::Dense { relu },
-        "maxpool2d" => Op::MaxPool2d(window()?),
-        "avgpool2d" => Op::AvgPool2d(window()?),
+        "maxpool2d" => Op::MaxPool2d(window(node).map_err(|e| e.at(name))?),
+        "avgpool2d" => Op::AvgPool2d(window(node).map_err(|e| e.at(name))?),
         "global_avgpool" => Op::GlobalAvgPool,
         "batchnorm" => {
-            let eps = node.eps.unwrap_or(1e-5);
+            let eps = reals.get(node.eps)?.unwrap_or(1e-5);
             if !(eps.is_finite() && eps > 0.0 && eps < 1.0) {
                 return Err(bad_attr(name, "eps", format_args!("is {}, must be in (0, 1)", Real::from(eps))));
             }
@@ -582,7 +694,7 @@ fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
         "add" => Op::Add { relu },
         "concat" => Op::Concat,
         "softmax" => {
-            let beta = node.beta.unwrap_or(1.0);
+            let beta = reals.get(node.beta)?.unwrap_or(1.0);
             if !(beta.is_finite() && beta > 0.0 && beta <= 1e6) {
                 return Err(bad_attr(
                     name,
@@ -592,7 +704,7 @@ fn parse_op(node: &NodeJson<'_>) -> Result<Op> {
             }
             Op::Softmax { beta: beta as f32 }
         }
-        other => Op::Unary(Unary::parse(other, node)?),
+        other => Op::Unary(Unary::parse(other, node, reals)?),
     })
 }
 
@@ -603,9 +715,26 @@ fn input_count_ok(op: &Op, n: usize) -> bool {
     }
 }
 
-// Never inlined: its checks' frame would sit under `read` in `read_top_level`.
+/// The input's real numbers, parsed.
+#[derive(Clone, Copy)]
+struct InputReals {
+    mean: Option<f64>,
+    std: Option<f64>,
+    scale: Option<f64>,
+}
+
+impl InputReals {
+    // Never inlined: core's parse of each number, from this frame beside the reader's.
+    #[inline(never)]
+    fn parse(json: &str, raw: &InputJson<'_>) -> Result<InputReals> {
+        let parse = |at: Option<RealAt>| at.map(|at| reals::parse(json, at)).transpose();
+        Ok(InputReals { mean: parse(raw.mean)?, std: parse(raw.std)?, scale: parse(raw.scale)? })
+    }
+}
+
+// Never inlined: its checks' frame would sit beside the stages' in `parse_graph`.
 #[inline(never)]
-fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
+fn parse_input(raw: &InputJson<'_>, reals: InputReals, dtype: Dtype) -> Result<InputSpec> {
     let dim = |name: &'static str, v: u64| -> Result<usize> {
         if v == 0 || v > limits::DIMENSION as u64 {
             return Err(bad_attr(INPUT_NAME, name, format_args!("is {v}, must be in 1..={}", limits::DIMENSION)));
@@ -615,15 +744,15 @@ fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
     let channels = dim("channels", raw.channels)?;
     let height = dim("height", raw.height)?;
     let width = dim("width", raw.width)?;
-    let mean = raw.mean.unwrap_or(0.0);
-    let std = raw.std.unwrap_or(1.0);
+    let mean = reals.mean.unwrap_or(0.0);
+    let std = reals.std.unwrap_or(1.0);
     if !mean.is_finite() || mean.abs() > 1e3 {
         return Err(bad_attr(INPUT_NAME, "mean", format_args!("is {}, must be finite", Real::from(mean))));
     }
     if !(std.is_finite() && std > 1e-6 && std < 1e6) {
         return Err(bad_attr(INPUT_NAME, "std", format_args!("is {}, must be finite and > 0", Real::from(std))));
     }
-    let quant = check_quant(format_args!("input"), raw.scale, raw.zero_point, dtype)?;
+    let quant = check_quant(format_args!("input"), reals.scale, raw.zero_point, dtype)?;
     let kind = match raw.dtype {
         None => InputKind::Pixels,
         Some(d) if json::eq(d, &["int8"]) && dtype == Dtype::Int8 => InputKind::Int8,
@@ -643,7 +772,7 @@ fn parse_input(raw: &InputJson<'_>, dtype: Dtype) -> Result<InputSpec> {
         let (scale, zero_point) = pixel_quantization(mean as f32, std as f32);
         let close = (q.scale - scale).abs() <= scale * 1e-5;
         if !close || q.zero_point != zero_point {
-            return Err(bad_quant(
+            return Err(Error::bad_quantization(
                 format_args!("input"),
                 format_args!(
                     "pixels enter as p − 128, so scale must be {} and zero_point {zero_point} (got {} and {})",
@@ -670,9 +799,10 @@ fn resolve_node(
     node: &NodeJson<'_>,
     dtype: Dtype,
     listed_index: &dyn Fn(&str) -> Option<usize>,
+    reals: &Reals<'_>,
     record: &mut NodeRecord,
 ) -> Result<()> {
-    let op = parse_op(node)?;
+    let op = parse_op(node, reals)?;
     let count = node.inputs.count;
     if !input_count_ok(&op, count) {
         return Err(Error::ShapeMismatch {
@@ -701,7 +831,8 @@ fn resolve_node(
             }
         }
     }
-    let quant = check_quant(format_args!("node '{}'", Decoded(node.name)), node.scale, node.zero_point, dtype)?;
+    let scale = reals.get(node.scale)?;
+    let quant = check_quant(format_args!("node '{}'", Decoded(node.name)), scale, node.zero_point, dtype)?;
     *record = NodeRecord { name: Span::EMPTY, op, inputs, quant };
     Ok(())
 }
@@ -714,15 +845,27 @@ const NONE: u16 = u16::MAX;
 // Never inlined, as each stage of a load (`model::infer`).
 #[inline(never)]
 pub fn parse_graph(json: &str, memory: &Memory<'_>) -> Result<GraphInfo> {
-    let (dtype, input, output, n) = read_top_level(json)?;
-    memory.scratch(|scratch| sort_and_store(json, dtype, input, output, n, scratch))
+    let top = read_top_level(json)?;
+    let input = parse_input(&top.raw.input, InputReals::parse(json, &top.raw.input)?, top.dtype)?;
+    memory.scratch(|scratch| sort_and_store(json, &top, input, scratch))
 }
 
-/// The graph's dtype, input, output name and node count, checked.
+/// The graph object's fields other than its nodes, checked but for the input.
+struct Top<'a> {
+    raw: TopLevel<'a>,
+    dtype: Dtype,
+    /// How many real numbers the nodes give.
+    node_reals: usize,
+}
+
 // Never inlined: its frame is gone before the nodes are read again, deeper.
 #[inline(never)]
-fn read_top_level(json: &str) -> Result<(Dtype, InputSpec, Option<&str>, usize)> {
-    let top = read(json, &mut |_| Ok(()))?;
+fn read_top_level(json: &str) -> Result<Top<'_>> {
+    let mut node_reals = 0;
+    let top = read(json, &mut |node| {
+        node_reals += node.reals().iter().flatten().count();
+        Ok(())
+    })?;
     if top.format != FORMAT_VERSION {
         return Err(Error::UnsupportedFormat(top.format));
     }
@@ -739,23 +882,19 @@ fn read_top_level(json: &str) -> Result<(Dtype, InputSpec, Option<&str>, usize)>
     if n == 0 {
         return Err(Error::GraphJson(text!("the graph has no nodes")));
     }
-    Ok((dtype, parse_input(&top.input, dtype)?, top.output, n))
+    Ok(Top { raw: top, dtype, node_reals })
 }
 
-fn sort_and_store(
-    json: &str,
-    dtype: Dtype,
-    input: InputSpec,
-    output: Option<&str>,
-    n: usize,
-    scratch: &Scratch<'_, '_>,
-) -> Result<GraphInfo> {
+fn sort_and_store(json: &str, top: &Top<'_>, input: InputSpec, scratch: &Scratch<'_, '_>) -> Result<GraphInfo> {
+    let (dtype, output, n) = (top.dtype, top.raw.output, top.raw.nodes);
     // The JSON is read once more per stage rather than kept as a table of
     // `NodeJson`s (328 bytes a node on a 32-bit target).
     //
-    // Stage 1: the names as written, refusing empty, over-long and invalid ones.
+    // Stage 1: the names as written, refusing empty, over-long and invalid
+    // ones, and where the nodes' real numbers are, parsed after it.
     let raw_names = scratch.alloc(n, "")?;
-    let mut listed = 0;
+    let reals_at = scratch.alloc(top.node_reals, 0u32)?;
+    let (mut listed, mut located) = (0, 0);
     read(json, &mut |node| {
         let len = json::decoded_len(node.name);
         if len == 0 || len > limits::NAME_BYTES || !json::is_valid(node.name) {
@@ -765,9 +904,19 @@ fn sort_and_store(
             *slot = node.name;
         }
         listed += 1;
+        for at in node.reals().into_iter().flatten() {
+            if let Some(slot) = reals_at.get_mut(located) {
+                *slot = at.offset();
+            }
+            located += 1;
+        }
         Ok(())
     })?;
+    if listed != n || located != reals_at.len() {
+        return Err(Error::Internal("the graph's passes read different nodes"));
+    }
     let raw_names: &[&str] = raw_names;
+    let reals = Reals::parse_all(json, reals_at, scratch.alloc(located, 0f64)?)?;
 
     // Names in order (listed indices), refusing duplicates and the reserved name.
     let names = scratch.alloc(n, 0u32)?;
@@ -800,7 +949,7 @@ fn sort_and_store(
     let nodes_span = memory.persistent_with(n, empty, |records| {
         let mut slots = records.iter_mut();
         read(json, &mut |node| match slots.next() {
-            Some(record) => resolve_node(node, dtype, &listed_index, record),
+            Some(record) => resolve_node(node, dtype, &listed_index, &reals, record),
             None => Ok(()),
         })?;
 

@@ -14,6 +14,7 @@ use super::graph::QuantParams;
 use super::graph::RawNode;
 use super::json::Decoded;
 use super::parse::NodeJson;
+use super::reals::Reals;
 use crate::error::{text, Error, Real, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,7 +47,7 @@ impl Unary {
     }
 
     /// Reads the op named `op` (one [`Unary::attributes`] knows) from its node's JSON attributes.
-    pub fn parse(op: &str, raw: &NodeJson<'_>) -> Result<Unary> {
+    pub fn parse(op: &str, raw: &NodeJson<'_>, reals: &Reals<'_>) -> Result<Unary> {
         let bad = |attribute: &'static str, reason: &str| Error::BadAttribute {
             node: text!("{}", Decoded(raw.name)),
             attribute,
@@ -62,7 +63,7 @@ impl Unary {
                     }
                     Ok(v)
                 };
-                let (min, max) = (bound("min", raw.min)?, bound("max", raw.max)?);
+                let (min, max) = (bound("min", reals.get(raw.min)?)?, bound("max", reals.get(raw.max)?)?);
                 if min >= max {
                     return Err(Error::BadAttribute {
                         node: text!("{}", Decoded(raw.name)),

@@ -22,14 +22,20 @@ pub struct Multiplier {
 /// Largest left shift allowed: keeps `x << shift` meaningful for int8-sized inputs.
 pub const MAX_LEFT_SHIFT: i32 = 30;
 
+/// The error of a multiplier `from_real` refuses.
+// Out of line: its texts' frame is not on the stack of every successful call
+// (a load's, on a microcontroller).
+#[cold]
+#[inline(never)]
+fn bad_multiplier(reason: core::fmt::Arguments<'_>) -> Error {
+    Error::BadQuantization { what: text!("requantisation multiplier"), reason: text!("{reason}") }
+}
+
 impl Multiplier {
     /// frexp-style decomposition of a positive finite real multiplier.
     pub fn from_real(real: f64) -> Result<Multiplier> {
         if !(real.is_finite() && real > 0.0) {
-            return Err(Error::BadQuantization {
-                what: text!("requantisation multiplier"),
-                reason: text!("{} must be finite and > 0", Real::from(real)),
-            });
+            return Err(bad_multiplier(format_args!("{} must be finite and > 0", Real::from(real))));
         }
         let (fraction, mut exponent) = libm::frexp(real); // real = fraction · 2^exponent, fraction ∈ [0.5, 1)
         let mut mantissa = libm::round(fraction * (1u64 << 31) as f64) as i64;
@@ -42,10 +48,7 @@ impl Multiplier {
             return Ok(Multiplier { mantissa: 0, shift: 0 });
         }
         if exponent > MAX_LEFT_SHIFT {
-            return Err(Error::BadQuantization {
-                what: text!("requantisation multiplier"),
-                reason: text!("{} is too large (at most 2^{MAX_LEFT_SHIFT})", Real::from(real)),
-            });
+            return Err(bad_multiplier(format_args!("{} is too large (at most 2^{MAX_LEFT_SHIFT})", Real::from(real))));
         }
         Ok(Multiplier { mantissa: mantissa as i32, shift: exponent })
     }
