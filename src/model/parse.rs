@@ -632,10 +632,6 @@ fn op_name<'b>(node: &NodeJson<'_>, buffer: &'b mut [u8; 32]) -> &'b str {
     core::str::from_utf8(&buffer[..len]).unwrap_or("")
 }
 
-/// A node's optional attributes, in the order `parse_op` checks them against its op's.
-const ATTRIBUTES: [&str; 12] =
-    ["kernel", "stride", "padding", "pads", "relu", "eps", "p", "groups", "dilation", "min", "max", "beta"];
-
 fn parse_op(node: &NodeJson<'_>, reals: &Reals<'_>) -> Result<Op> {
     let name = node.name;
     let mut buffer = [0u8; 32];
@@ -657,20 +653,20 @@ fn parse_op(node: &NodeJson<'_>, reals: &Reals<'_>) -> Result<Op> {
         },
     };
     let given = [
-        node.kernel.is_some(),
-        node.stride.is_some(),
-        node.padding.is_some(),
-        node.pads.is_some(),
-        node.relu.is_some(),
-        node.eps.is_some(),
-        node.p.is_some(),
-        node.groups.is_some(),
-        node.dilation.is_some(),
-        node.min.is_some(),
-        node.max.is_some(),
-        node.beta.is_some(),
+        ("kernel", node.kernel.is_some()),
+        ("stride", node.stride.is_some()),
+        ("padding", node.padding.is_some()),
+        ("pads", node.pads.is_some()),
+        ("relu", node.relu.is_some()),
+        ("eps", node.eps.is_some()),
+        ("p", node.p.is_some()),
+        ("groups", node.groups.is_some()),
+        ("dilation", node.dilation.is_some()),
+        ("min", node.min.is_some()),
+        ("max", node.max.is_some()),
+        ("beta", node.beta.is_some()),
     ];
-    for (&attr, present) in ATTRIBUTES.iter().zip(given) {
+    for (attr, present) in given {
         if present && !allowed.contains(&attr) {
             return Err(bad_attr(name, attr, format_args!("is not an attribute of {op}")));
         }

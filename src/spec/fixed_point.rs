@@ -8,7 +8,7 @@
 
 use super::Shape;
 
-use crate::error::{text, Error, Real, Result};
+use crate::error::{Error, Real, Result};
 
 /// A real multiplier in fixed point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,12 +23,12 @@ pub struct Multiplier {
 pub const MAX_LEFT_SHIFT: i32 = 30;
 
 /// The error of a multiplier `from_real` refuses.
-// Out of line: its texts' frame is not on the stack of every successful call
-// (a load's, on a microcontroller).
+// Out of line: the arguments it formats are then not in the frame of every
+// successful call (a load's, on a microcontroller).
 #[cold]
 #[inline(never)]
 fn bad_multiplier(reason: core::fmt::Arguments<'_>) -> Error {
-    Error::BadQuantization { what: text!("requantisation multiplier"), reason: text!("{reason}") }
+    Error::bad_quantization(format_args!("requantisation multiplier"), reason)
 }
 
 impl Multiplier {
